@@ -1,0 +1,139 @@
+// What a generation costs on this machine: text encoder + steps x UNet call + VAE decode, each
+// measured once per model x execution provider x size and cached, so hovers answer instantly and
+// the figure is this device's, not a guess.
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { LoadedModel } from '../model/session';
+
+export interface Calibration {
+  key: string;
+  provider: string;
+  textEncoderMs: number;
+  /** One UNet call at the batch the guidance needs (2 with classifier-free guidance). */
+  unetMs: number;
+  vaeMs: number;
+  measuredAt: string;
+  runs: number;
+}
+
+export interface CalibrationShape {
+  guided: boolean;
+  width?: number;
+  height?: number;
+}
+
+const CACHE_VERSION = 1;
+
+export function estimateSeconds(cal: Calibration, steps: number): number {
+  return (cal.textEncoderMs + steps * cal.unetMs + cal.vaeMs) / 1000;
+}
+
+/** The saving of `steps` against `baselineSteps`, as a fraction of the baseline's time. */
+export function savingFraction(cal: Calibration, steps: number, baselineSteps: number): number {
+  const base = estimateSeconds(cal, baselineSteps);
+  return base > 0 ? 1 - estimateSeconds(cal, steps) / base : 0;
+}
+
+export async function calibrationKey(model: LoadedModel, shape: CalibrationShape, runtimeVersion: string): Promise<string> {
+  const [c, h, w] = model.latentShape(shape.width, shape.height);
+  const parts = [CACHE_VERSION, await model.folder.hash(), model.providers.unet.used, runtimeVersion, shape.guided ? 2 : 1, c, h, w];
+  return createHash('sha256').update(parts.join('|')).digest('hex').slice(0, 24);
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+async function timeIt(runs: number, warmup: number, fn: () => Promise<unknown>): Promise<number> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await fn();
+    times.push(performance.now() - t0);
+  }
+  return median(times);
+}
+
+/** Warm up, then take the median of several runs of each part, on zero inputs of the real shapes. */
+export async function measureCalibration(
+  model: LoadedModel,
+  shape: CalibrationShape,
+  key: string,
+  runs = 5,
+  warmup = 2,
+): Promise<Calibration> {
+  const [c, h, w] = model.latentShape(shape.width, shape.height);
+  const batch = shape.guided ? 2 : 1;
+  const ids = model.tokenizer.encode('').ids;
+  const text = await model.encodeText(Array.from({ length: batch }, () => ids));
+  const latents = new Float32Array(batch * c * h * w);
+  const textEncoderMs = await timeIt(runs, warmup, () => model.encodeText(Array.from({ length: batch }, () => ids)));
+  const unetMs = await timeIt(runs, warmup, () => model.unet(latents, [batch, c, h, w], 500, text.hidden, text.dims));
+  const vaeMs = await timeIt(runs, warmup, () => model.decode(latents.subarray(0, c * h * w), [1, c, h, w]));
+  return {
+    key,
+    provider: model.providers.unet.used,
+    textEncoderMs,
+    unetMs,
+    vaeMs,
+    measuredAt: new Date().toISOString(),
+    runs,
+  };
+}
+
+/** A JSON file of calibrations by key; written atomically so a crash never leaves half a file. */
+export class CalibrationStore {
+  private entries: Record<string, Calibration> | undefined;
+
+  constructor(private readonly file: string) {}
+
+  private async load(): Promise<Record<string, Calibration>> {
+    if (!this.entries) {
+      try {
+        const parsed = JSON.parse(await readFile(this.file, 'utf8'));
+        this.entries = parsed && typeof parsed === 'object' && parsed.version === CACHE_VERSION ? parsed.entries : {};
+      } catch {
+        this.entries = {}; // missing or unreadable: measure again rather than fail a hover
+      }
+    }
+    return this.entries!;
+  }
+
+  async get(key: string): Promise<Calibration | undefined> {
+    return (await this.load())[key];
+  }
+
+  async put(cal: Calibration): Promise<void> {
+    const entries = await this.load();
+    entries[cal.key] = cal;
+    await mkdir(dirname(this.file), { recursive: true });
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify({ version: CACHE_VERSION, entries }, null, 1));
+    await rename(tmp, this.file);
+  }
+
+  async clear(): Promise<void> {
+    this.entries = {};
+    await mkdir(dirname(this.file), { recursive: true });
+    await writeFile(this.file, JSON.stringify({ version: CACHE_VERSION, entries: {} }));
+  }
+}
+
+/** The cached calibration for this model and shape, measured now if there is none. */
+export async function getCalibration(
+  model: LoadedModel,
+  shape: CalibrationShape,
+  store: CalibrationStore,
+  runtimeVersion: string,
+): Promise<Calibration> {
+  const key = await calibrationKey(model, shape, runtimeVersion);
+  const cached = await store.get(key);
+  if (cached) return cached;
+  const cal = await measureCalibration(model, shape, key);
+  await store.put(cal);
+  return cal;
+}

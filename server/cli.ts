@@ -1,0 +1,41 @@
+// `adadiff`: the command line over the same core the language server hosts.
+import { type Command, UsageError } from './cli/args';
+import { generateCommand } from './cli/generate';
+import { predictCommand } from './cli/predict';
+
+const commands: Command[] = [generateCommand, predictCommand];
+
+function help(): string {
+  return ['usage: adadiff <command> [options]', '', ...commands.map((c) => `  ${c.name.padEnd(14)} ${c.summary}`), '', 'adadiff <command> --help for its options'].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h') {
+    console.log(help());
+    return name ? 0 : 1;
+  }
+  if (name === '--version') {
+    console.log(require('../package.json').version);
+    return 0;
+  }
+  const command = commands.find((c) => c.name === name);
+  if (!command) {
+    console.error(`adadiff: unknown command "${name}"\n\n${help()}`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(`usage: ${command.usage}`);
+    return 0;
+  }
+  return command.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    const usage = err instanceof UsageError;
+    console.error(`adadiff: ${usage || err.name === 'ModelError' || err.name === 'CancelledError' ? err.message : err.stack ?? err.message}`);
+    process.exit(usage ? 2 : 1);
+  },
+);

@@ -1,0 +1,63 @@
+// Shared argument handling for the `adadiff` commands: typed options, clear usage errors.
+import { resolve } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { SchedulerName } from '../model/contract';
+
+export class UsageError extends Error {}
+
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  run(argv: string[]): Promise<number>;
+}
+
+export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, usage: string) {
+  try {
+    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\nusage: ${usage}`);
+  }
+}
+
+/** The bundled model: dist/cli.js and dist/server.js sit one folder below the package root. */
+export const bundledModelDir = (): string => resolve(__dirname, '..', 'models', 'default');
+
+export const modelOption = { model: { type: 'string', short: 'm' } } as const;
+
+export function intOption(name: string, value: string | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got "${value}"`);
+  return n;
+}
+
+export function numberOption(name: string, value: string | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < min || n > max) throw new UsageError(`--${name} must be a number from ${min} to ${max}, got "${value}"`);
+  return n;
+}
+
+export function sizeOption(value: string | undefined): { width?: number; height?: number } {
+  if (value === undefined) return {};
+  const m = /^(\d+)x(\d+)$/.exec(value);
+  if (!m) throw new UsageError(`--size must look like 512x512, got "${value}"`);
+  const [width, height] = [Number(m[1]), Number(m[2])];
+  if (width < 8 || height < 8 || width > 4096 || height > 4096 || width % 8 || height % 8) {
+    throw new UsageError(`--size must be multiples of 8 from 8 to 4096, got "${value}"`);
+  }
+  return { width, height };
+}
+
+const SCHEDULERS: SchedulerName[] = ['ddim', 'euler', 'dpmpp-2m', 'dpmpp-2m-karras', 'lcm'];
+
+export function schedulerOption(value: string | undefined): SchedulerName | undefined {
+  if (value === undefined) return undefined;
+  if (!SCHEDULERS.includes(value as SchedulerName)) throw new UsageError(`--scheduler must be one of ${SCHEDULERS.join(', ')}, got "${value}"`);
+  return value as SchedulerName;
+}
+
+export function stepsOption(value: string | undefined): number | 'auto' | undefined {
+  return value === 'auto' ? 'auto' : intOption('steps', value, 1, 1000);
+}

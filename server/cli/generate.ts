@@ -1,0 +1,75 @@
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { bundledModelDir, type Command, intOption, modelOption, numberOption, parse, schedulerOption, sizeOption, stepsOption, UsageError } from './args';
+import { cliEngine } from './context';
+import { progressBar } from './progress';
+
+const usage =
+  'adadiff generate "PROMPT" -o FILE [--model DIR] [--steps auto|N] [--seed N] [--scheduler ddim|euler|dpmpp-2m|dpmpp-2m-karras|lcm] [--guidance G] [--size WxH] [--negative TEXT] [--json]';
+
+export const generateCommand: Command = {
+  name: 'generate',
+  summary: 'render a prompt to a PNG with the policy-chosen (or given) steps',
+  usage,
+  async run(argv) {
+    const { values, positionals } = parse(
+      argv,
+      {
+        ...modelOption,
+        output: { type: 'string', short: 'o' },
+        steps: { type: 'string' },
+        seed: { type: 'string' },
+        scheduler: { type: 'string' },
+        guidance: { type: 'string' },
+        size: { type: 'string' },
+        negative: { type: 'string' },
+        json: { type: 'boolean' },
+      },
+      usage,
+    );
+    if (positionals.length !== 1) throw new UsageError(`expected one prompt, got ${positionals.length}\nusage: ${usage}`);
+    if (!values.output) throw new UsageError(`missing -o FILE\nusage: ${usage}`);
+    const request = {
+      prompt: positionals[0],
+      negativePrompt: values.negative,
+      steps: stepsOption(values.steps),
+      seed: intOption('seed', values.seed, 0, 0xffffffff),
+      guidance: numberOption('guidance', values.guidance, 0, 100),
+      scheduler: schedulerOption(values.scheduler),
+      ...sizeOption(values.size),
+    };
+    const engine = cliEngine();
+    try {
+      const handle = await engine.open(values.model ?? bundledModelDir());
+      const bar = progressBar('denoising');
+      const out = await handle.render(request, { onStep: (p) => bar.update(p.step, p.total) });
+      bar.end();
+      const file = resolve(values.output);
+      await mkdir(dirname(file), { recursive: true });
+      const tmp = `${file}.${process.pid}.tmp`;
+      await writeFile(tmp, out.png);
+      await rename(tmp, file);
+      const t = out.result.timings;
+      const summary = {
+        file,
+        steps: out.parameters.steps,
+        predictedSteps: out.prediction.policy ? out.prediction.steps : null,
+        baselineSteps: out.prediction.baselineSteps,
+        seed: out.parameters.seed,
+        size: `${out.result.width}x${out.result.height}`,
+        seconds: Number((t.totalMs / 1000).toFixed(3)),
+        estimatedSeconds: Number(((out.prediction.estimatedSeconds / out.prediction.steps) * out.parameters.steps).toFixed(3)),
+        provider: out.prediction.provider,
+        droppedTokens: out.result.droppedTokens,
+      };
+      if (values.json) console.log(JSON.stringify(summary));
+      else {
+        console.log(`${file}: ${summary.size}, ${summary.steps} steps (baseline ${summary.baselineSteps}), seed ${summary.seed}, ${summary.seconds} s on ${summary.provider}`);
+        if (summary.droppedTokens) console.warn(`warning: ${summary.droppedTokens} prompt tokens past the model's limit were ignored`);
+      }
+      return 0;
+    } finally {
+      await engine.dispose();
+    }
+  },
+};
