@@ -1,6 +1,6 @@
 // The denoising loop: one function drives the CLI, the language server, asset generation and the
 // reward table, so an image made anywhere from the same inputs is the same image.
-import type { SchedulerName } from '../model/contract';
+import type { SchedulerConfig, SchedulerName } from '../model/contract';
 import type { LoadedModel } from '../model/session';
 import { GaussianNoise } from './noise';
 import type { RgbImage } from './png';
@@ -59,6 +59,15 @@ export function toRgb(data: Float32Array, width: number, height: number): RgbIma
   return { width, height, data: out };
 }
 
+/**
+ * The scheduler config as diffusers' Stable Diffusion pipelines use it: clip_sample is forced off,
+ * since DDIM's default (and old PNDM-era configs) would clamp the x0 prediction of *latents* to
+ * [-1, 1], which only makes sense for pixel-space models.
+ */
+export function pipelineSchedulerConfig(raw: unknown): SchedulerConfig {
+  return { ...resolveSchedulerConfig(raw), clip_sample: false };
+}
+
 export async function generate(model: LoadedModel, opts: GenerateOptions): Promise<GenerateResult> {
   if (!Number.isInteger(opts.steps) || opts.steps < 1 || opts.steps > 1000) {
     throw new RangeError(`steps must be an integer from 1 to 1000, got ${opts.steps}`);
@@ -81,7 +90,7 @@ export async function generate(model: LoadedModel, opts: GenerateOptions): Promi
   const textEncoderMs = performance.now() - t0;
   throwIfCancelled(opts.signal);
 
-  const scheduler = createScheduler(opts.scheduler, resolveSchedulerConfig(model.folder.schedulerConfig), opts.steps);
+  const scheduler = createScheduler(opts.scheduler, pipelineSchedulerConfig(model.folder.schedulerConfig), opts.steps);
   const noise = new GaussianNoise(opts.seed);
   let latents = noise.next(latentSize);
   for (let i = 0; i < latents.length; i++) latents[i] *= scheduler.initNoiseSigma;
