@@ -40,3 +40,124 @@ export interface Scheduler {
     noise: (length: number) => Float32Array,
   ): { prevSample: Float32Array; predOriginal: Float32Array };
 }
+
+// ---------------------------------------------------------------------------------------------
+// A model folder opened from disk (server/model/folder.ts) and loaded into ONNX Runtime sessions
+// (server/model/session.ts). Paths are absolute.
+
+/** One ONNX file of a model (text_encoder, unet, vae_decoder, vae_encoder). */
+export interface ModelPart {
+  /** .../<part>/model.onnx */
+  readonly onnx: string;
+  /** External weight files the graph refers to (model.onnx_data, weights.pb, ...), in first-use order. */
+  readonly externalData: readonly string[];
+  /** <part>/config.json as written by diffusers, when present. */
+  readonly config?: Readonly<Record<string, unknown>>;
+}
+
+export interface ModelFolder {
+  readonly dir: string;
+  /** model_index.json `_name_or_path` when set, else the folder's name. */
+  readonly name: string;
+  /** model_index.json, raw. */
+  readonly index: Readonly<Record<string, unknown>>;
+  /** scheduler/scheduler_config.json, raw: the scheduler module resolves defaults. */
+  readonly schedulerConfig: Readonly<Record<string, unknown>>;
+  readonly tokenizerDir: string;
+  readonly textEncoder: ModelPart & {
+    /** max_position_embeddings from config.json: the longest prompt the encoder takes. */
+    readonly maxPositions?: number;
+  };
+  readonly unet: ModelPart & {
+    /** Default latent size (sample_size * vaeScaleFactor = default image size). */
+    readonly sampleSize?: number;
+    readonly inChannels?: number;
+    readonly crossAttentionDim?: number;
+  };
+  readonly vaeDecoder: ModelPart & {
+    /** Latents are divided by this before decoding; 0.18215 (SD 1.x/2.x) when no config says otherwise. */
+    readonly scalingFactor: number;
+    readonly latentChannels?: number;
+    /** Pixels per latent cell: 2^(len(block_out_channels) - 1), 8 by default. */
+    readonly scaleFactor: number;
+  };
+  readonly vaeEncoder?: ModelPart;
+  /** adadiff/policy.onnx and adadiff/policy.json, only when both are present. */
+  readonly policy?: { readonly onnx: string; readonly json: string };
+  /** Things that do not stop the model from working but a user should hear about (doctor prints them). */
+  readonly warnings: readonly string[];
+  /**
+   * sha256 hex of unet/model.onnx followed by its external data: what A1111's "Model hash" shows
+   * the first 10 characters of. Streamed on first call and cached by path, size and mtime.
+   */
+  hash(): Promise<string>;
+}
+
+export interface PromptEncoding {
+  /** Exactly `maxLength` ids: BOS, the prompt's tokens, EOS, then padding. */
+  readonly ids: number[];
+  /** Real tokens including BOS and EOS. */
+  readonly tokens: number;
+  /** Prompt tokens cut off to fit `maxLength`. */
+  readonly dropped: number;
+}
+
+export interface PromptTokenizer {
+  readonly maxLength: number;
+  readonly bosId: number;
+  readonly eosId: number;
+  readonly padId: number;
+  /** Never throws on odd text (control characters, lone surrogates, huge strings). */
+  encode(text: string): PromptEncoding;
+}
+
+export interface ProviderAttempt {
+  readonly name: string;
+  /** Why this provider is not the one used; absent for the one used. */
+  readonly error?: string;
+}
+
+/** Which execution provider runs a model part, and why the ones before it in the list do not. */
+export interface ProviderChoice {
+  readonly used: string;
+  readonly tried: readonly ProviderAttempt[];
+}
+
+export interface TextEncoding {
+  /** Token features [B, L, D], float32. */
+  readonly hidden: Float32Array;
+  readonly dims: [number, number, number];
+  /** Pooled features [B, D'] when the encoder outputs them. */
+  readonly pooled?: Float32Array;
+}
+
+export interface LoadedModel {
+  readonly folder: ModelFolder;
+  readonly tokenizer: PromptTokenizer;
+  readonly providers: {
+    readonly textEncoder: ProviderChoice;
+    readonly unet: ProviderChoice;
+    readonly vaeDecoder: ProviderChoice;
+    readonly vaeEncoder?: ProviderChoice;
+  };
+  /** Hidden size D of the text encoder's token features (the UNet's cross-attention width). */
+  readonly textDim: number;
+  /** Pixels per latent cell (8 for SD). */
+  readonly vaeScaleFactor: number;
+  /** Latent [C, h, w] for an image size; without one, the UNet's default sample_size. */
+  latentShape(width?: number, height?: number): [number, number, number];
+  encodeText(ids: readonly (readonly number[])[]): Promise<TextEncoding>;
+  /** One UNet call; returns the model output (noise or v prediction) with the sample's shape. */
+  unet(
+    sample: Float32Array,
+    dims: [number, number, number, number],
+    timestep: number,
+    hidden: Float32Array,
+    hiddenDims: readonly [number, number, number],
+  ): Promise<Float32Array>;
+  /** Latents (not yet divided by the scaling factor) -> image [B, 3, H, W] in about -1..1. */
+  decode(latents: Float32Array, dims: [number, number, number, number]): Promise<{ data: Float32Array; dims: [number, number, number, number] }>;
+  /** Image [B, 3, H, W] in -1..1 -> latents (mean, times the scaling factor); only with a vae_encoder. */
+  encodeImage?(image: Float32Array, dims: [number, number, number, number]): Promise<{ data: Float32Array; dims: [number, number, number, number] }>;
+  dispose(): Promise<void>;
+}

@@ -1,0 +1,339 @@
+// A model folder loaded into ONNX Runtime: one session per part, each on the first execution
+// provider that can run it, with typed calls that hide every exporter's spelling of inputs
+// (names, int32/int64 ids, float/int64 and rank 0/1 timesteps, fp16 tensors).
+
+import * as os from 'node:os';
+import * as ort from 'onnxruntime-node';
+import { float16ToFloat32, float32ToFloat16 } from '../onnx/float16';
+import type { LoadedModel, ModelFolder, ProviderChoice, TextEncoding } from './contract';
+import { ModelError } from './errors';
+import { findOptionalSlot, findSlot, inputSlots, outputSlots, rejectUnknownInputs, type SlotRole, type TensorSlot } from './inputs';
+import { NoProviderError, createSessionWithFallback, defaultProviders } from './providers';
+import { loadTokenizer } from './tokenizer';
+
+export type { LoadedModel } from './contract';
+
+export interface LoadOptions {
+  /** Execution providers to try in order; defaults per platform (see defaultProviders). */
+  providers?: readonly string[];
+  /**
+   * The batch and image size every call will use, when the caller knows it (the calibration run,
+   * a batch of assets). ONNX Runtime then fixes those dims ahead of time, which lets it plan
+   * memory once and lets GPU providers pick shape-specific kernels; calls with any other shape
+   * then fail, so leave it out when sizes vary.
+   */
+  shape?: { batch: number; width: number; height: number };
+}
+
+const FLOATS: ort.Tensor.Type[] = ['float32', 'float16'];
+
+const ROLES = {
+  inputIds: { what: 'the prompt token ids', names: ['input_ids', 'ids', 'tokens', 'text_input_ids'], ranks: [2], types: ['int32', 'int64'] },
+  attentionMask: { what: 'the attention mask', names: ['attention_mask'], ranks: [2], types: ['int32', 'int64'] },
+  hiddenOut: { what: 'the token features', names: ['last_hidden_state', 'hidden_states', 'text_embeddings'], ranks: [3], types: FLOATS, anyName: true },
+  pooledOut: { what: 'the pooled features', names: ['pooler_output', 'text_embeds', 'pooled_output'], ranks: [2], types: FLOATS, anyName: true },
+  sample: { what: 'the noisy latents', names: ['sample', 'latent_sample', 'latents', 'noisy_latents', 'latent_model_input'], ranks: [4], types: FLOATS },
+  timestep: { what: 'the timestep', names: ['timestep', 'timesteps', 't'], ranks: [0, 1], types: ['float32', 'float16', 'int64', 'int32'] },
+  hidden: { what: 'the text features', names: ['encoder_hidden_states', 'text_embeddings', 'context', 'hidden_states'], ranks: [3], types: FLOATS },
+  unetOut: { what: 'the noise prediction', names: ['out_sample', 'sample', 'noise_pred'], ranks: [4], types: FLOATS, anyName: true },
+  latents: { what: 'the latents', names: ['latent_sample', 'latents', 'latent', 'z', 'sample'], ranks: [4], types: FLOATS },
+  image: { what: 'the image', names: ['sample', 'image', 'images', 'pixel_values'], ranks: [4], types: FLOATS, anyName: true },
+  latentOut: { what: 'the latents', names: ['latent_sample', 'latent_parameters', 'latent_dist', 'latents'], ranks: [4], types: FLOATS, anyName: true },
+} satisfies Record<string, SlotRole>;
+
+/** Symbolic dim names exporters use (optimum: batch_size/sequence_length, diffusers' script: batch/sequence). */
+const DIM_NAMES = {
+  batch: ['batch', 'batch_size'],
+  sequence: ['sequence', 'sequence_length'],
+  height: ['height'],
+  width: ['width'],
+};
+
+/**
+ * Options every part shares, chosen for diffusion models:
+ * - graphOptimizationLevel 'all': constant folding plus fused attention, GELU and layer-norm
+ *   kernels and (on CPU) blocked layouts; the UNet is called tens of times, so the one-off
+ *   optimisation at load time pays back within the first image.
+ * - intraOpNumThreads: the CPUs this process may use. ONNX Runtime's default counts the host's
+ *   physical cores, which oversubscribes a container limited to fewer CPUs.
+ * - sequential execution: the graphs are chains of large ops; parallel branches gain nothing and
+ *   would compete with the intra-op threads.
+ * - logSeverityLevel 3 (errors only): expected warnings (nodes placed on CPU beside a GPU
+ *   provider, unused initializers in exported graphs) would otherwise flood the server's stderr.
+ */
+function sessionOptions(freeDimensionOverrides?: Record<string, number>): ort.InferenceSession.SessionOptions {
+  return {
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: os.availableParallelism(),
+    executionMode: 'sequential',
+    logSeverityLevel: 3,
+    ...(freeDimensionOverrides ? { freeDimensionOverrides } : {}),
+  };
+}
+
+function overrides(dims: Partial<Record<keyof typeof DIM_NAMES, number>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [dim, value] of Object.entries(dims)) {
+    if (value !== undefined) for (const name of DIM_NAMES[dim as keyof typeof DIM_NAMES]) out[name] = value;
+  }
+  return out;
+}
+
+interface PartSession {
+  readonly file: string;
+  readonly session: ort.InferenceSession;
+  readonly choice: ProviderChoice;
+  readonly inputs: TensorSlot[];
+  readonly outputs: TensorSlot[];
+}
+
+async function openSession(file: string, providers: readonly string[], freeDims?: Record<string, number>): Promise<PartSession> {
+  try {
+    const { session, choice } = await createSessionWithFallback(file, providers, sessionOptions(freeDims));
+    try {
+      return { file, session, choice, inputs: inputSlots(file, session), outputs: outputSlots(file, session) };
+    } catch (error) {
+      await session.release();
+      throw error;
+    }
+  } catch (error) {
+    if (error instanceof NoProviderError) throw loadFailure(file, error);
+    throw error;
+  }
+}
+
+/**
+ * Every provider failed. When one of them got as far as reading the file, its words are about
+ * the file (truncated, missing weights); otherwise only the providers are at fault.
+ */
+function loadFailure(file: string, error: NoProviderError): ModelError {
+  const loadErrors = error.loadErrors;
+  if (loadErrors.length === 0) {
+    return new ModelError(file, `no execution provider could run it: ${error.message}`, { cause: error });
+  }
+  const ort = loadErrors[loadErrors.length - 1];
+  let problem: string;
+  if (/Protobuf parsing failed|ModelProto does not have a graph|Invalid model|Unexpected end|truncated/i.test(ort)) {
+    problem = `is truncated or not an ONNX model (onnxruntime: ${ort}); export or download it again`;
+  } else if (/external data|external initializer|GetExtDataFromTensorProto|ExternalData/i.test(ort)) {
+    problem = `its external weights could not be read (onnxruntime: ${ort}); they must sit beside it as the graph names them (model.onnx_data or weights.pb)`;
+  } else if (/File doesn't exist|No such file/i.test(ort)) {
+    problem = `is missing (onnxruntime: ${ort})`;
+  } else {
+    problem = `onnxruntime could not load it: ${ort}`;
+  }
+  return new ModelError(file, problem, { cause: error });
+}
+
+function floatTensor(type: ort.Tensor.Type, data: Float32Array, dims: readonly number[]): ort.Tensor {
+  return type === 'float16' ? new ort.Tensor('float16', float32ToFloat16(data), dims) : new ort.Tensor('float32', data, dims);
+}
+
+function toFloat32(tensor: ort.Tensor): Float32Array {
+  if (tensor.type === 'float16') return float16ToFloat32(tensor.data as Uint16Array);
+  if (tensor.type === 'float32') return tensor.data as Float32Array;
+  throw new Error(`expected a float tensor, got ${tensor.type}`);
+}
+
+function intTensor(type: ort.Tensor.Type, values: readonly number[], dims: readonly number[]): ort.Tensor {
+  return type === 'int64'
+    ? new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(Math.round(v))), dims)
+    : new ort.Tensor('int32', Int32Array.from(values, (v) => Math.round(v)), dims);
+}
+
+function checkLength(what: string, data: ArrayLike<number>, dims: readonly number[]): void {
+  const expected = dims.reduce((n, d) => n * d, 1);
+  if (data.length !== expected) throw new RangeError(`${what}: dims [${dims.join(', ')}] need ${expected} values, got ${data.length}`);
+}
+
+export async function loadModel(folder: ModelFolder, opts: LoadOptions = {}): Promise<LoadedModel> {
+  const providers = opts.providers && opts.providers.length > 0 ? opts.providers : defaultProviders();
+  const scale = folder.vaeDecoder.scaleFactor;
+  const shape = opts.shape;
+  if (shape) checkImageSize(shape.width, shape.height, scale);
+
+  // Tokenizer first: the sequence length it pads to is what the text encoder's dims get fixed to.
+  const tokenizerLimit = folder.textEncoder.maxPositions;
+  let tokenizer = await loadTokenizer(folder.tokenizerDir, { maxLength: tokenizerLimit });
+  const sequence = shape ? tokenizer.maxLength : undefined;
+
+  const opened: PartSession[] = [];
+  const open = async (file: string, freeDims?: Record<string, number>) => {
+    const part = await openSession(file, providers, freeDims);
+    opened.push(part);
+    return part;
+  };
+  try {
+    const text = await open(folder.textEncoder.onnx, shape ? overrides({ batch: shape.batch, sequence }) : undefined);
+    const unet = await open(
+      folder.unet.onnx,
+      shape ? overrides({ batch: shape.batch, sequence, height: shape.height / scale, width: shape.width / scale }) : undefined,
+    );
+    // VAE dims stay free: exporters name the latent's and the image's sides alike ("height").
+    const vaeDecoder = await open(folder.vaeDecoder.onnx);
+    const vaeEncoder = folder.vaeEncoder ? await open(folder.vaeEncoder.onnx) : undefined;
+
+    // Text encoder slots.
+    const idsSlot = findSlot(text.file, text.inputs, ROLES.inputIds, 'input');
+    const maskSlot = findOptionalSlot(text.file, text.inputs, ROLES.attentionMask, 'input');
+    rejectUnknownInputs(text.file, text.inputs, [idsSlot, maskSlot], 'a CLIP text encoder takes input_ids only');
+    const hiddenOut = findSlot(text.file, text.outputs, ROLES.hiddenOut, 'output');
+    const pooledOut = findOptionalSlot(text.file, text.outputs, ROLES.pooledOut, 'output');
+    const fixedLength = idsSlot.shape[1];
+    if (typeof fixedLength === 'number' && fixedLength < tokenizer.maxLength) {
+      tokenizer = await loadTokenizer(folder.tokenizerDir, { maxLength: fixedLength });
+    }
+
+    // UNet slots.
+    const sampleSlot = findSlot(unet.file, unet.inputs, ROLES.sample, 'input');
+    const timestepSlot = findSlot(unet.file, unet.inputs, ROLES.timestep, 'input');
+    const hiddenSlot = findSlot(unet.file, unet.inputs, ROLES.hidden, 'input');
+    rejectUnknownInputs(unet.file, unet.inputs, [sampleSlot, timestepSlot, hiddenSlot], 'only SD 1.x/2.x-style UNets (sample, timestep, encoder_hidden_states) are supported');
+    const unetOut = findSlot(unet.file, unet.outputs, ROLES.unetOut, 'output');
+
+    // VAE slots.
+    const latentSlot = findSlot(vaeDecoder.file, vaeDecoder.inputs, ROLES.latents, 'input');
+    rejectUnknownInputs(vaeDecoder.file, vaeDecoder.inputs, [latentSlot], 'a VAE decoder takes the latents only');
+    const imageOut = findSlot(vaeDecoder.file, vaeDecoder.outputs, ROLES.image, 'output');
+    const encoderSlots = vaeEncoder && {
+      image: findSlot(vaeEncoder.file, vaeEncoder.inputs, ROLES.image, 'input'),
+      latents: findSlot(vaeEncoder.file, vaeEncoder.outputs, ROLES.latentOut, 'output'),
+    };
+
+    const channels = numberOr(sampleSlot.shape[1], folder.unet.inChannels ?? folder.vaeDecoder.latentChannels ?? 4);
+    const fixedH = sampleSlot.shape[2];
+    const fixedW = sampleSlot.shape[3];
+    const defaultSide = folder.unet.sampleSize ?? numberOr(fixedH, 64);
+
+    const encodeText = async (ids: readonly (readonly number[])[]): Promise<TextEncoding> => {
+      if (ids.length === 0) throw new RangeError('encodeText needs at least one row of ids');
+      const length = ids[0].length;
+      if (ids.some((row) => row.length !== length)) throw new RangeError('encodeText: every row of ids must have the same length');
+      const dims = [ids.length, length];
+      const feeds: Record<string, ort.Tensor> = { [idsSlot.name]: intTensor(idsSlot.type, ids.flat(), dims) };
+      // CLIP in Stable Diffusion attends to padding too: an all-ones mask reproduces that.
+      if (maskSlot) feeds[maskSlot.name] = intTensor(maskSlot.type, new Array<number>(ids.length * length).fill(1), dims);
+      const fetches = pooledOut ? [hiddenOut.name, pooledOut.name] : [hiddenOut.name];
+      const out = await text.session.run(feeds, fetches);
+      const hidden = out[hiddenOut.name];
+      const [b, l, d] = hidden.dims;
+      return { hidden: toFloat32(hidden), dims: [b, l, d], pooled: pooledOut ? toFloat32(out[pooledOut.name]) : undefined };
+    };
+
+    let textDim =
+      numberOrUndefined(hiddenOut.shape[2]) ??
+      numberOrUndefined(hiddenSlot.shape[2]) ??
+      folder.unet.crossAttentionDim ??
+      numberOrUndefined(folder.textEncoder.config?.hidden_size);
+    // A fully dynamic export with no config says nothing about its width: ask the graph.
+    textDim ??= (await encodeText([tokenizer.encode('').ids])).dims[2];
+
+    const model: LoadedModel = {
+      folder,
+      tokenizer,
+      providers: {
+        textEncoder: text.choice,
+        unet: unet.choice,
+        vaeDecoder: vaeDecoder.choice,
+        ...(vaeEncoder ? { vaeEncoder: vaeEncoder.choice } : {}),
+      },
+      textDim,
+      vaeScaleFactor: scale,
+
+      latentShape(width?: number, height?: number): [number, number, number] {
+        if (width === undefined && height === undefined) return [channels, defaultSide, defaultSide];
+        const w = width ?? (height as number);
+        const h = height ?? (width as number);
+        checkImageSize(w, h, scale);
+        const [lh, lw] = [h / scale, w / scale];
+        if ((typeof fixedH === 'number' && fixedH !== lh) || (typeof fixedW === 'number' && fixedW !== lw)) {
+          throw new ModelError(
+            unet.file,
+            `takes only ${fixedW}x${fixedH} latents (${numberOr(fixedW, lw) * scale}x${numberOr(fixedH, lh) * scale} images), not ${w}x${h}`,
+          );
+        }
+        return [channels, lh, lw];
+      },
+
+      encodeText,
+
+      async unet(sample, dims, timestep, hidden, hiddenDims) {
+        checkLength('unet sample', sample, dims);
+        checkLength('unet text features', hidden, hiddenDims);
+        const batch = dims[0];
+        // Rank 1 timesteps hold one value per batch row unless the export fixed the dim (to 1).
+        const tDims = timestepSlot.shape.length === 0 ? [] : [numberOr(timestepSlot.shape[0], batch)];
+        const tValues = new Array<number>(tDims.length === 0 ? 1 : tDims[0]).fill(timestep);
+        const tTensor =
+          timestepSlot.type === 'int64' || timestepSlot.type === 'int32'
+            ? intTensor(timestepSlot.type, tValues, tDims)
+            : floatTensor(timestepSlot.type, Float32Array.from(tValues), tDims);
+        const out = await unet.session.run(
+          {
+            [sampleSlot.name]: floatTensor(sampleSlot.type, sample, dims),
+            [timestepSlot.name]: tTensor,
+            [hiddenSlot.name]: floatTensor(hiddenSlot.type, hidden, hiddenDims),
+          },
+          [unetOut.name],
+        );
+        return toFloat32(out[unetOut.name]);
+      },
+
+      async decode(latents, dims) {
+        checkLength('decode latents', latents, dims);
+        const scaled = new Float32Array(latents.length);
+        const inverse = 1 / folder.vaeDecoder.scalingFactor;
+        for (let i = 0; i < latents.length; i++) scaled[i] = latents[i] * inverse;
+        const out = await vaeDecoder.session.run({ [latentSlot.name]: floatTensor(latentSlot.type, scaled, dims) }, [imageOut.name]);
+        const image = out[imageOut.name];
+        const [b, c, h, w] = image.dims;
+        return { data: toFloat32(image), dims: [b, c, h, w] };
+      },
+
+      ...(vaeEncoder && encoderSlots
+        ? {
+            async encodeImage(image: Float32Array, dims: [number, number, number, number]) {
+              checkLength('encodeImage image', image, dims);
+              const out = await vaeEncoder.session.run({ [encoderSlots.image.name]: floatTensor(encoderSlots.image.type, image, dims) }, [encoderSlots.latents.name]);
+              const tensor = out[encoderSlots.latents.name];
+              const [b, c, h, w] = tensor.dims;
+              const values = toFloat32(tensor);
+              // optimum exports the distribution's parameters (mean, log-variance) as 2C channels;
+              // the mean is the deterministic encoding. diffusers' script exports a C-channel sample.
+              const keep = c === 2 * channels ? channels : c;
+              const plane = h * w;
+              const data = new Float32Array(b * keep * plane);
+              for (let n = 0; n < b; n++) {
+                for (let i = 0; i < keep * plane; i++) data[n * keep * plane + i] = values[n * c * plane + i] * folder.vaeDecoder.scalingFactor;
+              }
+              return { data, dims: [b, keep, h, w] as [number, number, number, number] };
+            },
+          }
+        : {}),
+
+      async dispose() {
+        await Promise.all(opened.map((part) => part.session.release()));
+      },
+    };
+    return model;
+  } catch (error) {
+    await Promise.all(opened.map((part) => part.session.release().catch(() => undefined)));
+    throw error;
+  }
+}
+
+function checkImageSize(width: number, height: number, scale: number): void {
+  for (const [name, value] of [['width', width], ['height', height]] as const) {
+    if (!Number.isInteger(value) || value <= 0 || value % scale !== 0) {
+      throw new RangeError(`${name} must be a positive multiple of ${scale}, got ${value}`);
+    }
+  }
+}
+
+function numberOr(value: unknown, fallback: number): number {
+  return typeof value === 'number' && value > 0 ? value : fallback;
+}
+
+function numberOrUndefined(value: unknown): number | undefined {
+  return typeof value === 'number' && value > 0 ? value : undefined;
+}
