@@ -1,9 +1,11 @@
 // `adadiff`: the command line over the same core the language server hosts.
 import { type Command, UsageError } from './cli/args';
+import { doctorCommand } from './cli/doctor';
 import { generateCommand } from './cli/generate';
+import { lspCommand } from './cli/lsp';
 import { predictCommand } from './cli/predict';
 
-const commands: Command[] = [generateCommand, predictCommand];
+const commands: Command[] = [generateCommand, predictCommand, doctorCommand, lspCommand];
 
 function help(): string {
   return ['usage: adadiff <command> [options]', '', ...commands.map((c) => `  ${c.name.padEnd(14)} ${c.summary}`), '', 'adadiff <command> --help for its options'].join('\n');

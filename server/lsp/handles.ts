@@ -1,0 +1,31 @@
+// Settings change the generation defaults per resource, but ONNX sessions are created once per
+// model folder: a handle view shares the loaded model and policy and carries its own defaults.
+import { type Engine, type GenerationDefaults, ModelHandle } from '../engine';
+
+export async function openWithDefaults(engine: Engine, dir: string, defaults: Partial<GenerationDefaults>): Promise<ModelHandle> {
+  const base = await engine.open(dir);
+  return new ModelHandle(base.model, base.policy, engine.calibrations, { ...engine.defaults, ...defaults });
+}
+
+/** One Engine per execution-provider order (usually exactly one): the order decides how sessions are made. */
+export class Engines {
+  private readonly engines = new Map<string, Engine>();
+
+  constructor(private readonly create: (providers: string[] | undefined) => Engine) {}
+
+  get(providers: string[]): Engine {
+    const key = providers.join(',');
+    let engine = this.engines.get(key);
+    if (!engine) {
+      engine = this.create(providers.length ? providers : undefined);
+      this.engines.set(key, engine);
+    }
+    return engine;
+  }
+
+  async dispose(): Promise<void> {
+    const all = [...this.engines.values()];
+    this.engines.clear();
+    await Promise.all(all.map((e) => e.dispose()));
+  }
+}

@@ -1,0 +1,167 @@
+// Which model answers for a document, loading it (lazily, once per model folder and execution-
+// provider order), and the adadiff/status notifications that drive the client's status item.
+// A model that fails to load is remembered with its error, so hovers can say what is wrong, and is
+// retried after a pause or when the settings change (a fixed folder should not need a restart).
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Connection } from 'vscode-languageserver';
+import type { StepPrediction } from '../engine';
+import { type ModelHandle } from '../engine';
+import { type AdaDiffSettings, StatusNotification, type StatusParams } from '../protocol';
+import { type Engines, openWithDefaults } from './handles';
+import { generationDefaults } from './settings';
+
+const RETRY_AFTER_MS = 10_000;
+const PREDICTIONS_KEPT = 5_000;
+
+export interface ModelChoice {
+  dir: string;
+  bundled: boolean;
+  providers: string[];
+  /** Why the configured model is not the one used (an untrusted workspace). */
+  note?: string;
+}
+
+export interface ReadyModel {
+  choice: ModelChoice;
+  handle: ModelHandle;
+  name: string;
+}
+
+/** A model that could not be opened; `message` is the ModelError's (it names the file at fault). */
+export class ModelUnavailable extends Error {
+  override readonly name = 'ModelUnavailable';
+  constructor(
+    readonly choice: ModelChoice,
+    override readonly cause: Error,
+  ) {
+    super(cause.message);
+  }
+}
+
+interface Entry {
+  ready: Promise<ReadyModel>;
+  failedAt?: number;
+}
+
+export interface ModelManagerOptions {
+  trusted: boolean;
+  bundledDir: string;
+  workspaceFolders: () => string[];
+}
+
+export class ModelManager {
+  private readonly entries = new Map<string, Entry>();
+  private readonly predictions = new Map<string, Promise<StepPrediction>>();
+
+  constructor(
+    private readonly connection: Connection,
+    private readonly engines: Engines,
+    private readonly options: ModelManagerOptions,
+  ) {}
+
+  /** The folder a document's settings point to; the bundled model when unset or untrusted. */
+  choose(settings: AdaDiffSettings, uri?: string): ModelChoice {
+    const providers = settings.providers;
+    const configured = settings.model.path;
+    if (!configured) return { dir: this.options.bundledDir, bundled: true, providers };
+    if (!this.options.trusted) {
+      return { dir: this.options.bundledDir, bundled: true, providers, note: `adadiff.model.path (${configured}) is ignored in an untrusted workspace; using the bundled model` };
+    }
+    return { dir: this.resolvePath(configured, uri), bundled: false, providers };
+  }
+
+  private resolvePath(path: string, uri?: string): string {
+    if (path.startsWith('file:')) return fileURLToPath(path);
+    if (path === '~' || path.startsWith('~/')) return join(homedir(), path.slice(1));
+    if (isAbsolute(path)) return path;
+    const folders = this.options.workspaceFolders();
+    const doc = uri?.startsWith('file:') ? fileURLToPath(uri) : undefined;
+    const folder = (doc && folders.find((f) => doc.startsWith(f + '/'))) ?? folders[0] ?? process.cwd();
+    return resolve(folder, path);
+  }
+
+  /** The loaded model for these settings; rejects with ModelUnavailable. */
+  get(settings: AdaDiffSettings, uri?: string): Promise<ReadyModel> {
+    const choice = this.choose(settings, uri);
+    const key = `${choice.dir}|${choice.providers.join(',')}`;
+    let entry = this.entries.get(key);
+    if (entry?.failedAt !== undefined && Date.now() - entry.failedAt > RETRY_AFTER_MS) entry = undefined;
+    if (!entry) {
+      const created: Entry = { ready: this.load(choice) };
+      created.ready.catch(() => (created.failedAt = Date.now()));
+      this.entries.set(key, (entry = created));
+    }
+    return entry.ready;
+  }
+
+  private async load(choice: ModelChoice): Promise<ReadyModel> {
+    const model = { name: choice.dir.split(/[\\/]/).pop() ?? choice.dir, path: choice.dir, bundled: choice.bundled };
+    this.status({ state: 'loading', model, message: `Loading ${model.name}…`, detail: choice.note });
+    try {
+      const handle = await this.engines.get(choice.providers).open(choice.dir);
+      const name = handle.model.folder.name;
+      this.status({ state: 'loading', model: { ...model, name }, message: `Measuring ${name} on this machine…`, detail: choice.note });
+      // Measured once per model, provider and size, then cached on disk: hovers then answer at once.
+      const cal = await handle.calibration();
+      const providers = Object.fromEntries(Object.entries(handle.model.providers).map(([part, p]) => [part, p.used]));
+      const policy = handle.policy !== null;
+      this.status({
+        state: 'ready',
+        model: { ...model, name },
+        providers,
+        policy,
+        message: `${name} on ${cal.provider}${policy ? '' : ' (no step policy)'}`,
+        detail: [
+          `${choice.dir}`,
+          `UNet step ${cal.unetMs.toFixed(1)} ms, text encoder ${cal.textEncoderMs.toFixed(1)} ms, VAE ${cal.vaeMs.toFixed(1)} ms (${cal.provider})`,
+          policy ? `step policy: candidates ${handle.policy!.manifest.candidates.join(', ')}` : 'no step policy: every prompt uses the baseline steps',
+          choice.note,
+        ]
+          .filter(Boolean)
+          .join('\n'),
+      });
+      return { choice, handle, name };
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      this.status({ state: 'error', model, message: `${model.name}: could not load the model`, detail: [error.message, choice.note].filter(Boolean).join('\n') });
+      throw new ModelUnavailable(choice, error);
+    }
+  }
+
+  /** Steps and cost for a prompt; cached per model, settings and prompt (hovers and lenses repeat them). */
+  async predict(settings: AdaDiffSettings, uri: string | undefined, prompt: string): Promise<{ model: ReadyModel; prediction: StepPrediction }> {
+    const model = await this.get(settings, uri);
+    const defaults = generationDefaults(settings);
+    const key = JSON.stringify([model.choice.dir, model.choice.providers, defaults, prompt]);
+    let prediction = this.predictions.get(key);
+    if (!prediction) {
+      // Not tied to one request's cancellation: the result is shared and cheap (text encoder + policy).
+      prediction = openWithDefaults(this.engines.get(model.choice.providers), model.choice.dir, defaults).then((h) => h.predict(prompt));
+      prediction.catch(() => this.predictions.delete(key));
+      if (this.predictions.size >= PREDICTIONS_KEPT) this.predictions.delete(this.predictions.keys().next().value!);
+      this.predictions.set(key, prediction);
+    }
+    return { model, prediction: await prediction };
+  }
+
+  /** Measure the cost again (after a driver or hardware change); sends a fresh status. */
+  async recalibrate(settings: AdaDiffSettings, uri?: string): Promise<void> {
+    const choice = this.choose(settings, uri);
+    await this.engines.get(choice.providers).calibrations.clear();
+    this.entries.delete(`${choice.dir}|${choice.providers.join(',')}`);
+    this.predictions.clear();
+    await this.get(settings, uri);
+  }
+
+  /** Forget failures and predictions: settings changed, or the user asked to measure again. */
+  reset(): void {
+    for (const [key, entry] of this.entries) if (entry.failedAt !== undefined) this.entries.delete(key);
+    this.predictions.clear();
+  }
+
+  private status(params: StatusParams): void {
+    void this.connection.sendNotification(StatusNotification, params).catch(() => undefined);
+  }
+}

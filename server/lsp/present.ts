@@ -1,0 +1,105 @@
+// What the user reads: hover Markdown and CodeLens titles, from a prediction. Pure functions, so
+// the wording is tested without a model.
+import type { StepPrediction } from '../engine';
+import { ClientCommands, type PromptCommandArgs } from '../protocol';
+import type { PromptSpan } from '../prompts/types';
+
+export function formatSeconds(s: number): string {
+  if (s < 0.1) return `${Math.max(1, Math.round(s * 1000))} ms`;
+  if (s < 10) return `${s.toFixed(1)} s`;
+  if (s < 120) return `${Math.round(s)} s`;
+  return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+}
+
+export function formatSaving(saving: number): string {
+  const pct = Math.round(saving * 100);
+  return pct === 0 ? '±0%' : pct > 0 ? `-${pct}%` : `+${-pct}%`;
+}
+
+/** `15 steps · ~0.4 s · -70%` */
+export function lensTitle(p: StepPrediction): string {
+  const parts = [`${p.steps} steps`, `~${formatSeconds(p.estimatedSeconds)}`];
+  parts.push(p.policy ? formatSaving(p.saving) : 'no policy');
+  return parts.join(' · ');
+}
+
+const BLOCKS = ['', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
+
+/** A bar of `width` cells for a fraction 0..1, in eighths of a cell. */
+export function bar(fraction: number, width = 20): string {
+  const eighths = Math.round(Math.max(0, Math.min(1, fraction)) * width * 8);
+  return '█'.repeat(Math.floor(eighths / 8)) + BLOCKS[eighths % 8];
+}
+
+export function distributionChart(p: StepPrediction): string {
+  const max = Math.max(...p.probabilities);
+  const label = Math.max(...p.candidates.map((c) => String(c).length));
+  return p.candidates
+    .map((c, i) => {
+      const prob = p.probabilities[i];
+      const mark = c === p.steps ? ' ◀' : '';
+      return `${String(c).padStart(label)} │${bar(max > 0 ? prob / max : 0).padEnd(21)}${(prob * 100).toFixed(1).padStart(5)}%${mark}`;
+    })
+    .join('\n');
+}
+
+export function commandLink(title: string, command: string, args: PromptCommandArgs): string {
+  return `[${title}](command:${command}?${encodeURIComponent(JSON.stringify([args]))} "${title}")`;
+}
+
+/** Generate asset is offered where the prompt names a file to write: a Markdown image target. */
+export const hasAssetTarget = (span: PromptSpan): boolean => span.kind === 'markdown-image' && !!span.target;
+
+export function commandArgs(uri: string, span: PromptSpan): PromptCommandArgs {
+  const o = span.options;
+  return {
+    uri,
+    range: span.range,
+    prompt: span.text,
+    negativePrompt: span.negative ?? o.negative,
+    seed: o.seed,
+    steps: o.steps,
+    size: o.size,
+    target: span.target ?? o.out,
+  };
+}
+
+/** Markdown inline code that survives backticks in the text. */
+export function code(text: string): string {
+  const run = Math.max(0, ...(text.match(/`+/g) ?? []).map((m) => m.length));
+  const fence = '`'.repeat(run + 1);
+  return `${fence}${run ? ' ' : ''}${text}${run ? ' ' : ''}${fence}`;
+}
+
+export interface HoverInput {
+  uri: string;
+  span: PromptSpan;
+  prediction: StepPrediction;
+  modelName: string;
+  note?: string;
+}
+
+export function hoverMarkdown({ uri, span, prediction: p, modelName, note }: HoverInput): string {
+  const lines: string[] = [];
+  if (p.policy) {
+    lines.push(`**AdaDiff: ${p.steps} steps** instead of ${p.baselineSteps} · ~${formatSeconds(p.estimatedSeconds)} instead of ~${formatSeconds(p.baselineSeconds)} on ${p.provider} · **${formatSaving(p.saving)}** time`);
+    lines.push('', '```text', distributionChart(p), '```');
+  } else {
+    lines.push(`**AdaDiff: ${p.steps} steps** (baseline) · ~${formatSeconds(p.estimatedSeconds)} on ${p.provider}`);
+    lines.push('', `${code(modelName)} has no trained step policy, so every prompt gets the baseline ${p.baselineSteps} steps. Train one for this model to predict fewer steps per prompt (see the README, *Training a step policy*).`);
+  }
+  lines.push('', `Model: ${code(modelName)}`);
+  if (p.droppedTokens > 0) lines.push('', `⚠ ${p.droppedTokens} token${p.droppedTokens === 1 ? '' : 's'} past the text encoder's limit ${p.droppedTokens === 1 ? 'is' : 'are'} dropped: the end of this prompt has no effect.`);
+  if (note) lines.push('', `_${note}_`);
+  const args = commandArgs(uri, span);
+  const links = [commandLink('Preview', ClientCommands.preview, args)];
+  if (hasAssetTarget(span)) links.push(commandLink('Generate asset', ClientCommands.generateAsset, args));
+  lines.push('', links.join(' · '));
+  return lines.join('\n');
+}
+
+export function unavailableMarkdown(message: string, note?: string): string {
+  return ['**AdaDiff: the model could not be loaded**', '', code(message), '', 'Fix `adadiff.model.path` (empty = the bundled model); the server retries on the next hover.', note ? `\n_${note}_` : '']
+    .join('\n')
+    .trimEnd();
+}

@@ -1,0 +1,106 @@
+// The denoising loop runs here, on a worker thread, not on the language server's main thread:
+// onnxruntime-node runs a session synchronously on the calling thread, so a UNet call on the main
+// thread would hold every hover until it returns (seconds per step for a full-size model). The
+// worker opens its own sessions for the model (once per model, like the main thread's engine).
+import { parentPort } from 'node:worker_threads';
+import { Engine, type GenerationDefaults, type RenderRequest, type RenderResult } from '../engine';
+import { ssim } from '../adadiff/ssim';
+import { encodePng } from '../pipeline/png';
+import { Engines, openWithDefaults } from './handles';
+
+export interface JobBase {
+  id: number;
+  model: string;
+  cacheDir: string;
+  providers: string[];
+  defaults: Partial<GenerationDefaults>;
+  request: RenderRequest;
+  /** About how many intermediate x0 previews to send per render (each costs a VAE decode); 0: none. */
+  previews: number;
+}
+
+export type ToWorker = (JobBase & { kind: 'preview' | 'compare' }) | { kind: 'cancel'; id: number };
+
+export interface RenderOutcome {
+  png: Uint8Array;
+  width: number;
+  height: number;
+  steps: number;
+  seed: number;
+  seconds: number;
+  predictedSteps: number;
+  baselineSteps: number;
+  estimatedSeconds: number;
+  policy: boolean;
+  model: string;
+  provider: string;
+}
+
+export interface CompareOutcome {
+  baseline: RenderOutcome;
+  predicted: RenderOutcome;
+  fidelity: number;
+}
+
+export type FromWorker =
+  | { kind: 'step'; id: number; step: number; total: number; phase?: 'baseline' | 'predicted'; image?: Uint8Array }
+  | { kind: 'done'; id: number; outcome: RenderOutcome | CompareOutcome }
+  | { kind: 'error'; id: number; name: string; message: string };
+
+export function runRenderWorker(): void {
+  const port = parentPort!;
+  let jobsCacheDir = '';
+  const engines = new Engines((providers) => new Engine({ cacheDir: jobsCacheDir, providers }));
+  const running = new Map<number, AbortController>();
+  const post = (msg: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(msg, transfer);
+
+  port.on('message', (msg: ToWorker) => {
+    if (msg.kind === 'cancel') {
+      running.get(msg.id)?.abort();
+      return;
+    }
+    jobsCacheDir ||= msg.cacheDir;
+    const abort = new AbortController();
+    running.set(msg.id, abort);
+    run(msg, abort.signal)
+      .then((outcome) => post({ kind: 'done', id: msg.id, outcome }))
+      .catch((err: Error) => post({ kind: 'error', id: msg.id, name: err?.name ?? 'Error', message: err?.message ?? String(err) }))
+      .finally(() => running.delete(msg.id));
+  });
+
+  async function run(job: JobBase & { kind: 'preview' | 'compare' }, signal: AbortSignal): Promise<RenderOutcome | CompareOutcome> {
+    const handle = await openWithDefaults(engines.get(job.providers), job.model, job.defaults);
+    const render = async (request: RenderRequest, phase?: 'baseline' | 'predicted') => {
+      const r = await handle.render(request, {
+        signal,
+        onStep: async ({ step, total, preview }) => {
+          const every = Math.max(1, Math.ceil(total / job.previews));
+          const image = job.previews > 0 && step < total && step % every === 0 ? encodePng(await preview()) : undefined;
+          post({ kind: 'step', id: job.id, step, total, phase, image });
+        },
+      });
+      return { outcome: outcomeOf(r, handle.model.folder.name), image: r.result.image };
+    };
+    if (job.kind === 'preview') return (await render(job.request)).outcome;
+    const baseline = await render({ ...job.request, steps: handle.baselineSteps }, 'baseline');
+    const predicted = await render({ ...job.request, steps: 'auto' }, 'predicted');
+    return { baseline: baseline.outcome, predicted: predicted.outcome, fidelity: ssim(predicted.image, baseline.image) };
+  }
+}
+
+function outcomeOf(r: RenderResult, model: string): RenderOutcome {
+  return {
+    png: new Uint8Array(r.png),
+    width: r.result.width,
+    height: r.result.height,
+    steps: r.parameters.steps,
+    seed: r.parameters.seed,
+    seconds: r.result.timings.totalMs / 1000,
+    predictedSteps: r.prediction.steps,
+    baselineSteps: r.prediction.baselineSteps,
+    estimatedSeconds: r.prediction.estimatedSeconds,
+    policy: r.prediction.policy,
+    model,
+    provider: r.prediction.provider,
+  };
+}

@@ -1,0 +1,103 @@
+// The main thread's side of the render worker: one worker, started on the first preview and
+// restarted after a crash; jobs are cancelled through an AbortSignal (from the request's
+// CancellationToken), which the worker turns into an abort between denoising steps.
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { CompareOutcome, FromWorker, JobBase, RenderOutcome, ToWorker } from './render-worker';
+
+export interface StepEvent {
+  step: number;
+  total: number;
+  phase?: 'baseline' | 'predicted';
+  /** PNG bytes of the current x0 prediction, when this step carries one. */
+  image?: Uint8Array;
+}
+
+type Job = Omit<JobBase, 'id'>;
+
+interface Pending {
+  resolve(outcome: RenderOutcome | CompareOutcome): void;
+  reject(err: Error): void;
+  onStep?: (e: StepEvent) => void;
+}
+
+export class CancelledError extends Error {
+  override readonly name = 'CancelledError';
+  constructor() {
+    super('generation cancelled');
+  }
+}
+
+export class Renderer {
+  private worker: Worker | undefined;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+
+  /** The server bundle doubles as the worker script (see main.ts). */
+  constructor(private readonly script = join(__dirname, 'server.js')) {}
+
+  preview(job: Job, signal: AbortSignal, onStep?: (e: StepEvent) => void): Promise<RenderOutcome> {
+    return this.submit('preview', job, signal, onStep) as Promise<RenderOutcome>;
+  }
+
+  compare(job: Job, signal: AbortSignal, onStep?: (e: StepEvent) => void): Promise<CompareOutcome> {
+    return this.submit('compare', job, signal, onStep) as Promise<CompareOutcome>;
+  }
+
+  get running(): number {
+    return this.pending.size;
+  }
+
+  private submit(kind: 'preview' | 'compare', job: Job, signal: AbortSignal, onStep?: (e: StepEvent) => void): Promise<RenderOutcome | CompareOutcome> {
+    if (signal.aborted) return Promise.reject(new CancelledError());
+    const id = this.nextId++;
+    const worker = this.start();
+    return new Promise((resolve, reject) => {
+      const cancel = () => {
+        // Answer at once; the worker stops at its next step boundary and its late reply is dropped.
+        this.pending.delete(id);
+        worker.postMessage({ kind: 'cancel', id } satisfies ToWorker);
+        reject(new CancelledError());
+      };
+      signal.addEventListener('abort', cancel, { once: true });
+      const done = <T>(f: (v: T) => void) => (v: T) => {
+        signal.removeEventListener('abort', cancel);
+        this.pending.delete(id);
+        f(v);
+      };
+      this.pending.set(id, { resolve: done(resolve), reject: done(reject), onStep });
+      worker.postMessage({ kind, id, ...job } satisfies ToWorker);
+    });
+  }
+
+  private start(): Worker {
+    if (this.worker) return this.worker;
+    // Piped, so that nothing the worker prints can land on stdout, which is the LSP channel.
+    const worker = new Worker(this.script, { stdout: true, stderr: true });
+    worker.stdout.pipe(process.stderr);
+    worker.stderr.pipe(process.stderr);
+    worker.on('message', (msg: FromWorker) => {
+      const p = this.pending.get(msg.id);
+      if (!p) return;
+      if (msg.kind === 'step') p.onStep?.(msg);
+      else if (msg.kind === 'done') p.resolve(msg.outcome);
+      else p.reject(Object.assign(new Error(msg.message), { name: msg.name }));
+    });
+    const fail = (err: Error) => {
+      if (this.worker !== worker) return;
+      this.worker = undefined;
+      for (const p of [...this.pending.values()]) p.reject(err);
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`the render worker stopped (exit code ${code})`)));
+    worker.unref();
+    this.worker = worker;
+    return worker;
+  }
+
+  async dispose(): Promise<void> {
+    const worker = this.worker;
+    this.worker = undefined;
+    await worker?.terminate();
+  }
+}

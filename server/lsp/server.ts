@@ -1,0 +1,321 @@
+// The language server: standard LSP (hover, codeLens + resolve, executeCommand, work-done progress,
+// cancellation) over the vscode-free core, plus the typed messages of ../protocol.ts.
+//
+// Threads: hovers and lenses run on this thread (text encoder + policy: milliseconds); previews run
+// on the render worker (renderer.ts), because onnxruntime-node blocks the calling thread for each
+// UNet call. So a hover never waits behind a generation.
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  type CancellationToken,
+  type CodeLens,
+  CodeLensRefreshRequest,
+  type Connection,
+  DidChangeConfigurationNotification,
+  type Hover,
+  type InitializeResult,
+  LSPErrorCodes,
+  MarkupKind,
+  ResponseError,
+  TextDocuments,
+  TextDocumentSyncKind,
+  type WorkDoneProgressReporter,
+} from 'vscode-languageserver';
+import { TextDocument } from 'vscode-languageserver-textdocument';
+import { estimateSeconds } from '../adadiff/cost';
+import { bundledModelDir } from '../cli/args';
+import { Engine } from '../engine';
+import {
+  ClientCommands,
+  CompareRequest,
+  type CompareResult,
+  type InitializationOptions,
+  type PreviewParams,
+  PreviewProgressNotification,
+  PreviewRequest,
+  type PreviewResult,
+  ServerCommands,
+} from '../protocol';
+import type { PromptSpan } from '../prompts/types';
+import { PromptIndex, spanAt } from './documents';
+import { Engines } from './handles';
+import { ModelManager, ModelUnavailable, type ReadyModel } from './models';
+import { commandArgs, hasAssetTarget, hoverMarkdown, lensTitle, unavailableMarkdown } from './present';
+import { CancelledError, Renderer, type StepEvent } from './renderer';
+import { generationDefaults, parseSizeSetting, SettingsCache } from './settings';
+
+/** Intermediate images per preview: enough to watch it sharpen, few enough VAE decodes. */
+const PREVIEW_IMAGES = 8;
+
+interface LensData {
+  uri: string;
+  version: number;
+  index: number;
+}
+
+export function defaultCacheDir(): string {
+  return process.env.ADADIFF_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'adadiff');
+}
+
+const cancelled = () => new ResponseError(LSPErrorCodes.RequestCancelled, 'cancelled');
+
+/** Settle with the work, or reject with RequestCancelled as soon as the token fires. */
+function untilCancelled<T>(work: Promise<T>, token: CancellationToken): Promise<T> {
+  if (token.isCancellationRequested) return Promise.reject(cancelled());
+  return new Promise<T>((resolve, reject) => {
+    const sub = token.onCancellationRequested(() => reject(cancelled()));
+    work.then(resolve, reject).finally(() => sub.dispose());
+  });
+}
+
+function abortSignal(...tokens: (CancellationToken | undefined)[]): AbortSignal {
+  const abort = new AbortController();
+  for (const token of tokens) {
+    if (token?.isCancellationRequested) abort.abort();
+    else token?.onCancellationRequested(() => abort.abort());
+  }
+  return abort.signal;
+}
+
+export function startServer(connection: Connection): void {
+  const documents = new TextDocuments(TextDocument);
+  const prompts = new PromptIndex();
+  const renderer = new Renderer();
+  let cacheDir = defaultCacheDir();
+  let trusted = true;
+  let workspaceFolders: string[] = [];
+  let canRefreshLenses = false;
+  let canCreateProgress = false;
+  let settings: SettingsCache = new SettingsCache(connection, false);
+  let engines: Engines;
+  let models: ModelManager;
+
+  connection.onInitialize((params): InitializeResult => {
+    const init = (params.initializationOptions ?? {}) as InitializationOptions;
+    trusted = init.trusted !== false;
+    cacheDir = init.cacheDir || cacheDir;
+    const caps = params.capabilities;
+    settings = new SettingsCache(connection, !!caps.workspace?.configuration);
+    canRefreshLenses = !!caps.workspace?.codeLens?.refreshSupport;
+    canCreateProgress = !!caps.window?.workDoneProgress;
+    workspaceFolders = (params.workspaceFolders ?? [])
+      .map((f) => f.uri)
+      .concat(params.workspaceFolders ? [] : params.rootUri ? [params.rootUri] : [])
+      .filter((u) => u.startsWith('file:'))
+      .map((u) => fileURLToPath(u));
+    engines = new Engines((providers) => new Engine({ cacheDir, providers }));
+    models = new ModelManager(connection, engines, {
+      trusted,
+      bundledDir: init.bundledModelPath || bundledModelDir(),
+      workspaceFolders: () => workspaceFolders,
+    });
+    return {
+      capabilities: {
+        textDocumentSync: TextDocumentSyncKind.Incremental,
+        hoverProvider: true,
+        codeLensProvider: { resolveProvider: true },
+        executeCommandProvider: { commands: [ServerCommands.recalibrate] },
+        workspace: { workspaceFolders: { supported: true, changeNotifications: true } },
+      },
+      serverInfo: { name: 'adadiff', version: require('../../package.json').version },
+    };
+  });
+
+  connection.onInitialized(() => {
+    void connection.client.register(DidChangeConfigurationNotification.type, { section: 'adadiff' }).catch(() => undefined);
+    connection.workspace.onDidChangeWorkspaceFolders((e) => {
+      const removed = new Set(e.removed.map((f) => fileURLToPath(f.uri)));
+      workspaceFolders = workspaceFolders.filter((f) => !removed.has(f)).concat(e.added.map((f) => fileURLToPath(f.uri)));
+    });
+  });
+
+  connection.onDidChangeConfiguration(() => {
+    settings.forget();
+    prompts.clear();
+    models.reset();
+    if (canRefreshLenses) void connection.sendRequest(CodeLensRefreshRequest.type).catch(() => undefined);
+  });
+
+  documents.onDidClose((e) => {
+    prompts.forget(e.document.uri);
+    settings.forget(e.document.uri);
+  });
+
+  async function spansOf(uri: string): Promise<{ doc: TextDocument; spans: PromptSpan[] } | undefined> {
+    const doc = documents.get(uri);
+    if (!doc) return undefined;
+    const s = await settings.get(uri);
+    return { doc, spans: await prompts.spans(doc, s.prompts) };
+  }
+
+  connection.onHover(async (params, token): Promise<Hover | null> => {
+    const found = await untilCancelled(spansOf(params.textDocument.uri), token);
+    const span = found && spanAt(found.spans, params.position);
+    if (!span) return null;
+    const uri = params.textDocument.uri;
+    const s = await settings.get(uri);
+    let value: string;
+    try {
+      const { model, prediction } = await untilCancelled(models.predict(s, uri, span.text), token);
+      value = hoverMarkdown({ uri, span, prediction, modelName: model.name, note: model.choice.note });
+    } catch (err) {
+      if (!(err instanceof ModelUnavailable)) throw err;
+      value = unavailableMarkdown(err.message, err.choice.note);
+    }
+    return { contents: { kind: MarkupKind.Markdown, value }, range: span.range };
+  });
+
+  connection.onCodeLens(async (params, token): Promise<CodeLens[]> => {
+    const uri = params.textDocument.uri;
+    const s = await untilCancelled(settings.get(uri), token);
+    if (!s.codeLens.enabled) return [];
+    const found = await untilCancelled(spansOf(uri), token);
+    if (!found) return [];
+    return found.spans.flatMap((span, index) => {
+      const args = commandArgs(uri, span);
+      const range = { start: span.range.start, end: span.range.start };
+      const lenses: CodeLens[] = [
+        { range, data: { uri, version: found.doc.version, index } satisfies LensData },
+        { range, command: { title: 'Preview', command: ClientCommands.preview, arguments: [args] } },
+      ];
+      if (hasAssetTarget(span)) lenses.push({ range, command: { title: 'Generate asset', command: ClientCommands.generateAsset, arguments: [args] } });
+      return lenses;
+    });
+  });
+
+  connection.onCodeLensResolve(async (lens, token): Promise<CodeLens> => {
+    const data = lens.data as LensData | undefined;
+    if (!data || lens.command) return lens;
+    const found = await untilCancelled(spansOf(data.uri), token);
+    const span = found && found.doc.version === data.version ? found.spans[data.index] : undefined;
+    if (!span) return { ...lens, command: { title: 'AdaDiff: …', command: '' } };
+    const s = await settings.get(data.uri);
+    try {
+      const { prediction } = await untilCancelled(models.predict(s, data.uri, span.text), token);
+      return { ...lens, command: { title: lensTitle(prediction), command: '' } };
+    } catch (err) {
+      if (!(err instanceof ModelUnavailable)) throw err;
+      return { ...lens, command: { title: 'AdaDiff: model not loaded (hover for details)', command: '' } };
+    }
+  });
+
+  /** Client-initiated progress when the request carries a token, else server-initiated (it has its own cancel button). */
+  async function progressFor(params: PreviewParams, title: string): Promise<{ reporter: WorkDoneProgressReporter; cancel?: CancellationToken }> {
+    if (params.workDoneToken === undefined && canCreateProgress) {
+      const reporter = await connection.window.createWorkDoneProgress();
+      reporter.begin(title, 0, undefined, true);
+      return { reporter, cancel: reporter.token };
+    }
+    const reporter = connection.window.attachWorkDoneProgress(params.workDoneToken);
+    reporter.begin(title, 0, undefined, true);
+    return { reporter };
+  }
+
+  /** What preview and compare share: settings, the loaded model, the job and its progress. */
+  async function startRender(params: PreviewParams, title: string, token: CancellationToken) {
+    const s = await untilCancelled(settings.get(params.uri), token);
+    let model: ReadyModel;
+    try {
+      model = await untilCancelled(models.get(s, params.uri), token);
+    } catch (err) {
+      if (err instanceof ModelUnavailable) throw new ResponseError(LSPErrorCodes.RequestFailed, err.message);
+      throw err;
+    }
+    const size = params.size ?? parseSizeSetting(s.size);
+    const job = {
+      model: model.choice.dir,
+      cacheDir,
+      providers: model.choice.providers,
+      defaults: generationDefaults(s),
+      request: { prompt: params.prompt, negativePrompt: params.negativePrompt, seed: params.seed ?? s.seed, steps: params.steps ?? 'auto', width: size?.width, height: size?.height },
+      previews: PREVIEW_IMAGES,
+    };
+    const progress = await progressFor(params, title);
+    const onStep = (e: StepEvent) => {
+      const label = e.phase ? `${e.phase}: ` : '';
+      progress.reporter.report(Math.round((100 * e.step) / e.total), `${label}step ${e.step}/${e.total}`);
+      void connection.sendNotification(PreviewProgressNotification, {
+        id: params.id,
+        step: e.step,
+        total: e.total,
+        phase: e.phase,
+        image: e.image && `data:image/png;base64,${Buffer.from(e.image).toString('base64')}`,
+      });
+    };
+    return { model, job, onStep, signal: abortSignal(token, progress.cancel), progress: progress.reporter };
+  }
+
+  const asResponseError = (err: unknown): unknown =>
+    err instanceof CancelledError || (err instanceof Error && err.name === 'CancelledError') ? cancelled() : err instanceof ResponseError ? err : new ResponseError(LSPErrorCodes.RequestFailed, (err as Error)?.message ?? String(err));
+
+  connection.onRequest(PreviewRequest, async (params, token): Promise<PreviewResult> => {
+    const { model, job, onStep, signal, progress } = await startRender(params, 'AdaDiff preview', token);
+    try {
+      const o = await renderer.preview(job, signal, onStep);
+      const cal = await model.handle.calibration();
+      return {
+        id: params.id,
+        png: Buffer.from(o.png).toString('base64'),
+        width: o.width,
+        height: o.height,
+        prompt: params.prompt,
+        negativePrompt: params.negativePrompt,
+        steps: o.steps,
+        predictedSteps: o.predictedSteps,
+        baselineSteps: o.baselineSteps,
+        seed: o.seed,
+        estimatedSeconds: estimateSeconds(cal, o.steps),
+        actualSeconds: o.seconds,
+        model: o.model,
+        provider: o.provider,
+        policy: o.policy,
+      };
+    } catch (err) {
+      throw asResponseError(err);
+    } finally {
+      progress.done();
+    }
+  });
+
+  connection.onRequest(CompareRequest, async (params, token): Promise<CompareResult> => {
+    const { job, onStep, signal, progress } = await startRender(params, 'AdaDiff compare', token);
+    try {
+      const o = await renderer.compare(job, signal, onStep);
+      const image = (r: typeof o.baseline) => ({ png: Buffer.from(r.png).toString('base64'), steps: r.steps, seconds: r.seconds });
+      return {
+        id: params.id,
+        prompt: params.prompt,
+        seed: o.predicted.seed,
+        width: o.predicted.width,
+        height: o.predicted.height,
+        baseline: image(o.baseline),
+        predicted: image(o.predicted),
+        fidelity: o.fidelity,
+        model: o.predicted.model,
+        provider: o.predicted.provider,
+      };
+    } catch (err) {
+      throw asResponseError(err);
+    } finally {
+      progress.done();
+    }
+  });
+
+  connection.onExecuteCommand(async (params, token) => {
+    if (params.command !== ServerCommands.recalibrate) throw new ResponseError(LSPErrorCodes.RequestFailed, `unknown command ${params.command}`);
+    const uri = (params.arguments?.[0] as { uri?: string } | undefined)?.uri;
+    const s = await settings.get(uri);
+    await untilCancelled(models.recalibrate(s, uri), token);
+    if (canRefreshLenses) void connection.sendRequest(CodeLensRefreshRequest.type).catch(() => undefined);
+    return null;
+  });
+
+  connection.onShutdown(async () => {
+    await renderer.dispose();
+    await engines?.dispose();
+  });
+
+  documents.listen(connection);
+  connection.listen();
+}

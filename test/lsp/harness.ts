@@ -1,0 +1,125 @@
+// The language server as an editor sees it: `node dist/cli.js lsp --stdio` in a child process,
+// driven by a real LSP client connection (vscode-languageserver-protocol) over its stdin/stdout.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import {
+  ConfigurationRequest,
+  createProtocolConnection,
+  DidOpenTextDocumentNotification,
+  ExitNotification,
+  InitializedNotification,
+  InitializeRequest,
+  type ProtocolConnection,
+  ShutdownRequest,
+  StreamMessageReader,
+  StreamMessageWriter,
+  WorkDoneProgressCreateRequest,
+} from 'vscode-languageserver-protocol/node';
+import { type AdaDiffSettings, DEFAULT_SETTINGS, type InitializationOptions, StatusNotification, type StatusParams } from '../../server/protocol';
+
+export const ROOT = resolve(__dirname, '..', '..');
+let built = false;
+
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestSource(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/** Bundles dist/ when it is missing or older than server/, so the server under test is the current source. */
+export function buildOnce(): void {
+  if (built) return;
+  const cli = join(ROOT, 'dist', 'cli.js');
+  if (!existsSync(cli) || statSync(cli).mtimeMs < newestSource(join(ROOT, 'server'))) {
+    execFileSync(process.execPath, [join(ROOT, 'esbuild.mjs')], { cwd: ROOT, stdio: 'inherit' });
+  }
+  built = true;
+}
+
+export interface ServerOptions {
+  /** Settings per document URI (workspace/configuration with a scopeUri). */
+  settings: (uri: string | undefined) => Partial<AdaDiffSettings>;
+  init: InitializationOptions;
+  workspace?: string;
+}
+
+export interface TestServer {
+  conn: ProtocolConnection;
+  child: ChildProcess;
+  statuses: StatusParams[];
+  stderr: () => string;
+  open(name: string, languageId: string, text: string): string;
+  /** Resolves with the first status (already received or future) that matches. */
+  waitForStatus(match: (s: StatusParams) => boolean, timeoutMs?: number): Promise<StatusParams>;
+  stop(): Promise<void>;
+}
+
+export async function startServer(options: ServerOptions): Promise<TestServer> {
+  buildOnce();
+  const workspace = options.workspace ?? mkdtempSync(join(tmpdir(), 'adadiff-lsp-ws-'));
+  const cacheDir = options.init.cacheDir ?? mkdtempSync(join(tmpdir(), 'adadiff-lsp-cache-'));
+  const child = spawn(process.execPath, [join(ROOT, 'dist', 'cli.js'), 'lsp', '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ADADIFF_CACHE_DIR: cacheDir } });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  const conn = createProtocolConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
+  const statuses: StatusParams[] = [];
+  const waiters: { match: (s: StatusParams) => boolean; resolve: (s: StatusParams) => void }[] = [];
+  conn.onNotification(StatusNotification, (s) => {
+    statuses.push(s);
+    for (const w of [...waiters]) if (w.match(s)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(s));
+  });
+  conn.onRequest(ConfigurationRequest.type, (params) => params.items.map((item) => ({ ...structuredClone(DEFAULT_SETTINGS), ...options.settings(item.scopeUri) })));
+  conn.onRequest(WorkDoneProgressCreateRequest.type, () => null);
+  conn.listen();
+  await conn.sendRequest(InitializeRequest.type, {
+    processId: process.pid,
+    rootUri: pathToFileURL(workspace).href,
+    workspaceFolders: [{ uri: pathToFileURL(workspace).href, name: 'ws' }],
+    capabilities: { workspace: { configuration: true, codeLens: { refreshSupport: false } }, window: { workDoneProgress: true }, textDocument: { hover: { contentFormat: ['markdown'] } } },
+    initializationOptions: { ...options.init, cacheDir },
+  });
+  await conn.sendNotification(InitializedNotification.type, {});
+  return {
+    conn,
+    child,
+    statuses,
+    stderr: () => stderr,
+    open(name, languageId, text) {
+      const uri = pathToFileURL(join(workspace, name)).href;
+      void conn.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri, languageId, version: 1, text } });
+      return uri;
+    },
+    waitForStatus(match, timeoutMs = 60_000) {
+      const seen = statuses.find(match);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no matching status in ${timeoutMs} ms; got ${JSON.stringify(statuses)}\n${stderr}`)), timeoutMs);
+        waiters.push({ match, resolve: (s) => (clearTimeout(timer), resolve(s)) });
+      });
+    },
+    async stop() {
+      const exited = new Promise<void>((r) => (child.exitCode !== null ? r() : child.once('exit', () => r())));
+      try {
+        await Promise.race([conn.sendRequest(ShutdownRequest.type), new Promise((r) => setTimeout(r, 5000))]);
+        await conn.sendNotification(ExitNotification.type);
+      } catch {
+        // already gone
+      }
+      const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(killer);
+      conn.dispose();
+    },
+  };
+}
+
+export function percentile(values: number[], p: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
