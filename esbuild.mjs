@@ -1,4 +1,5 @@
-// One build, three bundles: the extension client, the language server and the CLI.
+// One build, four bundles: the extension client, the language server, the CLI and the preview
+// webview's script (for the browser, under media/ since the webview may load nothing else).
 // onnxruntime-node stays external: it loads native binaries relative to its own package.
 import * as esbuild from 'esbuild';
 
@@ -16,6 +17,7 @@ const entries = [
   { entryPoints: ['client/extension.ts'], outfile: 'dist/client.js' },
   { entryPoints: ['server/lsp/main.ts'], outfile: 'dist/server.js' },
   { entryPoints: ['server/cli.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
+  { entryPoints: ['media/preview.ts'], outfile: 'media/dist/preview.js', platform: 'browser', format: 'iife', target: 'es2022' },
 ];
 const present = (await import('node:fs')).existsSync;
 const contexts = await Promise.all(

@@ -1,0 +1,131 @@
+// The VS Code side of AdaDiff, kept thin: start the language server (which finds prompts, loads
+// the models and serves hover, CodeLens and previews), show its status, and host the preview panel.
+import * as vscode from 'vscode';
+import { ClientCommands, type PromptCommandArgs, SETTINGS_SECTION, ServerCommands } from '../server/protocol';
+import { errorMessage, PreviewPanel } from './preview-panel';
+import type { PreviewSubject } from './preview-messages';
+import { AdaDiffServer } from './server';
+import { StatusItem } from './status';
+import { resolveTarget, WriteRefused } from './workspace-write';
+
+let server: AdaDiffServer | undefined;
+
+export function activate(context: vscode.ExtensionContext): void {
+  const log = vscode.window.createOutputChannel('AdaDiff', { log: true });
+  server = new AdaDiffServer(context, log);
+  const panel = new PreviewPanel(context.extensionUri, server, log);
+  const commands = new Commands(server, panel, log);
+  context.subscriptions.push(
+    log,
+    server,
+    new StatusItem(server, log),
+    panel,
+    vscode.commands.registerCommand(ClientCommands.preview, (args?: unknown) => commands.preview(args)),
+    vscode.commands.registerCommand(ClientCommands.generateAsset, (args?: unknown) => commands.generateAsset(args)),
+    vscode.commands.registerCommand('adadiff.restartServer', () => commands.restart()),
+    vscode.commands.registerCommand('adadiff.showLog', () => log.show(true)),
+    vscode.commands.registerCommand('adadiff.recalibrate', () => commands.recalibrate()),
+  );
+}
+
+export function deactivate(): Promise<void> | undefined {
+  return server?.stop();
+}
+
+const isPromptArgs = (x: unknown): x is PromptCommandArgs =>
+  typeof x === 'object' && x !== null && typeof (x as PromptCommandArgs).prompt === 'string';
+
+class Commands {
+  constructor(
+    private readonly server: AdaDiffServer,
+    private readonly panel: PreviewPanel,
+    private readonly log: vscode.LogOutputChannel,
+  ) {}
+
+  /** From a lens or a hover link (the server's arguments), else the prompt at the cursor. */
+  async preview(args: unknown): Promise<void> {
+    const prompt = isPromptArgs(args) ? args : await this.promptAtCursor(ClientCommands.preview);
+    if (!prompt) return;
+    const beside = vscode.workspace.getConfiguration(SETTINGS_SECTION).get<boolean>('preview.openBeside', true);
+    await this.panel.preview(subjectOf(prompt), beside);
+  }
+
+  async generateAsset(args: unknown): Promise<void> {
+    if (!vscode.workspace.isTrusted) {
+      void vscode.window.showWarningMessage('AdaDiff writes no files in an untrusted workspace.');
+      return;
+    }
+    const prompt = isPromptArgs(args) ? args : await this.promptAtCursor(ClientCommands.generateAsset);
+    if (!prompt) return;
+    const target = prompt.target
+      ? resolveTarget(prompt.uri, prompt.target)
+      : await vscode.window.showSaveDialog({ filters: { 'PNG image': ['png'] }, saveLabel: 'Generate' });
+    if (!target) {
+      if (prompt.target) void vscode.window.showErrorMessage(`AdaDiff cannot write to ${prompt.target}.`);
+      return;
+    }
+    const result = await this.panel.preview(subjectOf(prompt), true);
+    if (!result) return;
+    try {
+      const written = await this.panel.saveTo(target);
+      if (written) this.log.info(`generated ${written} (${result.steps} steps, seed ${result.seed})`);
+    } catch (err) {
+      if (!(err instanceof WriteRefused)) throw err;
+      void vscode.window.showWarningMessage(err.message);
+    }
+  }
+
+  async restart(): Promise<void> {
+    try {
+      await this.server.restart();
+    } catch (err) {
+      this.log.error(`restart failed: ${errorMessage(err)}`);
+      void vscode.window.showErrorMessage(`AdaDiff: the language server did not start: ${errorMessage(err)}`, 'Show Log').then((pick) => {
+        if (pick) this.log.show(true);
+      });
+    }
+  }
+
+  async recalibrate(): Promise<void> {
+    await this.server.start();
+    if (!this.server.supportsRecalibrate()) {
+      void vscode.window.showInformationMessage('This AdaDiff server does not support recalibration.');
+      return;
+    }
+    await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: 'AdaDiff: measuring the cost of a denoising step…' },
+      () => vscode.commands.executeCommand(ServerCommands.recalibrate),
+    );
+  }
+
+  /**
+   * The prompt under the cursor, as the server sees it: its CodeLens carry the command arguments.
+   * Falls back to the selected text when the cursor is on no prompt (or lenses are turned off).
+   */
+  private async promptAtCursor(command: string): Promise<PromptCommandArgs | undefined> {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor) {
+      void vscode.window.showInformationMessage('Open a document with an image prompt first.');
+      return undefined;
+    }
+    const doc = editor.document;
+    const pos = editor.selection.active;
+    await this.server.start();
+    const lenses = (await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', doc.uri, 100)) ?? [];
+    const candidates = lenses.filter((l) => l.command?.command === command && isPromptArgs(l.command.arguments?.[0]));
+    const hit = candidates.find((l) => l.range.contains(pos)) ?? candidates.find((l) => l.range.start.line === pos.line);
+    if (hit) return hit.command!.arguments![0] as PromptCommandArgs;
+    if (!editor.selection.isEmpty) {
+      const range = editor.selection;
+      return { uri: doc.uri.toString(), range: { start: range.start, end: range.end }, prompt: doc.getText(range) };
+    }
+    void vscode.window.showInformationMessage('No image prompt at the cursor: put it on a prompt, or select the prompt text.');
+    return undefined;
+  }
+}
+
+function subjectOf(args: PromptCommandArgs): PreviewSubject {
+  const resource = args.uri ? vscode.Uri.parse(args.uri) : undefined;
+  const seed = args.seed ?? vscode.workspace.getConfiguration(SETTINGS_SECTION, resource).get<number>('seed', 0);
+  return { uri: args.uri, prompt: args.prompt, negativePrompt: args.negativePrompt, seed, steps: args.steps, size: args.size, target: args.target };
+}
