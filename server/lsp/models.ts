@@ -6,8 +6,8 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Connection } from 'vscode-languageserver';
-import type { StepPrediction } from '../engine';
-import { type ModelHandle } from '../engine';
+import { estimateSeconds, savingFraction } from '../adadiff/cost';
+import type { ModelHandle, StepPrediction } from '../engine';
 import { type AdaDiffSettings, StatusNotification, type StatusParams } from '../protocol';
 import { type Engines, openWithDefaults } from './handles';
 import { generationDefaults } from './settings';
@@ -130,8 +130,11 @@ export class ModelManager {
     }
   }
 
-  /** Steps and cost for a prompt; cached per model, settings and prompt (hovers and lenses repeat them). */
-  async predict(settings: AdaDiffSettings, uri: string | undefined, prompt: string): Promise<{ model: ReadyModel; prediction: StepPrediction }> {
+  /**
+   * Steps and cost for a prompt; cached per model, settings and prompt (hovers and lenses repeat
+   * them). `fixedSteps` (a prompt's own `steps: N` option) replaces the policy's choice and its cost.
+   */
+  async predict(settings: AdaDiffSettings, uri: string | undefined, prompt: string, fixedSteps?: number): Promise<{ model: ReadyModel; prediction: StepPrediction }> {
     const model = await this.get(settings, uri);
     const defaults = generationDefaults(settings);
     const key = JSON.stringify([model.choice.dir, model.choice.providers, defaults, prompt]);
@@ -143,7 +146,10 @@ export class ModelManager {
       if (this.predictions.size >= PREDICTIONS_KEPT) this.predictions.delete(this.predictions.keys().next().value!);
       this.predictions.set(key, prediction);
     }
-    return { model, prediction: await prediction };
+    const p = await prediction;
+    if (fixedSteps === undefined || fixedSteps === p.steps) return { model, prediction: p };
+    const cal = await model.handle.calibration();
+    return { model, prediction: { ...p, steps: fixedSteps, estimatedSeconds: estimateSeconds(cal, fixedSteps), saving: savingFraction(cal, fixedSteps, p.baselineSteps) } };
   }
 
   /** Measure the cost again (after a driver or hardware change); sends a fresh status. */

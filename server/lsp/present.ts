@@ -19,7 +19,8 @@ export function formatSaving(saving: number): string {
 /** `15 steps · ~0.4 s · -70%` */
 export function lensTitle(p: StepPrediction): string {
   const parts = [`${p.steps} steps`, `~${formatSeconds(p.estimatedSeconds)}`];
-  parts.push(p.policy ? formatSaving(p.saving) : 'no policy');
+  // Without a policy the steps are the baseline unless the prompt fixes them: say why there is no saving.
+  parts.push(p.policy || p.steps !== p.baselineSteps ? formatSaving(p.saving) : 'no policy');
   return parts.join(' · ');
 }
 
@@ -81,7 +82,10 @@ export interface HoverInput {
 
 export function hoverMarkdown({ uri, span, prediction: p, modelName, note }: HoverInput): string {
   const lines: string[] = [];
-  if (p.policy) {
+  if (typeof span.options.steps === 'number') {
+    lines.push(`**AdaDiff: ${p.steps} steps** (the prompt's \`steps\` option) · ~${formatSeconds(p.estimatedSeconds)} on ${p.provider} · ${formatSaving(p.saving)} time against ${p.baselineSteps} steps`);
+    if (p.policy) lines.push('', `The step policy would choose ${p.candidates[p.probabilities.indexOf(Math.max(...p.probabilities))]} steps (\`steps: auto\`).`);
+  } else if (p.policy) {
     lines.push(`**AdaDiff: ${p.steps} steps** instead of ${p.baselineSteps} · ~${formatSeconds(p.estimatedSeconds)} instead of ~${formatSeconds(p.baselineSeconds)} on ${p.provider} · **${formatSaving(p.saving)}** time`);
     lines.push('', '```text', distributionChart(p), '```');
   } else {

@@ -58,6 +58,9 @@ export function defaultCacheDir(): string {
   return process.env.ADADIFF_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'adadiff');
 }
 
+/** A prompt's own `steps: N` option overrides the policy (`steps: auto` does not). */
+const fixedSteps = (span: PromptSpan): number | undefined => (typeof span.options.steps === 'number' ? span.options.steps : undefined);
+
 const cancelled = () => new ResponseError(LSPErrorCodes.RequestCancelled, 'cancelled');
 
 /** Settle with the work, or reject with RequestCancelled as soon as the token fires. */
@@ -157,7 +160,7 @@ export function startServer(connection: Connection): void {
     const s = await settings.get(uri);
     let value: string;
     try {
-      const { model, prediction } = await untilCancelled(models.predict(s, uri, span.text), token);
+      const { model, prediction } = await untilCancelled(models.predict(s, uri, span.text, fixedSteps(span)), token);
       value = hoverMarkdown({ uri, span, prediction, modelName: model.name, note: model.choice.note });
     } catch (err) {
       if (!(err instanceof ModelUnavailable)) throw err;
@@ -192,7 +195,7 @@ export function startServer(connection: Connection): void {
     if (!span) return { ...lens, command: { title: 'AdaDiff: …', command: '' } };
     const s = await settings.get(data.uri);
     try {
-      const { prediction } = await untilCancelled(models.predict(s, data.uri, span.text), token);
+      const { prediction } = await untilCancelled(models.predict(s, data.uri, span.text, fixedSteps(span)), token);
       return { ...lens, command: { title: lensTitle(prediction), command: '' } };
     } catch (err) {
       if (!(err instanceof ModelUnavailable)) throw err;

@@ -1,0 +1,53 @@
+// The words and charts of hovers and lenses, without a model.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { StepPrediction } from '../../server/engine';
+import { bar, code, distributionChart, formatSaving, formatSeconds, hoverMarkdown, lensTitle } from '../../server/lsp/present';
+import type { PromptSpan } from '../../server/prompts/types';
+
+const prediction: StepPrediction = {
+  steps: 15,
+  baselineSteps: 50,
+  candidates: [5, 10, 15, 20, 50],
+  probabilities: [0.05, 0.2, 0.6, 0.1, 0.05],
+  policy: true,
+  estimatedSeconds: 0.41,
+  baselineSeconds: 1.37,
+  saving: 0.7,
+  droppedTokens: 0,
+  provider: 'cpu',
+};
+const span: PromptSpan = { text: 'a fox', range: { start: { line: 2, character: 2 }, end: { line: 2, character: 7 } }, kind: 'markdown-image', options: {}, target: 'img/fox.png' };
+
+test('lens title: steps, time and saving', () => {
+  assert.equal(lensTitle(prediction), '15 steps · ~0.4 s · -70%');
+  assert.equal(lensTitle({ ...prediction, policy: false, steps: 50, saving: 0 }), '50 steps · ~0.4 s · no policy');
+  assert.equal(lensTitle({ ...prediction, policy: false, steps: 12, saving: 0.74 }), '12 steps · ~0.4 s · -74%');
+});
+
+test('numbers read naturally', () => {
+  assert.deepEqual([0.004, 0.05, 0.41, 12.4, 130].map(formatSeconds), ['4 ms', '50 ms', '0.4 s', '12 s', '2 min 10 s']);
+  assert.deepEqual([0.7, 0, -0.1].map(formatSaving), ['-70%', '±0%', '+10%']);
+  assert.equal(bar(1, 4), '████');
+  assert.equal(bar(0.5, 3), '█▌');
+  assert.equal(code('a `b` c'), '`` a `b` c ``');
+});
+
+test('the distribution chart marks the chosen candidate', () => {
+  const chart = distributionChart(prediction).split('\n');
+  assert.equal(chart.length, 5);
+  assert.match(chart[2], /^15 │█{20} *60\.0% ◀$/);
+  assert.doesNotMatch(chart[0], /◀/);
+});
+
+test('hover: command links carry the prompt as JSON arguments; no policy offers training', () => {
+  const md = hoverMarkdown({ uri: 'file:///w/a.md', span, prediction: { ...prediction, droppedTokens: 3 }, modelName: 'tiny' });
+  assert.match(md, /\*\*AdaDiff: 15 steps\*\* instead of 50/);
+  assert.match(md, /3 tokens past the text encoder's limit are dropped/);
+  const link = /\[Preview\]\(command:adadiff\.preview\?([^ )]+)/.exec(md)!;
+  assert.equal(JSON.parse(decodeURIComponent(link[1]))[0].prompt, 'a fox');
+  assert.match(md, /\[Generate asset\]\(command:adadiff\.generateAsset\?/);
+  const none = hoverMarkdown({ uri: 'file:///w/a.md', span, prediction: { ...prediction, policy: false }, modelName: 'tiny' });
+  assert.match(none, /has no trained step policy/);
+  assert.doesNotMatch(none, /```text/);
+});
