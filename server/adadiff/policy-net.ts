@@ -16,7 +16,7 @@
 // in Float64Array; training happens in TypeScript and needs no autograd library. The same graph is
 // exported to ONNX by export.ts, where padding is masked with a large negative bias instead.
 
-import { createRng } from './random.js';
+import { createRng } from './random';
 
 export interface PolicyArchitecture {
   /** Text-encoder feature width D. */

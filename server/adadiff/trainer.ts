@@ -22,9 +22,9 @@ import {
   type PolicyArchitecture,
   type PolicyNet,
   type TokenFeatures,
-} from './policy-net.js';
-import { createRng } from './random.js';
-import { promptRewards, type RewardSettings } from './reward.js';
+} from './policy-net';
+import { createRng } from './random';
+import { promptRewards, type RewardSettings } from './reward';
 
 export type GradientEstimator = 'reinforce' | 'expected';
 

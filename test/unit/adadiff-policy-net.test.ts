@@ -13,8 +13,8 @@ import {
   type PolicyArchitecture,
   type PolicyNet,
   type TokenFeatures,
-} from '../../server/adadiff/policy-net.js';
-import { createRng } from '../../server/adadiff/random.js';
+} from '../../server/adadiff/policy-net';
+import { createRng } from '../../server/adadiff/random';
 
 function randomFeatures(seed: number, tokens: number, dim: number, real: number): TokenFeatures {
   const rng = createRng(seed);

@@ -7,7 +7,7 @@ import {
   promptRewards,
   resolveRewardSettings,
   stepSaving,
-} from '../../server/adadiff/reward.js';
+} from '../../server/adadiff/reward';
 
 const close = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1e-12, `${a} != ${b}`);
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ssim, type RgbImage } from '../../server/adadiff/ssim.js';
+import { ssim, type RgbImage } from '../../server/adadiff/ssim';
 
 const W = 32;
 const H = 24;

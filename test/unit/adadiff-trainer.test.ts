@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { TokenFeatures } from '../../server/adadiff/policy-net.js';
-import { createRng } from '../../server/adadiff/random.js';
-import { DEFAULT_CANDIDATES, resolveRewardSettings } from '../../server/adadiff/reward.js';
-import { choose, trainPolicyNet, type GradientEstimator, type TrainingExample } from '../../server/adadiff/trainer.js';
+import type { TokenFeatures } from '../../server/adadiff/policy-net';
+import { createRng } from '../../server/adadiff/random';
+import { DEFAULT_CANDIDATES, resolveRewardSettings } from '../../server/adadiff/reward';
+import { choose, trainPolicyNet, type GradientEstimator, type TrainingExample } from '../../server/adadiff/trainer';
 
 // A synthetic reward table. Words are random vectors; the first 20 ("detailed", "ornate", ...) share
 // a common direction, as related words do in a text encoder, and every token carries a position

@@ -1,0 +1,144 @@
+// adadiff/policy.json: everything a reader needs to use a step policy the way it was trained (which
+// text-encoder output it reads, the candidates its logits stand for, the scheduler and guidance
+// the steps were measured with) and to judge it (how it was trained, what it measured on
+// held-out prompts). Written by export.ts, read and checked by policy.ts.
+
+import type { SchedulerName } from '../model/contract';
+import type { PolicyArchitecture } from './policy-net';
+import type { RewardSettings, ScorerKind } from './reward';
+import type { GradientEstimator } from './trainer';
+
+export const POLICY_FORMAT = 'adadiff-policy';
+export const POLICY_VERSION = 1;
+
+/** The ONNX graph's interface, fixed by this format version. */
+export const POLICY_IO = {
+  hidden: 'last_hidden_state',
+  mask: 'attention_mask',
+  logits: 'logits',
+} as const;
+
+export interface PolicyFeatureSpec {
+  /** The text encoder output the policy reads: its per-token features. */
+  source: 'text_encoder.last_hidden_state';
+  /**
+   * Token count L the training features had (the tokenizer's padded length). The graph accepts any
+   * L; padding (mask 0) is ignored, and the text encoder runs with an all-ones attention mask, as
+   * Stable Diffusion pipelines run CLIP.
+   */
+  tokens: number;
+  /** Feature width D; the graph needs exactly this. */
+  dim: number;
+}
+
+export interface PolicyTrainingInfo {
+  /** Number of training prompts and the sha256 of their text joined by '\n', in order. */
+  prompts: number;
+  promptsSha256: string;
+  /** Seeds of the initial noise the reward table was made with, per prompt. */
+  seeds: number[];
+  /** Image size of the reward table. */
+  width: number;
+  height: number;
+  scorer: { kind: ScorerKind; /** File name of a user's ONNX scorer. */ model?: string };
+  estimator: GradientEstimator;
+  epochs: number;
+  batchSize: number;
+  samplesPerPrompt: number;
+  learningRate: number;
+  entropyBonus: number;
+  seed: number;
+  /** Mean reward of the argmax choice on the training prompts at the end, and the best possible. */
+  finalGreedyReward: number;
+  oracleReward: number;
+  /** Wall time of building the reward table and of training. */
+  rewardTableSeconds: number;
+  trainingSeconds: number;
+  /** sha256 of the UNet the reward table was made with (the model folder's hash). */
+  modelHash: string;
+  createdAt: string;
+}
+
+/** One way of choosing steps, measured on the held-out prompts. */
+export interface StrategyResult {
+  avgSteps: number;
+  meanQuality: number;
+  /** Share of prompt x seed images with fidelity >= tau; null for a scorer without a threshold. */
+  shareMeetingTau: number | null;
+}
+
+export interface PolicyEvaluation {
+  prompts: number;
+  promptsSha256: string;
+  seeds: number[];
+  avgSteps: number;
+  baselineSteps: number;
+  /** 100 * (1 - avgSteps / baselineSteps). */
+  savingPct: number;
+  /** Estimated seconds per image from the cost model, when a calibration was at hand. */
+  avgSeconds?: number;
+  baselineSeconds?: number;
+  tau: number | null;
+  shareMeetingTau: number | null;
+  meanQuality: number;
+  baselines: {
+    /** Fixed steps: the candidate nearest the policy's average (the column of the table). */
+    fixed: StrategyResult & { steps: number };
+    /** Random steps with the policy's step distribution, in expectation. */
+    random: StrategyResult;
+    /** Steps rising with the prompt's word count, rescaled to the policy's average. */
+    wordCount: StrategyResult;
+    /** The longest schedule everywhere. */
+    full: StrategyResult;
+  };
+  /** Pearson correlation between chosen steps and the prompt's word count. */
+  stepsLengthCorrelation: number;
+  /** How often each candidate was chosen, by step count. */
+  stepHistogram: Record<string, number>;
+  /** Words whose removal lowers the expected steps the most (they push steps up). */
+  occlusion: { word: string; deltaSteps: number; prompts: number }[];
+}
+
+export interface PolicyManifest {
+  format: typeof POLICY_FORMAT;
+  version: typeof POLICY_VERSION;
+  /** Step counts the logits stand for, in order. */
+  candidates: number[];
+  /** The fixed schedule savings are measured against (N in the reward). */
+  baselineSteps: number;
+  /** Scheduler and guidance the reward table was made with: the steps are right for these. */
+  scheduler: SchedulerName;
+  guidance: number;
+  reward: RewardSettings;
+  features: PolicyFeatureSpec;
+  architecture: PolicyArchitecture;
+  training: PolicyTrainingInfo;
+  evaluation?: PolicyEvaluation;
+}
+
+const SCHEDULERS: readonly SchedulerName[] = ['ddim', 'euler', 'dpmpp-2m', 'dpmpp-2m-karras', 'lcm'];
+
+/** Checks the fields a runtime relies on; throws with the first problem in words. */
+export function validatePolicyManifest(value: unknown): PolicyManifest {
+  const m = value as PolicyManifest;
+  const fail = (what: string): never => {
+    throw new Error(`policy.json: ${what}`);
+  };
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) fail('is not a JSON object');
+  if (m.format !== POLICY_FORMAT) fail(`format is ${JSON.stringify(m.format)}, expected "${POLICY_FORMAT}"`);
+  if (m.version !== POLICY_VERSION) fail(`version ${m.version} is not supported (this build reads version ${POLICY_VERSION})`);
+  const positiveInt = (v: unknown) => Number.isInteger(v) && (v as number) > 0;
+  if (!Array.isArray(m.candidates) || m.candidates.length === 0 || !m.candidates.every(positiveInt)) {
+    fail('candidates must be a non-empty list of positive integer step counts');
+  }
+  if (!positiveInt(m.baselineSteps)) fail('baselineSteps must be a positive integer');
+  if (!SCHEDULERS.includes(m.scheduler)) fail(`scheduler ${JSON.stringify(m.scheduler)} is not one of ${SCHEDULERS.join(', ')}`);
+  if (typeof m.guidance !== 'number' || !Number.isFinite(m.guidance)) fail('guidance must be a number');
+  if (!m.features || !positiveInt(m.features.dim) || !positiveInt(m.features.tokens)) {
+    fail('features must give the text features\' tokens and dim');
+  }
+  if (!m.architecture || m.architecture.outputs !== m.candidates.length || m.architecture.inputDim !== m.features.dim) {
+    fail('architecture does not match the candidates and feature width');
+  }
+  return m;
+}

@@ -1,0 +1,125 @@
+// Runtime step policy: loads adadiff/policy.onnx + policy.json from a model folder and predicts the
+// step count for a prompt's text-encoder features (the argmax over the candidates, as the paper
+// does at inference).
+//
+// A policy is present when both files are: export.ts writes the graph first and the manifest last,
+// so a folder with one of them is an interrupted export and has no policy. Present but broken
+// (bad JSON, a manifest this build cannot read, a graph that does not load or has the wrong
+// interface) is an error that names the file, never a silent fall back to the baseline.
+
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import type { LoadedModel } from '../model/contract';
+import { POLICY_DIR, POLICY_JSON, POLICY_ONNX } from './export';
+import { POLICY_IO, validatePolicyManifest, type PolicyManifest } from './policy-manifest';
+import type { TokenFeatures } from './policy-net';
+
+export interface StepPrediction {
+  steps: number;
+  candidates: number[];
+  probabilities: number[];
+}
+
+export interface StepPolicy {
+  readonly manifest: PolicyManifest;
+  /** hidden: [1, L, D] text-encoder features; mask: [L], 1 for real tokens, 0 for padding. */
+  predict(hidden: Float32Array, dims: readonly [number, number, number] | readonly number[], mask: Float32Array): Promise<StepPrediction>;
+  dispose(): Promise<void>;
+}
+
+export class PolicyError extends Error {
+  constructor(
+    readonly file: string,
+    problem: string,
+  ) {
+    super(`${file}: ${problem}`);
+    this.name = 'PolicyError';
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.stat(file).then(
+    (s) => s.isFile(),
+    () => false,
+  );
+}
+
+export async function loadPolicy(modelDir: string): Promise<StepPolicy | null> {
+  const onnxPath = path.join(modelDir, POLICY_DIR, POLICY_ONNX);
+  const manifestPath = path.join(modelDir, POLICY_DIR, POLICY_JSON);
+  if (!(await exists(onnxPath)) || !(await exists(manifestPath))) return null;
+
+  let manifest: PolicyManifest;
+  try {
+    manifest = validatePolicyManifest(JSON.parse(await fs.readFile(manifestPath, 'utf8')));
+  } catch (err) {
+    throw new PolicyError(manifestPath, `${(err as Error).message}; train the policy again (adadiff train-policy)`);
+  }
+
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(onnxPath, { executionProviders: ['cpu'], logSeverityLevel: 3 });
+  } catch (err) {
+    throw new PolicyError(onnxPath, `does not load in onnxruntime (${(err as Error).message}); train the policy again`);
+  }
+  const missing = [POLICY_IO.hidden, POLICY_IO.mask].filter((n) => !session.inputNames.includes(n));
+  if (missing.length > 0 || !session.outputNames.includes(POLICY_IO.logits)) {
+    await session.release();
+    throw new PolicyError(
+      onnxPath,
+      `has inputs [${session.inputNames.join(', ')}] and outputs [${session.outputNames.join(', ')}], ` +
+        `expected inputs ${POLICY_IO.hidden}, ${POLICY_IO.mask} and output ${POLICY_IO.logits}`,
+    );
+  }
+
+  const { dim } = manifest.features;
+  return {
+    manifest,
+    async predict(hidden, dims, mask) {
+      const [batch, tokens, width] = dims;
+      if (dims.length !== 3 || batch !== 1) throw new RangeError(`policy: expected features [1, L, D], got [${dims.join(', ')}]`);
+      if (width !== dim) {
+        throw new RangeError(`policy: the text encoder gives ${width}-wide features, the policy was trained on ${dim}; train it for this model`);
+      }
+      if (hidden.length !== tokens * width) throw new RangeError(`policy: ${hidden.length} feature values for [1, ${tokens}, ${width}]`);
+      if (mask.length !== tokens) throw new RangeError(`policy: mask has ${mask.length} entries for ${tokens} tokens`);
+      if (!mask.some((v) => v > 0.5)) throw new RangeError('policy: the mask marks no real token');
+      const out = await session.run({
+        [POLICY_IO.hidden]: new ort.Tensor('float32', hidden, [1, tokens, width]),
+        [POLICY_IO.mask]: new ort.Tensor('float32', mask, [1, tokens]),
+      });
+      const logits = out[POLICY_IO.logits].data as Float32Array;
+      return stepFromLogits(manifest.candidates, logits);
+    },
+    dispose: () => session.release(),
+  };
+}
+
+/** Softmax probabilities and the argmax candidate. */
+export function stepFromLogits(candidates: readonly number[], logits: ArrayLike<number>): StepPrediction {
+  if (logits.length !== candidates.length) {
+    throw new Error(`policy: ${logits.length} logits for ${candidates.length} candidates`);
+  }
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i]);
+  const exps = Array.from(logits, (v) => Math.exp(v - max));
+  const sum = exps.reduce((a, b) => a + b, 0);
+  const probabilities = exps.map((e) => e / sum);
+  let best = 0;
+  for (let i = 1; i < probabilities.length; i++) if (probabilities[i] > probabilities[best]) best = i;
+  return { steps: candidates[best], candidates: [...candidates], probabilities };
+}
+
+/**
+ * A prompt's features as the policy reads them, at training and at inference alike: the text
+ * encoder's last_hidden_state for the padded ids, and a mask of the real tokens (BOS, the prompt,
+ * EOS). Keeping this in one place keeps training and inference from drifting apart.
+ */
+export async function promptFeatures(model: LoadedModel, prompt: string): Promise<TokenFeatures & { hidden: Float32Array; mask: Float32Array }> {
+  const encoded = model.tokenizer.encode(prompt);
+  const text = await model.encodeText([encoded.ids]);
+  const [, tokens, dim] = text.dims;
+  const mask = new Float32Array(tokens).map((_, i) => (i < encoded.tokens ? 1 : 0));
+  return { hidden: text.hidden, tokens, dim, mask };
+}

@@ -1,0 +1,132 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { buildPolicyGraph, exportPolicy } from '../../server/adadiff/export';
+import { loadPolicy, stepFromLogits } from '../../server/adadiff/policy';
+import type { PolicyManifest } from '../../server/adadiff/policy-manifest';
+import { createPolicyNet, forward, softmax, type PolicyArchitecture, type PolicyNet } from '../../server/adadiff/policy-net';
+import { createRng } from '../../server/adadiff/random';
+import { DEFAULT_CANDIDATES, resolveRewardSettings } from '../../server/adadiff/reward';
+
+const D = 32;
+const L = 12;
+
+function randomNet(arch: PolicyArchitecture, seed: number): PolicyNet {
+  const net = createPolicyNet(arch, seed);
+  const rng = createRng(seed + 100);
+  for (const t of Object.values(net.params)) for (let i = 0; i < t.data.length; i++) t.data[i] = rng.normal() * 0.4;
+  for (let j = 0; j < arch.inputDim; j++) {
+    net.normalizer.mean[j] = rng.normal();
+    net.normalizer.scale[j] = 0.3 + rng.uniform();
+  }
+  return net;
+}
+
+/** B prompts of L tokens with `real[b]` real tokens each; padding holds junk, as CLIP's does. */
+function batch(real: number[], seed: number) {
+  const rng = createRng(seed);
+  const hidden = new Float32Array(real.length * L * D).map(() => rng.normal() * 3);
+  const mask = new Float32Array(real.length * L).map((_, i) => (i % L < real[i / L | 0] ? 1 : 0));
+  return { hidden, mask };
+}
+
+function manifestFor(net: PolicyNet): PolicyManifest {
+  return {
+    format: 'adadiff-policy',
+    version: 1,
+    candidates: [...DEFAULT_CANDIDATES],
+    baselineSteps: 50,
+    scheduler: 'ddim',
+    guidance: 7,
+    reward: resolveRewardSettings('fidelity', DEFAULT_CANDIDATES),
+    features: { source: 'text_encoder.last_hidden_state', tokens: L, dim: D },
+    architecture: net.architecture,
+    training: {
+      prompts: 0, promptsSha256: '', seeds: [0], width: 64, height: 64, scorer: { kind: 'fidelity' },
+      estimator: 'reinforce', epochs: 1, batchSize: 1, samplesPerPrompt: 1, learningRate: 1e-3, entropyBonus: 0,
+      seed: 0, finalGreedyReward: 0, oracleReward: 0, rewardTableSeconds: 0, trainingSeconds: 0, modelHash: '', createdAt: '',
+    },
+  };
+}
+
+for (const attentionLayers of [0, 1, 2]) {
+  test(`ONNX logits equal the TypeScript forward within 1e-5 (${attentionLayers} attention layers, batch of 4)`, async () => {
+    const net = randomNet({ inputDim: D, hiddenDim: 16, attentionLayers, mlpDim: 24, outputs: 10 }, attentionLayers);
+    const real = [L, 1, 5, 9];
+    const { hidden, mask } = batch(real, 7);
+    const session = await ort.InferenceSession.create(Buffer.from(buildPolicyGraph(net)));
+    try {
+      const out = await session.run({
+        last_hidden_state: new ort.Tensor('float32', hidden, [real.length, L, D]),
+        attention_mask: new ort.Tensor('float32', mask, [real.length, L]),
+      });
+      assert.deepEqual(out.logits.dims, [real.length, 10]);
+      const onnx = out.logits.data as Float32Array;
+      let worst = 0;
+      real.forEach((_, b) => {
+        const ts = forward(net, {
+          hidden: hidden.subarray(b * L * D, (b + 1) * L * D),
+          tokens: L,
+          dim: D,
+          mask: mask.subarray(b * L, (b + 1) * L),
+        }).logits;
+        for (let j = 0; j < 10; j++) worst = Math.max(worst, Math.abs(onnx[b * 10 + j] - ts[j]));
+      });
+      assert.ok(worst < 1e-5, `max |onnx - ts| = ${worst}`);
+    } finally {
+      await session.release();
+    }
+  });
+}
+
+test('exportPolicy + loadPolicy: predict gives the argmax of the TypeScript forward', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'adadiff-policy-'));
+  try {
+    assert.equal(await loadPolicy(dir), null);
+    const net = randomNet({ inputDim: D, hiddenDim: 16, attentionLayers: 1, mlpDim: 16, outputs: 10 }, 3);
+    const manifest = manifestFor(net);
+    const { onnxPath, manifestPath } = await exportPolicy(net, manifest, dir);
+    assert.deepEqual(JSON.parse(await readFile(manifestPath, 'utf8')), JSON.parse(JSON.stringify(manifest)));
+    const policy = await loadPolicy(dir);
+    assert.ok(policy);
+    try {
+      assert.equal(policy.manifest.baselineSteps, 50);
+      for (const [i, n] of [3, 12, 1].entries()) {
+        const { hidden, mask } = batch([n], 20 + i);
+        const p = await policy.predict(hidden, [1, L, D], mask);
+        const expected = softmax(forward(net, { hidden, tokens: L, dim: D, mask }).logits);
+        const best = expected.indexOf(Math.max(...expected));
+        assert.equal(p.steps, DEFAULT_CANDIDATES[best]);
+        assert.deepEqual(p.candidates, DEFAULT_CANDIDATES);
+        p.probabilities.forEach((v, j) => assert.ok(Math.abs(v - expected[j]) < 1e-5));
+      }
+      await assert.rejects(policy.predict(new Float32Array(L * 8), [1, L, 8], new Float32Array(L).fill(1)), /8-wide/);
+      await assert.rejects(policy.predict(new Float32Array(L * D), [1, L, D], new Float32Array(L)), /no real token/);
+    } finally {
+      await policy.dispose();
+    }
+
+    // Only the graph (an interrupted export) is no policy; present but broken is an error naming the file.
+    await rm(manifestPath);
+    assert.equal(await loadPolicy(dir), null);
+    await writeFile(manifestPath, '{"format": "adadiff-policy", "version": 9}');
+    await assert.rejects(loadPolicy(dir), /policy\.json: .*version 9/);
+    await writeFile(manifestPath, 'not json');
+    await assert.rejects(loadPolicy(dir), /policy\.json/);
+    await writeFile(manifestPath, JSON.stringify(manifest));
+    await writeFile(onnxPath, 'garbage');
+    await assert.rejects(loadPolicy(dir), /policy\.onnx: does not load/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('stepFromLogits: softmax and argmax', () => {
+  const p = stepFromLogits([5, 10, 20], [0, 2, 1]);
+  assert.equal(p.steps, 10);
+  assert.ok(Math.abs(p.probabilities.reduce((a, b) => a + b, 0) - 1) < 1e-12);
+  assert.throws(() => stepFromLogits([5, 10], [1]), /1 logits for 2/);
+});
