@@ -1,11 +1,12 @@
 // `adadiff`: the command line over the same core the language server hosts.
 import { type Command, UsageError } from './cli/args';
+import { assetsCommand } from './cli/assets';
 import { doctorCommand } from './cli/doctor';
 import { generateCommand } from './cli/generate';
 import { lspCommand } from './cli/lsp';
 import { predictCommand } from './cli/predict';
 
-const commands: Command[] = [generateCommand, predictCommand, doctorCommand, lspCommand];
+const commands: Command[] = [generateCommand, predictCommand, assetsCommand, doctorCommand, lspCommand];
 
 function help(): string {
   return ['usage: adadiff <command> [options]', '', ...commands.map((c) => `  ${c.name.padEnd(14)} ${c.summary}`), '', 'adadiff <command> --help for its options'].join('\n');

@@ -1,0 +1,420 @@
+// Generate every asset a workspace asks for that is missing or stale, with the step policy's
+// steps, and nothing else. One function drives the CLI (`adadiff assets`) and the language
+// server's "Generate all assets" command; it knows nothing of either: progress, ETA and
+// cancellation go through plain callbacks and an AbortSignal.
+//
+// For each target the plan compares the lock entry, the file on disk and the inputs:
+//   current    the file is what the lock says, made from the same inputs and model
+//   missing    no file (new target, deleted file, or a run killed before writing it)
+//   stale      the file is ours but the prompt, options, model or step policy changed
+//   modified   the file differs from what the lock says was written: somebody edited it
+//   untracked  a file is there that no lock entry accounts for
+// Missing and stale assets are generated; modified and untracked files only with `force`.
+import { readFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import { type Calibration, estimateSeconds } from '../adadiff/cost';
+import type { RenderHooks, RenderRequest, RenderResult, StepPrediction } from '../engine';
+import { openModelFolder } from '../model/folder';
+import { CancelledError } from '../pipeline/generate';
+import { type Lock, LOCK_FILE, type LockEntry, readLock, sha256, updateLock } from './lock';
+import { AssetPathError, checkOnDisk, removeStaleTemps, writeAtomic } from './paths';
+import { type AssetProblem, type AssetTarget, collectTargets } from './targets';
+
+/** What generation needs of a model: engine.ts's ModelHandle fits. */
+export interface AssetModel {
+  readonly baselineSteps: number;
+  predict(prompt: string, signal?: AbortSignal): Promise<StepPrediction>;
+  calibration(width?: number, height?: number): Promise<Calibration>;
+  render(req: RenderRequest, hooks?: RenderHooks): Promise<RenderResult>;
+}
+
+/** Opens model folders (engine.ts's Engine fits); only called when something is to be rendered or estimated. */
+export interface ModelSource {
+  open(dir: string): Promise<AssetModel>;
+}
+
+export interface GenerateAssetsOptions {
+  /** The workspace root: outputs must stay inside it; the lock file lives in it. */
+  root: string;
+  /** The model folder for targets that do not name one (manifest entries may). */
+  model: string;
+  engine: ModelSource;
+  /** Only report what is missing or stale; never writes, never loads a model. */
+  check?: boolean;
+  /** Plan and estimate (loads the model for the step policy and cost), but write nothing. */
+  dryRun?: boolean;
+  /** Overwrite files that were edited since they were generated, or that no lock entry accounts for. */
+  force?: boolean;
+  /** False in an untrusted workspace: then only check and dry runs are allowed. Default true. */
+  trusted?: boolean;
+  /** Restrict the run to these outputs (root-relative or absolute paths); the lock keeps every other entry. */
+  only?: string[];
+  /** Markdown files and manifests over this size are skipped (default 1 MiB). */
+  maxFileBytes?: number;
+  /** Seed for targets that give none (default 0), so an asset is reproducible from its lock entry. */
+  seed?: number;
+}
+
+export type AssetState = 'current' | 'missing' | 'stale' | 'modified' | 'untracked';
+export type AssetAction = 'generated' | 'would-generate' | 'skipped' | 'failed' | 'cancelled';
+
+export interface AssetReport {
+  out: string;
+  source: string;
+  state: AssetState;
+  /** Why it is stale or skipped, in words. */
+  reasons: string[];
+  action: AssetAction;
+  steps?: number;
+  baselineSteps?: number;
+  estimatedSeconds?: number;
+  seconds?: number;
+  error?: string;
+}
+
+export interface AssetSummary {
+  root: string;
+  lockFile: string;
+  mode: 'generate' | 'check' | 'dry-run';
+  assets: AssetReport[];
+  counts: Record<AssetState, number> & { targets: number; generated: number; failed: number };
+  /** Sum of steps over the assets generated (or to generate, in a dry run), and what the fixed baseline would use. */
+  stepsUsed: number;
+  baselineSteps: number;
+  /** From the cost model, before starting: the assets to generate, and the same at baseline steps. */
+  estimatedSeconds: number;
+  baselineEstimatedSeconds: number;
+  /** Wall time of the whole run. */
+  seconds: number;
+  problems: AssetProblem[];
+  warnings: string[];
+  /** Lock entries no target asks for any more (dropped by a full generate run without problems). */
+  orphans: string[];
+  cancelled: boolean;
+  /** check: everything is current; otherwise: no problems and no failures. */
+  ok: boolean;
+}
+
+export interface AssetProgress {
+  phase: 'scan' | 'plan' | 'estimate' | 'render' | 'done';
+  /** Assets finished (generated, failed or skipped at write time) out of those to generate. */
+  done: number;
+  total: number;
+  out?: string;
+  step?: number;
+  steps?: number;
+  /** Seconds left by the cost model, corrected by how fast the finished assets actually went. */
+  etaSeconds?: number;
+  elapsedSeconds: number;
+  message: string;
+}
+
+/** What is about to be generated, with the cost model's ETA: sent once, before the first image. */
+export interface AssetPlan {
+  targets: number;
+  todo: AssetReport[];
+  estimatedSeconds: number;
+  baselineEstimatedSeconds: number;
+}
+
+export interface GenerateAssetsHooks {
+  signal?: AbortSignal;
+  onProgress?: (progress: AssetProgress) => void;
+  onPlan?: (plan: AssetPlan) => void;
+}
+
+export class AssetError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AssetError';
+  }
+}
+
+interface ModelIdentity {
+  name: string;
+  hash: string;
+  /** Hash of adadiff/policy.onnx + policy.json: the policy picks `auto` steps, and its manifest the scheduler and guidance. */
+  policy: string | null;
+}
+
+interface Planned {
+  target: AssetTarget;
+  report: AssetReport;
+  identity: ModelIdentity;
+  /** sha256 of the file on disk when planned, undefined if there was none. */
+  fileSha?: string;
+  generate: boolean;
+  entry?: LockEntry;
+}
+
+export async function generateAssets(options: GenerateAssetsOptions, hooks: GenerateAssetsHooks = {}): Promise<AssetSummary> {
+  const started = performance.now();
+  const elapsed = () => (performance.now() - started) / 1000;
+  const { signal, onProgress } = hooks;
+  const mode = options.check ? 'check' : options.dryRun ? 'dry-run' : 'generate';
+  if (mode === 'generate' && options.trusted === false) {
+    throw new AssetError('this workspace is not trusted, so asset generation (which writes files into it) is disabled; trust the workspace, or run a check or dry run');
+  }
+  const root = path.resolve(options.root);
+  const progress = (p: Omit<AssetProgress, 'elapsedSeconds'>) => onProgress?.({ ...p, elapsedSeconds: elapsed() });
+
+  progress({ phase: 'scan', done: 0, total: 0, message: `scanning ${root}` });
+  const collected = await collectTargets(root, { maxFileBytes: options.maxFileBytes, signal });
+  const problems = [...collected.problems];
+  let targets = collected.targets;
+  if (options.only) {
+    const wanted = new Set(options.only.map((p) => path.relative(root, path.resolve(root, p)).split(path.sep).join('/')));
+    targets = targets.filter((t) => wanted.has(t.key));
+    for (const key of wanted) if (!targets.some((t) => t.key === key)) problems.push({ source: key, out: key, message: `no Markdown image, prompt fence or manifest entry asks for ${key}` });
+  }
+
+  progress({ phase: 'plan', done: 0, total: targets.length, message: `checking ${targets.length} assets` });
+  const lock = await readLock(root);
+  const identities = new Map<string, Promise<ModelIdentity>>();
+  const identityOf = (dir: string) => {
+    let id = identities.get(dir);
+    if (!id) identities.set(dir, (id = modelIdentity(dir)));
+    return id;
+  };
+  const planned: Planned[] = [];
+  for (const target of targets) {
+    if (signal?.aborted) throw new CancelledError();
+    const p = await plan(root, target, lock, identityOf(target.model ?? path.resolve(options.model)), options, problems);
+    if (p) planned.push(p);
+  }
+  const inTargets = new Set(collected.targets.map((t) => t.key));
+  const orphans = Object.keys(lock.assets).filter((k) => !inTargets.has(k)).sort();
+
+  const summary: AssetSummary = {
+    root,
+    lockFile: path.join(root, LOCK_FILE),
+    mode,
+    assets: planned.map((p) => p.report),
+    counts: { targets: planned.length, current: 0, missing: 0, stale: 0, modified: 0, untracked: 0, generated: 0, failed: 0 },
+    stepsUsed: 0,
+    baselineSteps: 0,
+    estimatedSeconds: 0,
+    baselineEstimatedSeconds: 0,
+    seconds: 0,
+    problems,
+    warnings: collected.warnings,
+    orphans,
+    cancelled: false,
+    ok: false,
+  };
+  for (const p of planned) summary.counts[p.report.state]++;
+  const finish = () => {
+    summary.seconds = elapsed();
+    const blocking = (p: Planned) => p.report.state !== 'current' && (p.report.state !== 'untracked' || p.target.explicit);
+    summary.ok = problems.length === 0 && (mode === 'check' ? !planned.some(blocking) : summary.counts.failed === 0 && !summary.cancelled);
+    progress({ phase: 'done', done: summary.counts.generated, total: todo.length, message: summary.cancelled ? 'cancelled' : 'done' });
+    return summary;
+  };
+
+  const todo = planned.filter((p) => p.generate);
+  if (mode === 'check') return finish();
+
+  // The ETA, from the cost model, before anything is rendered.
+  progress({ phase: 'estimate', done: 0, total: todo.length, message: `estimating ${todo.length} assets` });
+  const models = new Map<string, Promise<AssetModel>>();
+  const modelFor = (p: Planned) => {
+    const dir = p.target.model ?? path.resolve(options.model);
+    let m = models.get(dir);
+    if (!m) models.set(dir, (m = options.engine.open(dir)));
+    return m;
+  };
+  for (const p of todo) {
+    if (signal?.aborted) throw new CancelledError();
+    const model = await modelFor(p);
+    const steps = typeof p.target.steps === 'number' ? p.target.steps : (await model.predict(p.target.prompt, signal)).steps;
+    const cal = await model.calibration(p.target.size?.width, p.target.size?.height);
+    Object.assign(p.report, { steps, baselineSteps: model.baselineSteps, estimatedSeconds: estimateSeconds(cal, steps) });
+    summary.estimatedSeconds += estimateSeconds(cal, steps);
+    summary.baselineEstimatedSeconds += estimateSeconds(cal, model.baselineSteps);
+    if (mode === 'dry-run') {
+      p.report.action = 'would-generate';
+      summary.stepsUsed += steps;
+      summary.baselineSteps += model.baselineSteps;
+    }
+  }
+  hooks.onPlan?.({ targets: planned.length, todo: todo.map((p) => p.report), estimatedSeconds: summary.estimatedSeconds, baselineEstimatedSeconds: summary.baselineEstimatedSeconds });
+  if (mode === 'dry-run') return finish();
+
+  let estimatedDone = 0;
+  let secondsDone = 0;
+  const eta = (index: number, fraction: number) => {
+    const pace = estimatedDone > 0 ? secondsDone / estimatedDone : 1;
+    const left = todo.slice(index).reduce((s, p) => s + (p.report.estimatedSeconds ?? 0), 0) - fraction * (todo[index]?.report.estimatedSeconds ?? 0);
+    return Math.max(0, left * pace);
+  };
+  for (let i = 0; i < todo.length; i++) {
+    const p = todo[i];
+    const { target, report } = p;
+    if (signal?.aborted) {
+      for (const rest of todo.slice(i)) rest.report.action = 'cancelled';
+      summary.cancelled = true;
+      break;
+    }
+    progress({ phase: 'render', done: i, total: todo.length, out: target.key, step: 0, steps: report.steps, etaSeconds: eta(i, 0), message: `${target.key}: ${target.prompt}` });
+    const t0 = performance.now();
+    try {
+      const model = await modelFor(p);
+      const result = await model.render(
+        {
+          prompt: target.prompt,
+          negativePrompt: target.negative,
+          steps: target.steps ?? 'auto',
+          seed: target.seed ?? options.seed ?? 0,
+          width: target.size?.width,
+          height: target.size?.height,
+        },
+        {
+          signal,
+          onStep: (s) => progress({ phase: 'render', done: i, total: todo.length, out: target.key, step: s.step, steps: s.total, etaSeconds: eta(i, s.step / s.total), message: `${target.key}: step ${s.step}/${s.total}` }),
+        },
+      );
+      await writeAsset(root, p, result, options);
+      const seconds = (performance.now() - t0) / 1000;
+      Object.assign(report, { action: 'generated', steps: result.parameters.steps, baselineSteps: result.prediction.baselineSteps, seconds });
+      summary.counts.generated++;
+      summary.stepsUsed += result.parameters.steps;
+      summary.baselineSteps += result.prediction.baselineSteps;
+      estimatedDone += report.estimatedSeconds ?? 0;
+      secondsDone += seconds;
+    } catch (err) {
+      if (err instanceof CancelledError || signal?.aborted) {
+        for (const rest of todo.slice(i)) rest.report.action = 'cancelled';
+        summary.cancelled = true;
+        break;
+      }
+      if (err instanceof SkipError) {
+        report.action = 'skipped';
+        report.reasons.push(err.message);
+        continue;
+      }
+      report.action = 'failed';
+      report.error = (err as Error).message;
+      summary.counts.failed++;
+    }
+  }
+
+  // Tidy the lock: finished entries still marked as being replaced (a run killed after the rename),
+  // and, after a full run without problems, entries nothing asks for any more.
+  const leftovers = planned.filter((p) => !p.generate && p.report.state === 'current' && p.entry?.replaces !== undefined).map((p) => p.target.key);
+  const prune = !options.only && problems.length === 0 && !summary.cancelled ? orphans : [];
+  if (leftovers.length || prune.length) {
+    await updateLock(root, (l) => {
+      for (const key of leftovers) if (l.assets[key]) delete l.assets[key].replaces;
+      for (const key of prune) delete l.assets[key];
+    });
+  }
+  return finish();
+}
+
+class SkipError extends Error {}
+
+/**
+ * Two lock updates around the atomic image write (see lock.ts): whatever moment a kill -9 hits,
+ * every image on disk is either accounted for or recognisably the one being replaced.
+ */
+async function writeAsset(root: string, p: Planned, result: RenderResult, options: GenerateAssetsOptions): Promise<void> {
+  const { target } = p;
+  // Rendering takes a while: make sure nobody saved over the file meanwhile.
+  const exists = (await checkOnDisk(root, target.key)).exists;
+  const nowSha = exists ? sha256(await readFile(target.file)) : undefined;
+  if (nowSha !== p.fileSha && !options.force) throw new SkipError('modified while the image was rendered, skipped (--force overwrites)');
+  await removeStaleTemps(target.file);
+  const params = result.parameters;
+  const entry: LockEntry = {
+    prompt: target.prompt,
+    ...(target.negative !== undefined ? { negative: target.negative } : {}),
+    seed: params.seed,
+    steps: { requested: target.steps ?? 'auto', used: params.steps, baseline: result.prediction.baselineSteps },
+    sizeRequested: target.size ? `${target.size.width}x${target.size.height}` : 'default',
+    size: `${params.width}x${params.height}`,
+    scheduler: params.scheduler,
+    guidance: params.guidance,
+    model: { name: p.identity.name, hash: p.identity.hash, policy: p.identity.policy },
+    sha256: sha256(result.png),
+    source: target.source.file,
+  };
+  const previous = (await readLock(root)).assets[target.key];
+  await updateLock(root, (l) => {
+    l.assets[target.key] = { ...entry, replaces: nowSha ?? null };
+  });
+  try {
+    await writeAtomic(root, target.key, result.png);
+  } catch (err) {
+    await updateLock(root, (l) => {
+      if (previous) l.assets[target.key] = previous;
+      else delete l.assets[target.key];
+    });
+    throw err;
+  }
+  await updateLock(root, (l) => {
+    l.assets[target.key] = entry;
+  });
+}
+
+async function plan(
+  root: string,
+  target: AssetTarget,
+  lock: Lock,
+  identityPromise: Promise<ModelIdentity>,
+  options: GenerateAssetsOptions,
+  problems: AssetProblem[],
+): Promise<Planned | undefined> {
+  const source = `${target.source.file}:${target.source.line}`;
+  let exists: boolean;
+  let identity: ModelIdentity;
+  try {
+    exists = (await checkOnDisk(root, target.key)).exists;
+    identity = await identityPromise;
+  } catch (err) {
+    if (!(err instanceof AssetPathError) && (err as Error).name !== 'ModelError') throw err;
+    problems.push({ source, out: target.key, message: (err as Error).message });
+    return undefined;
+  }
+  const entry = lock.assets[target.key];
+  const fileSha = exists ? sha256(await readFile(target.file)) : undefined;
+  const report: AssetReport = { out: target.key, source, state: 'current', reasons: [], action: 'skipped' };
+  if (!entry) {
+    report.state = exists ? 'untracked' : 'missing';
+    report.reasons.push(exists ? 'exists but was not generated by adadiff (no lock entry); --force overwrites' : 'not generated yet');
+  } else if (!exists) {
+    report.state = 'missing';
+    report.reasons.push(entry.replaces !== undefined ? 'an earlier run was interrupted before writing it' : 'file missing');
+  } else if (fileSha !== entry.sha256) {
+    if (entry.replaces === fileSha) {
+      report.state = 'stale';
+      report.reasons.push('an earlier run was interrupted before replacing it');
+    } else {
+      report.state = 'modified';
+      report.reasons.push('edited since it was generated (its hash differs from the lock); --force overwrites');
+    }
+  } else {
+    report.reasons.push(...inputChanges(target, entry, identity, options));
+    if (report.reasons.length) report.state = 'stale';
+  }
+  const generate = report.state === 'missing' || report.state === 'stale' || (!!options.force && report.state !== 'current');
+  return { target, report, identity, fileSha, generate, entry };
+}
+
+function inputChanges(target: AssetTarget, entry: LockEntry, identity: ModelIdentity, options: GenerateAssetsOptions): string[] {
+  const reasons: string[] = [];
+  const size = target.size ? `${target.size.width}x${target.size.height}` : 'default';
+  if (entry.prompt !== target.prompt) reasons.push('prompt changed');
+  if ((entry.negative ?? '') !== (target.negative ?? '')) reasons.push('negative prompt changed');
+  if (entry.seed !== (target.seed ?? options.seed ?? 0)) reasons.push(`seed changed (${entry.seed} -> ${target.seed ?? options.seed ?? 0})`);
+  if (entry.steps.requested !== (target.steps ?? 'auto')) reasons.push(`steps changed (${entry.steps.requested} -> ${target.steps ?? 'auto'})`);
+  if (entry.sizeRequested !== size) reasons.push(`size changed (${entry.sizeRequested} -> ${size})`);
+  if (entry.model.hash !== identity.hash) reasons.push(`model changed (${entry.model.hash.slice(0, 10)} -> ${identity.hash.slice(0, 10)})`);
+  else if ((entry.model.policy ?? null) !== identity.policy) reasons.push('step policy changed');
+  return reasons;
+}
+
+async function modelIdentity(dir: string): Promise<ModelIdentity> {
+  const folder = await openModelFolder(dir);
+  const policy = folder.policy ? sha256(Buffer.concat([await readFile(folder.policy.onnx), await readFile(folder.policy.json)])) : null;
+  return { name: folder.name, hash: await folder.hash(), policy };
+}
