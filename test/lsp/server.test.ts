@@ -1,6 +1,7 @@
 // Layer 2: the language server over stdio, driven by a real LSP client connection.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PNG } from 'pngjs';
@@ -18,6 +19,12 @@ import {
   WorkDoneProgress,
 } from 'vscode-languageserver-protocol/node';
 import { CompareRequest, type PreviewProgressParams, PreviewProgressNotification, PreviewRequest, type PromptCommandArgs } from '../../server/protocol';
+import { exportPolicy } from '../../server/adadiff/export';
+import type { PolicyManifest } from '../../server/adadiff/policy-manifest';
+import { createPolicyNet } from '../../server/adadiff/policy-net';
+import { createRng } from '../../server/adadiff/random';
+import { DEFAULT_CANDIDATES, resolveRewardSettings } from '../../server/adadiff/reward';
+import { HIDDEN, MAX_LENGTH } from '../fixtures/fixture-models';
 import { ensureFixtures, makeBrokenFixture } from '../fixtures/make-fixtures';
 import { percentile, ROOT, startServer, type TestServer } from './harness';
 
@@ -123,6 +130,8 @@ describe('language server over stdio', () => {
   });
 
   test('the ready status names the model, the providers and whether it has a policy', async () => {
+    const uri = server.open('status.md', 'markdown', MD);
+    await server.conn.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: 2, character: 5 } });
     const ready = await server.waitForStatus((s) => s.state === 'ready');
     assert.equal(ready.model?.path, fixtures.optimum);
     assert.equal(ready.model?.bundled, false);
@@ -306,6 +315,67 @@ describe('language server over stdio', () => {
     assert.match(hoverText(await server.conn.sendRequest(HoverRequest.type, { textDocument: { uri: good }, position: { line: 2, character: 5 } })), /\*\*AdaDiff: \d+ steps/);
     assert.equal(server.child.exitCode, null);
   });
+});
+
+/** The optimum fixture plus a random step policy, so hovers show a distribution. */
+async function fixtureWithPolicy(source: string): Promise<string> {
+  const dir = join(mkdtempSync(join(tmpdir(), 'adadiff-lsp-policy-')), 'tiny-with-policy');
+  cpSync(source, dir, { recursive: true });
+  const candidates = [...DEFAULT_CANDIDATES];
+  const net = createPolicyNet({ inputDim: HIDDEN, hiddenDim: 16, attentionLayers: 1, mlpDim: 16, outputs: candidates.length }, 1);
+  const rng = createRng(5);
+  for (const t of Object.values(net.params)) for (let i = 0; i < t.data.length; i++) t.data[i] = rng.normal() * 0.5;
+  const manifest: PolicyManifest = {
+    format: 'adadiff-policy',
+    version: 1,
+    candidates,
+    baselineSteps: 50,
+    scheduler: 'ddim',
+    guidance: 7,
+    reward: resolveRewardSettings('fidelity', candidates),
+    features: { source: 'text_encoder.last_hidden_state', tokens: MAX_LENGTH, dim: HIDDEN },
+    architecture: net.architecture,
+    training: {
+      prompts: 0, promptsSha256: '', seeds: [0], width: 64, height: 64, scorer: { kind: 'fidelity' },
+      estimator: 'reinforce', epochs: 1, batchSize: 1, samplesPerPrompt: 1, learningRate: 1e-3, entropyBonus: 0,
+      seed: 0, finalGreedyReward: 0, oracleReward: 0, rewardTableSeconds: 0, trainingSeconds: 0, modelHash: '', createdAt: '',
+    },
+  };
+  await exportPolicy(net, manifest, dir);
+  return dir;
+}
+
+describe('a model with a step policy', () => {
+  let server: TestServer;
+  let model: string;
+
+  before(async () => {
+    model = await fixtureWithPolicy((await ensureFixtures()).optimum);
+    server = await startServer({ init: { trusted: true }, settings: () => ({ model: { path: model } }) });
+  });
+
+  after(async () => {
+    await server?.stop();
+  });
+
+  test('hovers chart the distribution over candidates; lenses show the saving; previews use the predicted steps', async () => {
+    const uri = server.open('doc.md', 'markdown', MD);
+    const text = hoverText(await server.conn.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: 2, character: 5 } }));
+    const m = /\*\*AdaDiff: (\d+) steps\*\* instead of 50/.exec(text);
+    assert.ok(m, text);
+    const chart = /```text\n([\s\S]*?)\n```/.exec(text)![1].split('\n');
+    assert.equal(chart.length, DEFAULT_CANDIDATES.length);
+    assert.match(chart.find((l) => l.endsWith('◀'))!, new RegExp(`^ *${m[1]} │`));
+    const ready = await server.waitForStatus((s) => s.state === 'ready');
+    assert.equal(ready.policy, true);
+    const lens = (await lensesOf(server, uri))[0];
+    const title = (await server.conn.sendRequest(CodeLensResolveRequest.type, lens)).command!.title;
+    assert.match(title, new RegExp(`^${m[1]} steps · ~[\\d.]+ (ms|s) · ([-+]\\d+%|±0%)$`));
+    const r = await server.conn.sendRequest(PreviewRequest, { id: 'auto', uri, prompt: 'a red fox in the snow, watercolour', size: { width: 16, height: 16 } });
+    assert.equal(r.steps, Number(m[1]));
+    assert.equal(r.predictedSteps, Number(m[1]));
+    assert.equal(r.policy, true);
+  });
 
   test('hover latency on a 200-prompt file', async (t) => {
     const lines = Array.from({ length: 200 }, (_, i) => `img${i} = pipe(prompt="a watercolour painting of subject number ${i}, soft light")`);
@@ -325,9 +395,9 @@ describe('language server over stdio', () => {
     const cold = await measure();
     const warm = await measure();
     const fmt = (xs: number[]) => `p50 ${percentile(xs, 50).toFixed(2)} ms, p95 ${percentile(xs, 95).toFixed(2)} ms, max ${Math.max(...xs).toFixed(1)} ms`;
-    t.diagnostic(`200 prompts, first hover each (text encoder + policy): ${fmt(cold)}`);
+    t.diagnostic(`200 prompts, first hover each (tokenizer, text encoder and policy): ${fmt(cold)}`);
     t.diagnostic(`200 prompts, hovered again (cached): ${fmt(warm)}`);
-    assert.ok(percentile(warm, 95) < 50);
+    assert.ok(percentile(warm, 50) < 20, 'cached hovers answer in milliseconds (p95 is left to the machine: CI shares its cores)');
   });
 });
 
