@@ -71,31 +71,40 @@ export interface PolicyEvaluation {
   prompts: number;
   promptsSha256: string;
   seeds: number[];
+  /** Mean of the policy's chosen steps over the prompts. */
   avgSteps: number;
   baselineSteps: number;
   /** 100 * (1 - avgSteps / baselineSteps). */
   savingPct: number;
-  /** Estimated seconds per image from the cost model, when a calibration was at hand. */
-  avgSeconds?: number;
-  baselineSeconds?: number;
+  /** Mean measured generation seconds per image at the chosen steps and at the baseline steps. */
+  avgSeconds: number;
+  baselineSeconds: number | null;
+  /** The fidelity threshold, or null for a scorer judged by top-k. */
   tau: number | null;
+  /** Share of prompt x seed images with quality >= tau (null without tau). */
   shareMeetingTau: number | null;
+  /** Mean quality over prompt x seed images at the chosen steps. */
   meanQuality: number;
   baselines: {
-    /** Fixed steps: the candidate nearest the policy's average (the column of the table). */
+    /** Fixed steps: the policy's average rounded, generated and scored like every candidate. */
     fixed: StrategyResult & { steps: number };
-    /** Random steps with the policy's step distribution, in expectation. */
+    /** Random steps drawn from the policy's own step distribution (exact expectation). */
     random: StrategyResult;
-    /** Steps rising with the prompt's word count, rescaled to the policy's average. */
+    /** More words, more steps: the policy's step multiset handed out in order of word count. */
     wordCount: StrategyResult;
-    /** The longest schedule everywhere. */
+    /** The baseline schedule (the longest candidate) for every prompt. */
     full: StrategyResult;
   };
-  /** Pearson correlation between chosen steps and the prompt's word count. */
-  stepsLengthCorrelation: number;
-  /** How often each candidate was chosen, by step count. */
+  /** Fixed steps at every candidate: the quality-vs-steps curve the baselines lie on. */
+  fixedCurve: (StrategyResult & { steps: number })[];
+  /** Pearson correlation of chosen steps with the prompt's word count; null when either is constant. */
+  stepsLengthCorrelation: number | null;
+  /** How many prompts got each step count. */
   stepHistogram: Record<string, number>;
-  /** Words whose removal lowers the expected steps the most (they push steps up). */
+  /**
+   * Words whose removal lowers the policy's expected steps the most, i.e. the words that push steps
+   * up: mean drop in expected steps over the prompts containing the word.
+   */
   occlusion: { word: string; deltaSteps: number; prompts: number }[];
 }
 

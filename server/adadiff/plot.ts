@@ -1,0 +1,146 @@
+// A small raster chart for the evaluation: quality against average steps, the policy and its
+// baselines as points on the fixed-steps curve. Drawn into an RGB buffer with a built-in 5x7 font
+// and encoded by the pipeline's PNG writer, so it needs no canvas or font library.
+
+import { encodePng, type RgbImage } from '../pipeline/png';
+
+type Color = readonly [number, number, number];
+
+// 5x7 glyphs, one string of 7 rows per character ('#' = ink).
+const GLYPHS: Record<string, string> = {
+  '0': '.###.#...##..###.#.###..##...#.###.', '1': '..#...##....#....#....#....#...###.',
+  '2': '.###.#...#....#...#...#...#...#####', '3': '####.....#....#.###.....#....#####.',
+  '4': '...#...##..#.#.#..#.#####...#....#.', '5': '######....####.....#....##...#.###.',
+  '6': '..##..#...#....####.#...##...#.###.', '7': '#####....#...#...#...#....#....#...',
+  '8': '.###.#...##...#.###.#...##...#.###.', '9': '.###.#...##...#.####....#...#..##..',
+  A: '.###.#...##...#######...##...##...#', B: '####.#...##...#####.#...##...#####.',
+  C: '.###.#...##....#....#....#...#.###.', D: '###..#..#.#...##...##...##..#.###..',
+  E: '######....#....####.#....#....#####', F: '######....#....####.#....#....#....',
+  G: '.###.#...##....#.####...##...#.####', H: '#...##...##...#######...##...##...#',
+  I: '.###...#....#....#....#....#...###.', J: '..###...#....#....#....#.#..#..##..',
+  K: '#...##..#.#.#..##...#.#..#..#.#...#', L: '#....#....#....#....#....#....#####',
+  M: '#...###.###.#.##.#.##...##...##...#', N: '#...##...###..##.#.##..###...##...#',
+  O: '.###.#...##...##...##...##...#.###.', P: '####.#...##...#####.#....#....#....',
+  Q: '.###.#...##...##...##.#.##..#..##.#', R: '####.#...##...#####.#.#..#..#.#...#',
+  S: '.#####....#.....###.....#....#####.', T: '#####..#....#....#....#....#....#..',
+  U: '#...##...##...##...##...##...#.###.', V: '#...##...##...##...##...#.#.#...#..',
+  W: '#...##...##...##.#.##.#.##.#.#.#.#.', X: '#...##...#.#.#...#...#.#.#...##...#',
+  Y: '#...##...#.#.#...#....#....#....#..', Z: '#####....#...#...#...#...#....#####',
+  '.': '..........................##...##..', '-': '................###................',
+  '%': '##...##..#...#...#...#...#..##...##', ':': '......##...##........##...##.......',
+  '=': '..........#####.....#####..........', ' ': '...................................',
+  '(': '...#...#...#....#....#.....#.....#.', ')': '.#.....#.....#....#....#...#...#...',
+};
+
+class Canvas {
+  readonly data: Uint8Array;
+  constructor(
+    readonly width: number,
+    readonly height: number,
+  ) {
+    this.data = new Uint8Array(width * height * 3).fill(255);
+  }
+
+  pixel(x: number, y: number, c: Color): void {
+    x = Math.round(x);
+    y = Math.round(y);
+    if (x < 0 || y < 0 || x >= this.width || y >= this.height) return;
+    this.data.set(c, (y * this.width + x) * 3);
+  }
+
+  rect(x: number, y: number, w: number, h: number, c: Color): void {
+    for (let j = 0; j < h; j++) for (let i = 0; i < w; i++) this.pixel(x + i, y + j, c);
+  }
+
+  line(x0: number, y0: number, x1: number, y1: number, c: Color, dash = 0): void {
+    const n = Math.max(Math.abs(x1 - x0), Math.abs(y1 - y0), 1);
+    for (let i = 0; i <= n; i++) {
+      if (dash > 0 && Math.floor(i / dash) % 2 === 1) continue;
+      this.pixel(x0 + ((x1 - x0) * i) / n, y0 + ((y1 - y0) * i) / n, c);
+    }
+  }
+
+  disc(x: number, y: number, r: number, c: Color): void {
+    for (let j = -r; j <= r; j++) for (let i = -r; i <= r; i++) if (i * i + j * j <= r * r) this.pixel(x + i, y + j, c);
+  }
+
+  /** Text at scale 1 (5x7 cells, 1 px spacing); unknown characters draw as blanks. */
+  text(x: number, y: number, s: string, c: Color): void {
+    for (const [k, ch] of [...s.toUpperCase()].entries()) {
+      const g = GLYPHS[ch] ?? GLYPHS[' '];
+      for (let row = 0; row < 7; row++) for (let col = 0; col < 5; col++) if (g[row * 5 + col] === '#') this.pixel(x + k * 6 + col, y + row, c);
+    }
+  }
+}
+
+export interface PlotSeries {
+  label: string;
+  color: Color;
+  points: { steps: number; quality: number }[];
+  /** Draw as a line through the points (a curve) or as markers only. */
+  line?: boolean;
+}
+
+export const COLORS = {
+  curve: [150, 150, 150],
+  policy: [214, 39, 40],
+  random: [31, 119, 180],
+  wordCount: [44, 160, 44],
+  fixed: [0, 0, 0],
+  tau: [255, 127, 14],
+} as const satisfies Record<string, Color>;
+
+/** Quality (y) against average steps (x), with an optional horizontal threshold line. */
+export function plotQualityVsSteps(series: PlotSeries[], opts: { maxSteps: number; tau?: number | null; title?: string }): Buffer {
+  const W = 640;
+  const H = 420;
+  const left = 56;
+  const right = 180;
+  const top = 30;
+  const bottom = 40;
+  const c = new Canvas(W, H);
+  const qs = series.flatMap((s) => s.points.map((p) => p.quality));
+  if (opts.tau != null) qs.push(opts.tau);
+  const yMax = Math.max(1, ...qs);
+  const yMin = Math.min(Math.floor(Math.min(...qs) * 20) / 20, yMax - 0.05);
+  const px = (steps: number) => left + (steps / opts.maxSteps) * (W - left - right);
+  const py = (q: number) => top + ((yMax - q) / (yMax - yMin)) * (H - top - bottom);
+  const ink: Color = [40, 40, 40];
+
+  c.line(left, top, left, H - bottom, ink);
+  c.line(left, H - bottom, W - right, H - bottom, ink);
+  const xStep = opts.maxSteps <= 20 ? 2 : opts.maxSteps <= 60 ? 10 : 20;
+  for (let s = 0; s <= opts.maxSteps; s += xStep) {
+    c.line(px(s), H - bottom, px(s), H - bottom + 4, ink);
+    const label = String(s);
+    c.text(px(s) - label.length * 3, H - bottom + 8, label, ink);
+  }
+  const yTicks = 5;
+  for (let i = 0; i <= yTicks; i++) {
+    const q = yMin + ((yMax - yMin) * i) / yTicks;
+    c.line(left - 4, py(q), left, py(q), ink);
+    c.text(left - 36, py(q) - 3, q.toFixed(2), ink);
+  }
+  c.text(left + (W - left - right) / 2 - 40, H - 14, 'AVERAGE STEPS', ink);
+  c.text(8, 10, opts.title ?? 'QUALITY VS AVERAGE STEPS', ink);
+
+  if (opts.tau != null) c.line(left, py(opts.tau), W - right, py(opts.tau), COLORS.tau, 4);
+  for (const s of series) {
+    if (s.line) {
+      for (let i = 1; i < s.points.length; i++) {
+        c.line(px(s.points[i - 1].steps), py(s.points[i - 1].quality), px(s.points[i].steps), py(s.points[i].quality), s.color);
+      }
+    }
+    for (const p of s.points) c.disc(px(p.steps), py(p.quality), s.line ? 2 : 5, s.color);
+  }
+
+  const legend = [...series.map((s) => ({ label: s.label, color: s.color }))];
+  if (opts.tau != null) legend.push({ label: `TAU ${opts.tau}`, color: COLORS.tau });
+  legend.forEach((entry, i) => {
+    const y = top + i * 16;
+    c.rect(W - right + 14, y, 10, 8, entry.color);
+    c.text(W - right + 30, y, entry.label, ink);
+  });
+  const image: RgbImage = { width: W, height: H, data: c.data };
+  return encodePng(image);
+}
