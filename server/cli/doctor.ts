@@ -1,0 +1,72 @@
+// `adadiff doctor`: what can run here and why not, and whether the model opens, before a user
+// wonders why generation is slow or fails.
+import * as ort from 'onnxruntime-node';
+import { errorText } from '../model/errors';
+import { defaultProviders, providerAvailability } from '../model/providers';
+import { bundledModelDir, type Command, modelOption, parse } from './args';
+import { cacheDir, cliEngine } from './context';
+
+const usage = 'adadiff doctor [--model DIR] [--json]';
+
+export const doctorCommand: Command = {
+  name: 'doctor',
+  summary: 'check execution providers and the model folder',
+  usage,
+  async run(argv) {
+    const { values } = parse(argv, { ...modelOption, json: { type: 'boolean' } }, usage);
+    const modelDir = values.model ?? bundledModelDir();
+    const order = process.env.ADADIFF_PROVIDERS?.split(',').map((p) => p.trim()).filter(Boolean) ?? defaultProviders();
+    const providers = providerAvailability([...new Set([...order, ...defaultProviders(), 'cpu'])]);
+    const report: Record<string, unknown> = {
+      runtime: `onnxruntime-node ${ort.env.versions.common}`,
+      platform: `${process.platform}-${process.arch}`,
+      node: process.version,
+      providerOrder: order,
+      providers,
+      cacheDir: cacheDir(),
+    };
+    const engine = cliEngine();
+    let ok = true;
+    try {
+      const handle = await engine.open(modelDir);
+      const cal = await handle.calibration();
+      report.model = {
+        dir: modelDir,
+        name: handle.model.folder.name,
+        hash: (await handle.model.folder.hash()).slice(0, 10),
+        parts: handle.model.providers,
+        warnings: handle.model.folder.warnings,
+        policy: handle.policy ? { candidates: handle.policy.manifest.candidates, baselineSteps: handle.baselineSteps } : null,
+        calibration: cal,
+      };
+    } catch (err) {
+      ok = false;
+      report.model = { dir: modelDir, error: errorText(err) };
+    } finally {
+      await engine.dispose();
+    }
+    if (values.json) {
+      console.log(JSON.stringify(report, null, 2));
+      return ok ? 0 : 1;
+    }
+    console.log(`${report.runtime} on ${report.platform}, Node ${report.node}`);
+    console.log(`execution providers (tried in order ${order.join(', ')}):`);
+    for (const p of providers) console.log(`  ${p.available ? 'yes' : 'no '} ${p.name}${p.reason ? `: ${p.reason}` : ''}`);
+    const model = report.model as Record<string, any>;
+    if (!ok) {
+      console.log(`model ${modelDir}: ERROR ${model.error}`);
+      return 1;
+    }
+    console.log(`model ${model.name} (${model.dir}), hash ${model.hash}`);
+    for (const [part, choice] of Object.entries(model.parts as Record<string, { used: string; tried: { name: string; error?: string }[] } | undefined>)) {
+      if (!choice) continue;
+      const skipped = choice.tried.filter((t) => t.error).map((t) => `${t.name}: ${t.error}`);
+      console.log(`  ${part.padEnd(11)} runs on ${choice.used}${skipped.length ? `\n${skipped.map((s) => `              not ${s}`).join('\n')}` : ''}`);
+    }
+    for (const w of model.warnings as string[]) console.log(`  warning: ${w}`);
+    console.log(model.policy ? `  step policy: candidates ${model.policy.candidates.join(', ')}, baseline ${model.policy.baselineSteps}` : '  step policy: none (baseline steps are used; train one with `adadiff train-policy`)');
+    const cal = model.calibration;
+    console.log(`  cost on ${cal.provider}: text encoder ${cal.textEncoderMs.toFixed(1)} ms, UNet call ${cal.unetMs.toFixed(1)} ms, VAE ${cal.vaeMs.toFixed(1)} ms`);
+    return 0;
+  },
+};
