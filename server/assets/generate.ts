@@ -10,7 +10,7 @@
 //   modified   the file differs from what the lock says was written: somebody edited it
 //   untracked  a file is there that no lock entry accounts for
 // Missing and stale assets are generated; modified and untracked files only with `force`.
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { type Calibration, estimateSeconds } from '../adadiff/cost';
 import type { RenderHooks, RenderRequest, RenderResult, StepPrediction } from '../engine';
@@ -156,6 +156,7 @@ export async function generateAssets(options: GenerateAssetsOptions, hooks: Gene
     throw new AssetError('this workspace is not trusted, so asset generation (which writes files into it) is disabled; trust the workspace, or run a check or dry run');
   }
   const root = path.resolve(options.root);
+  if (!(await stat(root).catch(() => undefined))?.isDirectory()) throw new AssetError(`${root} is not a folder`);
   const progress = (p: Omit<AssetProgress, 'elapsedSeconds'>) => onProgress?.({ ...p, elapsedSeconds: elapsed() });
 
   progress({ phase: 'scan', done: 0, total: 0, message: `scanning ${root}` });
@@ -372,7 +373,8 @@ async function plan(
     identity = await identityPromise;
   } catch (err) {
     if (!(err instanceof AssetPathError) && (err as Error).name !== 'ModelError') throw err;
-    problems.push({ source, out: target.key, message: (err as Error).message });
+    // A broken model folder is one problem, not one per asset that uses it.
+    if (!problems.some((p) => p.message === (err as Error).message)) problems.push({ source, out: target.key, message: (err as Error).message });
     return undefined;
   }
   const entry = lock.assets[target.key];

@@ -97,6 +97,16 @@ describe('adadiff assets (CLI)', () => {
     assert.ok(!existsSync(path.join(root, '..', 'escaped.png')));
   });
 
+  // The committed example must match the committed bundled model: when either changes, regenerate
+  // with `adadiff assets examples/docs` (this is the CI use of --check).
+  const examples = path.join(REPO, 'examples', 'docs');
+  const bundled = path.join(REPO, 'models', 'default');
+  const exampleReady = existsSync(path.join(examples, 'adadiff.lock.json')) && existsSync(path.join(bundled, 'model_index.json'));
+  it('examples/docs is current with the bundled model', { skip: !exampleReady && 'no bundled model or no generated example yet' }, () => {
+    const r = adadiff([examples, '--check', '--model', bundled]);
+    assert.equal(r.code, 0, `${r.stdout}${r.stderr}\nrun: adadiff assets examples/docs`);
+  });
+
   it('kill -9 in the middle of a batch leaves intact images and a consistent lock; the next run resumes', async () => {
     const count = 10;
     const manifest = ['assets:', ...Array.from({ length: count }, (_, i) => `  - prompt: icon number ${i}\n    out: icons/${i}.png\n    steps: 50\n    size: 96x96\n    seed: ${i}`)].join('\n');

@@ -1,6 +1,7 @@
 // What a workspace asks for: Markdown images, prompt fences with out:, manifests (validated with
 // file, line and entry in every error), the walk's skips and limits, and lexical path refusals.
 import assert from 'node:assert/strict';
+import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { resolveTarget } from '../../server/assets/paths';
 import { collectTargets } from '../../server/assets/targets';
@@ -134,6 +135,12 @@ describe('asset targets', () => {
     assert.match(problems.map((p) => p.message).join('\n'), /leads outside the workspace[\s\S]*absolute path[\s\S]*absolute path[\s\S]*only \.png outputs/);
     assert.equal(warnings.length, 2);
     assert.match(warnings[0], /docs\/README\.md:1: not generated: "..\/..\/logo.png" leads outside the workspace/);
+  });
+
+  it('examples/docs asks for its images without problems', async () => {
+    const { targets, problems, warnings } = await collectTargets(path.resolve(__dirname, '..', '..', 'examples', 'docs'));
+    assert.deepEqual([problems, warnings], [[], []]);
+    assert.deepEqual(targets.map((t) => t.key).sort(), ['icons/heart.png', 'icons/leaf.png', 'img/apple.png', 'img/cat.png', 'img/coffee.png', 'img/sailboat.png', 'img/sun.png']);
   });
 
   it('resolveTarget normalises separators and keeps keys inside the root', () => {
