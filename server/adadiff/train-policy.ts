@@ -91,7 +91,6 @@ export async function trainPolicy(model: LoadedModel, opts: TrainPolicyOptions):
     signal: opts.signal,
     onEpoch: (entry) => opts.onProgress?.({ phase: 'train', entry, epochs }),
   });
-  const last = trained.log[trained.log.length - 1];
 
   const manifest: PolicyManifest = {
     format: POLICY_FORMAT,
@@ -117,7 +116,7 @@ export async function trainPolicy(model: LoadedModel, opts: TrainPolicyOptions):
       learningRate: trained.options.learningRate,
       entropyBonus: trained.options.entropyBonus,
       seed: trained.options.seed,
-      finalGreedyReward: last.greedyReward,
+      finalGreedyReward: trained.final.greedyReward,
       oracleReward: trained.oracleReward,
       rewardTableSeconds: table.generatedSeconds,
       trainingSeconds: trained.durationMs / 1000,

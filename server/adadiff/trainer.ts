@@ -71,15 +71,19 @@ export const TRAIN_DEFAULTS = {
   seed: 0,
 };
 
+/**
+ * Figures of one epoch, taken from the forward passes the updates use (so the parameters move
+ * within the epoch); no extra pass over the prompts is spent on logging.
+ */
 export interface TrainingLogEntry {
   epoch: number;
-  /** Mean over prompts of E_pi[R], measured during the epoch (parameters move within it). */
+  /** Mean over prompts of E_pi[R]. */
   expectedReward: number;
-  /** Mean reward of the argmax choice, at the end of the epoch. */
+  /** Mean reward of the argmax choice. */
   greedyReward: number;
-  /** Mean argmax steps at the end of the epoch. */
+  /** Mean argmax steps. */
   averageSteps: number;
-  /** Mean policy entropy in nats at the end of the epoch. */
+  /** Mean policy entropy in nats. */
   entropy: number;
 }
 
@@ -90,6 +94,8 @@ export interface TrainResult {
   options: Required<Omit<TrainOptions, 'onEpoch' | 'signal' | 'architecture'>> & { architecture: PolicyArchitecture };
   /** Best achievable mean reward: every prompt gets its best candidate. */
   oracleReward: number;
+  /** The trained policy's argmax choices on the training prompts, measured after the last update. */
+  final: { greedyReward: number; averageSteps: number };
   durationMs: number;
 }
 
@@ -149,14 +155,20 @@ export function trainPolicyNet(
       const j = Math.floor(rng.uniform() * (i + 1));
       [order[i], order[j]] = [order[j], order[i]];
     }
-    let expectedSum = 0;
+    const stats = { expected: 0, greedy: 0, steps: 0, entropy: 0 };
     for (let b0 = 0; b0 < order.length; b0 += resolved.batchSize) {
       const batch = order.slice(b0, b0 + resolved.batchSize);
       const passes = batch.map((p) => {
         const cache = forward(net, examples[p].features);
         return { p, cache, pi: softmax(cache.logits) };
       });
-      for (const { p, pi } of passes) expectedSum += pi.reduce((s, v, j) => s + v * rewards[p][j], 0);
+      for (const { p, pi } of passes) {
+        const a = argmax(pi);
+        stats.expected += pi.reduce((s, v, j) => s + v * rewards[p][j], 0);
+        stats.greedy += rewards[p][a];
+        stats.steps += candidates[a];
+        stats.entropy -= pi.reduce((s, v) => s + (v > 0 ? v * Math.log(v) : 0), 0);
+      }
 
       const grads = zeroGrads(net);
       // d H / d logit_j = -pi_j (log pi_j + H), H = -sum pi log pi
@@ -193,27 +205,26 @@ export function trainPolicyNet(
       adam.step(grads, true);
     }
 
-    let greedy = 0;
-    let steps = 0;
-    let entropy = 0;
-    examples.forEach((e, p) => {
-      const pi = softmax(forward(net, e.features).logits);
-      const a = argmax(pi);
-      greedy += rewards[p][a];
-      steps += candidates[a];
-      entropy -= pi.reduce((s, v) => s + (v > 0 ? v * Math.log(v) : 0), 0);
-    });
+    const n = examples.length;
     const entry: TrainingLogEntry = {
       epoch,
-      expectedReward: expectedSum / examples.length,
-      greedyReward: greedy / examples.length,
-      averageSteps: steps / examples.length,
-      entropy: entropy / examples.length,
+      expectedReward: stats.expected / n,
+      greedyReward: stats.greedy / n,
+      averageSteps: stats.steps / n,
+      entropy: stats.entropy / n,
     };
     log.push(entry);
     options.onEpoch?.(entry);
   }
-  return { net, log, options: resolved, oracleReward, durationMs: performance.now() - start };
+  let greedy = 0;
+  let steps = 0;
+  examples.forEach((e, p) => {
+    const a = choose(net, e.features).index;
+    greedy += rewards[p][a];
+    steps += candidates[a];
+  });
+  const final = { greedyReward: greedy / examples.length, averageSteps: steps / examples.length };
+  return { net, log, options: resolved, oracleReward, final, durationMs: performance.now() - start };
 }
 
 /** Probabilities and the argmax candidate index for one prompt. */

@@ -61,11 +61,10 @@ for (const estimator of ['reinforce', 'expected'] as GradientEstimator[]) {
     const result = trainPolicyNet(train, DEFAULT_CANDIDATES, reward, { estimator, epochs: 40, seed: 7, architecture: small });
     const wrong = heldOut.filter((e) => DEFAULT_CANDIDATES[choose(result.net, e.features).index] !== (e.long ? 30 : 5));
     assert.equal(wrong.length, 0, `${wrong.length} of ${heldOut.length} held-out prompts got the wrong steps`);
-    const last = result.log.at(-1)!;
     assert.equal(result.log.length, 40);
-    assert.ok(Math.abs(last.averageSteps - 17.5) < 1e-9, `average steps ${last.averageSteps}`);
-    assert.ok(last.greedyReward > result.log[0].expectedReward);
-    assert.ok(Math.abs(last.greedyReward - result.oracleReward) < 1e-9);
+    assert.ok(Math.abs(result.final.averageSteps - 17.5) < 1e-9, `average steps ${result.final.averageSteps}`);
+    assert.ok(Math.abs(result.final.greedyReward - result.oracleReward) < 1e-9);
+    assert.ok(result.log.at(-1)!.expectedReward > result.log[0].expectedReward + 0.1);
   });
 }
 
