@@ -58,10 +58,12 @@ export const doctorCommand: Command = {
       return 1;
     }
     console.log(`model ${model.name} (${model.dir}), hash ${model.hash}`);
+    // A part's failure is worth a line only when it says more than the provider list above.
+    const known = new Map(providers.map((p) => [p.name, p.reason]));
     for (const [part, choice] of Object.entries(model.parts as Record<string, { used: string; tried: { name: string; error?: string }[] } | undefined>)) {
       if (!choice) continue;
-      const skipped = choice.tried.filter((t) => t.error).map((t) => `${t.name}: ${t.error}`);
-      console.log(`  ${part.padEnd(11)} runs on ${choice.used}${skipped.length ? `\n${skipped.map((s) => `              not ${s}`).join('\n')}` : ''}`);
+      const extra = choice.tried.filter((t) => t.error && t.error !== known.get(t.name)).map((t) => `\n      not ${t.name}: ${t.error}`);
+      console.log(`  ${part.padEnd(11)} runs on ${choice.used}${extra.join('')}`);
     }
     for (const w of model.warnings as string[]) console.log(`  warning: ${w}`);
     console.log(model.policy ? `  step policy: candidates ${model.policy.candidates.join(', ')}, baseline ${model.policy.baselineSteps}` : '  step policy: none (baseline steps are used; train one with `adadiff train-policy`)');

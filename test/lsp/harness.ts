@@ -1,9 +1,10 @@
 // The language server as an editor sees it: `node dist/cli.js lsp --stdio` in a child process,
 // driven by a real LSP client connection (vscode-languageserver-protocol) over its stdin/stdout.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { buildOnce, ROOT } from '../build';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
   ConfigurationRequest,
@@ -20,27 +21,7 @@ import {
 } from 'vscode-languageserver-protocol/node';
 import { type AdaDiffSettings, DEFAULT_SETTINGS, type InitializationOptions, StatusNotification, type StatusParams } from '../../server/protocol';
 
-export const ROOT = resolve(__dirname, '..', '..');
-let built = false;
-
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestSource(path) : statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
-/** Bundles dist/ when it is missing or older than server/, so the server under test is the current source. */
-export function buildOnce(): void {
-  if (built) return;
-  const cli = join(ROOT, 'dist', 'cli.js');
-  if (!existsSync(cli) || statSync(cli).mtimeMs < newestSource(join(ROOT, 'server'))) {
-    execFileSync(process.execPath, [join(ROOT, 'esbuild.mjs')], { cwd: ROOT, stdio: 'inherit' });
-  }
-  built = true;
-}
+export { ROOT } from '../build';
 
 export interface ServerOptions {
   /** Settings per document URI (workspace/configuration with a scopeUri). */

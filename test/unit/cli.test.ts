@@ -1,0 +1,151 @@
+// The CLI contract other issues rely on, run as users run it (the bundled dist/cli.js), on every
+// fixture variant: generate writes a PNG whose parameters read back, and repeating it gives the
+// same bytes; predict and doctor answer in JSON; bad input exits non-zero with a clear message.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { decodePng, readPngText } from '../../server/pipeline/png';
+import { parseParameters } from '../../server/pipeline/parameters';
+import { buildOnce, CLI } from '../build';
+import { ensureFixtures, makeBrokenFixture } from '../fixtures/make-fixtures';
+
+const run = promisify(execFile);
+const tmp = mkdtempSync(join(tmpdir(), 'adadiff-cli-'));
+const env = { ...process.env, ADADIFF_CACHE_DIR: join(tmp, 'cache') };
+
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+let fixtures: Awaited<ReturnType<typeof ensureFixtures>>;
+before(async () => {
+  buildOnce();
+  fixtures = await ensureFixtures();
+});
+
+describe('adadiff generate', () => {
+  for (const variant of ['optimum', 'diffusers-script', 'int64-timestep', 'fp16'] as const) {
+    test(`${variant}: PNG with parameters that read back, same bytes on repeat`, async () => {
+      const out = join(tmp, `${variant}.png`);
+      const args = ['generate', 'a red apple', '-o', out, '--model', fixtures[variant], '--seed', '7', '--steps', '10'];
+      const first = await cli(...args);
+      assert.equal(first.code, 0, first.stderr);
+      const bytes = readFileSync(out);
+      const image = decodePng(bytes);
+      assert.equal(image.width, 64);
+      assert.equal(image.height, 64);
+      const params = parseParameters(readPngText(bytes).parameters);
+      assert.equal(params.prompt, 'a red apple');
+      assert.equal(params.fields['Steps'], '10');
+      assert.equal(params.fields['Seed'], '7');
+      assert.equal(params.fields['Sampler'], 'DDIM');
+      assert.equal(params.fields['Size'], '64x64');
+      assert.match(params.fields['Model hash'], /^[0-9a-f]{10}$/);
+      assert.equal(params.fields['AdaDiff baseline steps'], '50');
+      assert.equal(await cli(...args).then((r) => r.code), 0);
+      assert.ok(readFileSync(out).equals(bytes), 'a repeated run must give byte-identical output');
+    });
+  }
+
+  test('seed, prompt and steps each change the image; the negative prompt is recorded', async () => {
+    const model = fixtures.optimum;
+    const files = {
+      base: ['a red apple', '--seed', '1'],
+      seed: ['a red apple', '--seed', '2'],
+      prompt: ['a blue rocket', '--seed', '1'],
+      steps: ['a red apple', '--seed', '1', '--steps', '5'],
+    };
+    const pixels: Record<string, Buffer> = {};
+    for (const [name, args] of Object.entries(files)) {
+      const out = join(tmp, `vary-${name}.png`);
+      const r = await cli('generate', ...args, '-o', out, '--model', model, '--negative', 'blurry, dark');
+      assert.equal(r.code, 0, r.stderr);
+      pixels[name] = Buffer.from(decodePng(readFileSync(out)).data);
+      if (name === 'base') assert.equal(parseParameters(readPngText(readFileSync(out)).parameters).negativePrompt, 'blurry, dark');
+    }
+    for (const name of ['seed', 'prompt', 'steps']) assert.ok(!pixels[name].equals(pixels.base), `${name} should change the image`);
+  });
+
+  test('every scheduler runs, and a size option is honoured', async () => {
+    for (const scheduler of ['ddim', 'euler', 'dpmpp-2m', 'dpmpp-2m-karras', 'lcm']) {
+      const out = join(tmp, `s-${scheduler}.png`);
+      const r = await cli('generate', 'cat', '-o', out, '--model', fixtures.optimum, '--scheduler', scheduler, '--steps', '4', '--size', '96x64');
+      assert.equal(r.code, 0, r.stderr);
+      const png = readFileSync(out);
+      assert.deepEqual([decodePng(png).width, decodePng(png).height], [96, 64]);
+      assert.match(readPngText(png).parameters, /Size: 96x64/);
+    }
+  });
+
+  test('a non-Latin-1 prompt goes into iTXt and reads back', async () => {
+    const out = join(tmp, 'utf8.png');
+    const r = await cli('generate', 'りんご 🍎', '-o', out, '--model', fixtures.optimum, '--steps', '3');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(parseParameters(readPngText(readFileSync(out)).parameters).prompt, 'りんご 🍎');
+  });
+
+  test('a model folder the tests never saw (a copy under another name) works', async () => {
+    const copy = join(tmp, 'my-model');
+    cpSync(fixtures['diffusers-script'], copy, { recursive: true });
+    const r = await cli('generate', 'rocket', '-o', join(tmp, 'copy.png'), '--model', copy, '--steps', '3', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).steps, 3);
+  });
+});
+
+describe('adadiff predict and doctor', () => {
+  test('predict --json without a policy: baseline steps, flagged', async () => {
+    const r = await cli('predict', 'a red apple', '--model', fixtures.optimum, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const p = JSON.parse(r.stdout);
+    assert.equal(p.policy, false);
+    assert.equal(p.steps, 50);
+    assert.equal(p.baselineSteps, 50);
+    assert.deepEqual(p.candidates, [50]);
+    assert.deepEqual(p.probabilities, [1]);
+    assert.ok(p.estimatedSeconds > 0);
+  });
+
+  test('doctor --json names the providers and why they are not used', async () => {
+    const r = await cli('doctor', '--model', fixtures.optimum, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const d = JSON.parse(r.stdout);
+    const cpu = d.providers.find((p: { name: string }) => p.name === 'cpu');
+    assert.equal(cpu.available, true);
+    for (const p of d.providers) if (!p.available) assert.ok(p.reason.length > 10, `${p.name} needs a reason`);
+    assert.equal(d.model.parts.unet.used, d.providers.find((p: { available: boolean }) => p.available).name);
+  });
+});
+
+describe('bad input exits non-zero with one clear message', () => {
+  const cases: [string, () => Promise<string[]>, RegExp, number][] = [
+    ['not a model folder', async () => ['generate', 'x', '-o', join(tmp, 'x.png'), '--model', tmp], /is not a model folder/, 1],
+    ['truncated unet', async () => ['generate', 'x', '-o', join(tmp, 'x.png'), '--model', await makeBrokenFixture('truncated-unet')], /unet[\\/]model\.onnx: is truncated/, 1],
+    ['missing external data', async () => ['generate', 'x', '-o', join(tmp, 'x.png'), '--model', await makeBrokenFixture('missing-external-data')], /model\.onnx_data/, 1],
+    ['wrong input name', async () => ['predict', 'x', '--model', await makeBrokenFixture('wrong-input-name')], /unet[\\/]model\.onnx: .*sample/, 1],
+    ['steps 0', async () => ['generate', 'x', '-o', join(tmp, 'x.png'), '--steps', '0'], /--steps must be an integer from 1 to 1000/, 2],
+    ['bad size', async () => ['generate', 'x', '-o', join(tmp, 'x.png'), '--size', 'big'], /--size must look like/, 2],
+    ['seed out of range', async () => ['generate', 'x', '-o', join(tmp, 'x.png'), '--seed', '4294967296'], /--seed must be an integer/, 2],
+    ['missing output', async () => ['generate', 'x'], /missing -o FILE/, 2],
+    ['unknown scheduler', async () => ['generate', 'x', '-o', join(tmp, 'x.png'), '--scheduler', 'pndm'], /--scheduler must be one of/, 2],
+    ['unknown command', async () => ['paint'], /unknown command "paint"/, 2],
+  ];
+  for (const [name, args, message, code] of cases) {
+    test(name, async () => {
+      const r = await cli(...(await args()));
+      assert.equal(r.code, code, r.stderr);
+      assert.match(r.stderr, message);
+      assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace for expected errors');
+    });
+  }
+});
