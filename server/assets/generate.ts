@@ -374,7 +374,8 @@ async function plan(
   } catch (err) {
     if (!(err instanceof AssetPathError) && (err as Error).name !== 'ModelError') throw err;
     // A broken model folder is one problem, not one per asset that uses it.
-    if (!problems.some((p) => p.message === (err as Error).message)) problems.push({ source, out: target.key, message: (err as Error).message });
+    const modelError = (err as Error).name === 'ModelError';
+    if (!modelError || !problems.some((p) => p.message === (err as Error).message)) problems.push({ source, out: target.key, message: (err as Error).message });
     return undefined;
   }
   const entry = lock.assets[target.key];
