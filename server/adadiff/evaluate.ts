@@ -140,6 +140,8 @@ export interface EvaluateOptions {
   seeds?: readonly number[];
   /** Must match the scorer the policy was trained with. Default: fidelity. */
   scorer?: QualityScorer;
+  /** Fidelity threshold images are counted against. Default: the tau the policy was trained with. */
+  tau?: number;
   cacheDir?: string;
   /** How many occlusion words to report (0 skips the analysis). Default 10. */
   occlusionWords?: number;
@@ -199,7 +201,7 @@ export async function evaluatePolicy(model: LoadedModel, policy: StepPolicy, opt
     signal: opts.signal,
     onProgress: (progress) => opts.onProgress?.({ phase: 'table', progress }),
   });
-  const tau = m.reward.highQuality.rule === 'threshold' ? m.reward.highQuality.tau : null;
+  const tau = m.reward.highQuality.rule === 'threshold' ? (opts.tau ?? m.reward.highQuality.tau) : null;
   const summary = evaluateOnTable({ table, chosenSteps, candidates: m.candidates, baselineSteps: m.baselineSteps, fixedSteps, tau });
 
   // Occlusion: drop one word at a time and see how far the expected steps fall.
@@ -228,6 +230,7 @@ export async function evaluatePolicy(model: LoadedModel, policy: StepPolicy, opt
   const occlusion = [...deltas]
     .filter(([, d]) => d.length >= minPrompts)
     .map(([word, d]) => ({ word, deltaSteps: d.reduce((a, b) => a + b, 0) / d.length, prompts: d.length }))
+    .filter((o) => o.deltaSteps > 0)
     .sort((a, b) => b.deltaSteps - a.deltaSteps)
     .slice(0, occlusionWords);
 
