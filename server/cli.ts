@@ -2,11 +2,16 @@
 import { type Command, UsageError } from './cli/args';
 import { assetsCommand } from './cli/assets';
 import { doctorCommand } from './cli/doctor';
+import { evalCommand } from './cli/eval';
 import { generateCommand } from './cli/generate';
 import { lspCommand } from './cli/lsp';
 import { predictCommand } from './cli/predict';
+import { trainPolicyCommand } from './cli/train-policy';
 
-const commands: Command[] = [generateCommand, predictCommand, assetsCommand, doctorCommand, lspCommand];
+const commands: Command[] = [generateCommand, predictCommand, assetsCommand, trainPolicyCommand, evalCommand, doctorCommand, lspCommand];
+
+// Errors that describe bad input or a bad model folder: their message is the whole story.
+const EXPECTED_ERRORS = new Set(['ModelError', 'PolicyError', 'NoProviderError', 'CancelledError', 'RangeError']);
 
 function help(): string {
   return ['usage: adadiff <command> [options]', '', ...commands.map((c) => `  ${c.name.padEnd(14)} ${c.summary}`), '', 'adadiff <command> --help for its options'].join('\n');
@@ -38,7 +43,8 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: Error) => {
     const usage = err instanceof UsageError;
-    console.error(`adadiff: ${usage || err.name === 'ModelError' || err.name === 'CancelledError' ? err.message : err.stack ?? err.message}`);
+    const expected = usage || EXPECTED_ERRORS.has(err.name);
+    console.error(`adadiff: ${expected ? err.message : err.stack ?? err.message}`);
     process.exit(usage ? 2 : 1);
   },
 );

@@ -3,7 +3,7 @@
 import { resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { type Calibration, CalibrationStore, estimateSeconds, getCalibration } from './adadiff/cost';
-import { loadPolicy, type StepPolicy } from './adadiff/policy';
+import { loadPolicy, promptFeatures, type StepPolicy } from './adadiff/policy';
 import type { SchedulerName } from './model/contract';
 import { openModelFolder } from './model/folder';
 import { loadModel, type LoadedModel } from './model/session';
@@ -100,10 +100,9 @@ export class ModelHandle {
     let candidates = [steps];
     let probabilities = [1];
     if (this.policy) {
-      const text = await this.model.encodeText([encoded.ids]);
+      const features = await promptFeatures(this.model, prompt);
       throwIfCancelled(signal);
-      const mask = new Float32Array(encoded.ids.length).map((_, i) => (i < encoded.tokens ? 1 : 0));
-      ({ steps, candidates, probabilities } = await this.policy.predict(text.hidden, text.dims, mask));
+      ({ steps, candidates, probabilities } = await this.policy.predict(features.hidden, [1, features.tokens, features.dim], features.mask));
     }
     throwIfCancelled(signal);
     const cal = await this.calibration();
@@ -158,8 +157,9 @@ export class ModelHandle {
     return { png: encodePng(result.image, { parameters: formatParameters(parameters) }), parameters, prediction, result };
   }
 
-  dispose(): Promise<void> {
-    return this.model.dispose();
+  async dispose(): Promise<void> {
+    await this.policy?.dispose();
+    await this.model.dispose();
   }
 }
 

@@ -61,3 +61,22 @@ export function schedulerOption(value: string | undefined): SchedulerName | unde
 export function stepsOption(value: string | undefined): number | 'auto' | undefined {
   return value === 'auto' ? 'auto' : intOption('steps', value, 1, 1000);
 }
+
+/** A prompts file: one prompt a line; blank lines and lines starting with # are skipped. */
+export async function readPromptsFile(file: string): Promise<string[]> {
+  const { readFile } = await import('node:fs/promises');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read prompts file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const prompts = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  if (prompts.length === 0) throw new UsageError(`${file} holds no prompts (one prompt a line)`);
+  return prompts;
+}
+
+export function listOption(name: string, value: string | undefined, min: number, max: number): number[] | undefined {
+  if (value === undefined) return undefined;
+  return value.split(',').map((v) => intOption(name, v.trim(), min, max)!);
+}

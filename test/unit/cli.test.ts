@@ -3,7 +3,7 @@
 // same bytes; predict and doctor answer in JSON; bad input exits non-zero with a clear message.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
@@ -148,4 +148,42 @@ describe('bad input exits non-zero with one clear message', () => {
       assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace for expected errors');
     });
   }
+});
+
+describe('adadiff train-policy and eval', () => {
+  test('train on a copy of a fixture, then predict uses the policy and eval prints the JSON contract', async () => {
+    const model = join(tmp, 'policy-model');
+    cpSync(fixtures.optimum, model, { recursive: true });
+    const prompts = join(tmp, 'train.txt');
+    const heldOut = join(tmp, 'held.txt');
+    writeFileSync(prompts, '# training prompts\na red apple\ncat face\n\na blue rocket\nsun\n');
+    writeFileSync(heldOut, 'green apple\ndog face\n');
+    const trained = await cli('train-policy', '--model', model, '--prompts', prompts, '--epochs', '5', '--candidates', '5,10,20', '--seeds', '0', '--json');
+    assert.equal(trained.code, 0, trained.stderr);
+    const { onnxPath, manifestPath } = JSON.parse(trained.stdout);
+    assert.ok(readFileSync(onnxPath).length > 100);
+    assert.deepEqual(JSON.parse(readFileSync(manifestPath, 'utf8')).candidates, [5, 10, 20]);
+
+    const p = JSON.parse((await cli('predict', 'a red apple', '--model', model, '--json')).stdout);
+    assert.equal(p.policy, true);
+    assert.deepEqual(p.candidates, [5, 10, 20]);
+    assert.ok(p.candidates.includes(p.steps));
+    assert.ok(Math.abs(p.probabilities.reduce((a: number, b: number) => a + b, 0) - 1) < 1e-5);
+
+    const plot = join(tmp, 'plot.png');
+    const e = await cli('eval', '--model', model, '--prompts', heldOut, '--json', '--plot', plot);
+    assert.equal(e.code, 0, e.stderr);
+    const evaluation = JSON.parse(e.stdout);
+    for (const key of ['avgSteps', 'baselineSteps', 'savingPct', 'tau', 'shareMeetingTau', 'meanQuality', 'baselines']) assert.ok(key in evaluation, key);
+    assert.equal(evaluation.baselineSteps, 20);
+    assert.equal(decodePng(readFileSync(plot)).width > 100, true);
+  });
+
+  test('eval on a model without a policy says how to get one', async () => {
+    const heldOut = join(tmp, 'held2.txt');
+    writeFileSync(heldOut, 'x\n');
+    const r = await cli('eval', '--model', fixtures.optimum, '--prompts', heldOut);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /has no step policy .* adadiff train-policy/);
+  });
 });

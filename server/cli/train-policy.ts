@@ -1,0 +1,106 @@
+// `adadiff train-policy`: reward table + REINFORCE + export for any diffusers-layout model.
+import { join } from 'node:path';
+import { formatEvaluationTable } from '../adadiff/evaluate';
+import { loadOnnxScorer } from '../adadiff/reward-table';
+import { trainPolicy } from '../adadiff/train-policy';
+import { DEFAULTS } from '../engine';
+import { openModelFolder } from '../model/folder';
+import { loadModel } from '../model/session';
+import { bundledModelDir, type Command, intOption, listOption, modelOption, numberOption, parse, readPromptsFile, schedulerOption, sizeOption, UsageError } from './args';
+import { cacheDir } from './context';
+import { progressBar } from './progress';
+
+const usage =
+  'adadiff train-policy --prompts FILE [--model DIR] [--held-out FILE] [--out DIR] [--seeds 0,1] [--candidates 5,10,...,50] ' +
+  '[--baseline-steps N] [--scheduler NAME] [--guidance G] [--size WxH] [--scorer FILE.onnx] [--tau 0.9] [--lambda 1] [--gamma 1] [--top-k 5] ' +
+  '[--estimator reinforce|expected] [--epochs 150] [--lr 0.003] [--json]';
+
+export const trainPolicyCommand: Command = {
+  name: 'train-policy',
+  summary: "train a step policy for a model (reward table, REINFORCE, ONNX export)",
+  usage,
+  async run(argv) {
+    const { values, positionals } = parse(
+      argv,
+      {
+        ...modelOption,
+        prompts: { type: 'string' },
+        'held-out': { type: 'string' },
+        out: { type: 'string' },
+        seeds: { type: 'string' },
+        candidates: { type: 'string' },
+        'baseline-steps': { type: 'string' },
+        scheduler: { type: 'string' },
+        guidance: { type: 'string' },
+        size: { type: 'string' },
+        scorer: { type: 'string' },
+        tau: { type: 'string' },
+        lambda: { type: 'string' },
+        gamma: { type: 'string' },
+        'top-k': { type: 'string' },
+        estimator: { type: 'string' },
+        epochs: { type: 'string' },
+        lr: { type: 'string' },
+        json: { type: 'boolean' },
+      },
+      usage,
+    );
+    if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"\nusage: ${usage}`);
+    if (!values.prompts) throw new UsageError(`missing --prompts FILE\nusage: ${usage}`);
+    if (values.estimator && values.estimator !== 'reinforce' && values.estimator !== 'expected') {
+      throw new UsageError(`--estimator must be reinforce or expected, got "${values.estimator}"`);
+    }
+    const prompts = await readPromptsFile(values.prompts);
+    const heldOut = values['held-out'] ? await readPromptsFile(values['held-out']) : undefined;
+    const model = await loadModel(await openModelFolder(values.model ?? bundledModelDir()));
+    try {
+      const scorer = values.scorer ? await loadOnnxScorer(values.scorer, model.tokenizer) : undefined;
+      const bar = progressBar('train-policy');
+      const abort = new AbortController();
+      process.once('SIGINT', () => abort.abort());
+      const result = await trainPolicy(model, {
+        prompts,
+        heldOutPrompts: heldOut,
+        scheduler: schedulerOption(values.scheduler) ?? DEFAULTS.scheduler,
+        guidance: numberOption('guidance', values.guidance, 0, 100) ?? DEFAULTS.guidance,
+        ...sizeOption(values.size),
+        seeds: listOption('seeds', values.seeds, 0, 0xffffffff),
+        candidates: listOption('candidates', values.candidates, 1, 1000),
+        scorer,
+        scorerFile: values.scorer,
+        reward: {
+          tau: numberOption('tau', values.tau, 0, 1),
+          lambda: numberOption('lambda', values.lambda, 0, 1e6),
+          gamma: numberOption('gamma', values.gamma, 0, 1e6),
+          topK: intOption('top-k', values['top-k'], 1, 1000),
+          baselineSteps: intOption('baseline-steps', values['baseline-steps'], 1, 1000),
+        },
+        training: {
+          estimator: values.estimator as 'reinforce' | 'expected' | undefined,
+          epochs: intOption('epochs', values.epochs, 1, 100000),
+          learningRate: numberOption('lr', values.lr, 0, 1),
+        },
+        cacheDir: join(cacheDir(), 'reward-tables'),
+        outDir: values.out,
+        signal: abort.signal,
+        onProgress: (p) => {
+          if (p.phase === 'features') bar.update(p.done, p.total, 'text features');
+          else if (p.phase === 'table') bar.update(p.progress.done, p.progress.total, 'reward table');
+          else if (p.phase === 'train') bar.update(p.entry.epoch, p.epochs, `training, reward ${p.entry.greedyReward.toFixed(3)}`);
+          else if (p.phase === 'evaluate' && p.progress.phase === 'table') bar.update(p.progress.progress.done, p.progress.progress.total, 'evaluation');
+        },
+      });
+      bar.end();
+      if (values.json) {
+        console.log(JSON.stringify({ onnxPath: result.onnxPath, manifestPath: result.manifestPath, evaluation: result.evaluation ?? null }));
+      } else {
+        console.log(`wrote ${result.onnxPath} and ${result.manifestPath}`);
+        console.log(`reward table ${result.manifest.training.rewardTableSeconds.toFixed(1)} s, training ${result.manifest.training.trainingSeconds.toFixed(1)} s`);
+        if (result.evaluation) console.log(`\n${formatEvaluationTable(result.evaluation)}`);
+      }
+      return 0;
+    } finally {
+      await model.dispose();
+    }
+  },
+};
