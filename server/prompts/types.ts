@@ -1,0 +1,44 @@
+import type { Range } from 'vscode-languageserver-textdocument';
+
+export type { Range };
+
+/** Generation options attached to a prompt (syntax: see options.ts). */
+export interface PromptOptions {
+  seed?: number;
+  steps?: number | 'auto';
+  size?: { width: number; height: number };
+  out?: string;
+  negative?: string;
+}
+
+export interface PromptSpan {
+  /** The prompt: the unescaped string value, the decoded alt text, or the fence's prompt lines. */
+  text: string;
+  /**
+   * LSP range, UTF-16 columns. Markdown images: exactly the alt text between `![` and `]`.
+   * Fences: the prompt lines (options lines excluded), trimmed. Code: the whole literal expression
+   * including quotes and prefixes (`r"..."`), from the first to the last part of an implicit or
+   * `+` concatenation.
+   */
+  range: Range;
+  kind: 'markdown-image' | 'markdown-fence' | 'code-string';
+  /** Negative prompt attached to this prompt. */
+  negative?: string;
+  options: PromptOptions;
+  /** Markdown image: the local image path (decoded). Fence or code: its `out` option. */
+  target?: string;
+}
+
+export interface PromptFinderSettings {
+  /** A name (variable, keyword argument, property, parameter) containing one of these, case-insensitive, holds a prompt. */
+  names: string[];
+  /** Calls whose first argument is a prompt: a function name or a dotted tail such as `images.generate`. */
+  callees: string[];
+  /** Language ids to scan; `id=grammar` maps another id onto one of the built-in grammars (e.g. `mdx=markdown`). */
+  languages: string[];
+}
+
+/** The shape of an LSP CancellationToken, so that one can be passed straight through. */
+export interface CancellationLike {
+  readonly isCancellationRequested: boolean;
+}
