@@ -6,9 +6,10 @@ import { evalCommand } from './cli/eval';
 import { generateCommand } from './cli/generate';
 import { lspCommand } from './cli/lsp';
 import { predictCommand } from './cli/predict';
+import { sheetCommand } from './cli/sheet';
 import { trainPolicyCommand } from './cli/train-policy';
 
-const commands: Command[] = [generateCommand, predictCommand, assetsCommand, trainPolicyCommand, evalCommand, doctorCommand, lspCommand];
+const commands: Command[] = [generateCommand, predictCommand, assetsCommand, trainPolicyCommand, evalCommand, sheetCommand, doctorCommand, lspCommand];
 
 // Errors that describe bad input or a bad model folder: their message is the whole story.
 const EXPECTED_ERRORS = new Set(['ModelError', 'PolicyError', 'NoProviderError', 'CancelledError', 'RangeError']);
