@@ -187,3 +187,24 @@ describe('adadiff train-policy and eval', () => {
     assert.match(r.stderr, /has no step policy .* adadiff train-policy/);
   });
 });
+
+describe('adadiff sheet', () => {
+  test('a grid of prompts x steps whose cells are the images generate makes', async () => {
+    const sheet = join(tmp, 'sheet.png');
+    const r = await cli('sheet', 'a red apple', 'cat', '-o', sheet, '--model', fixtures.optimum, '--steps', '3,6', '--seed', '4', '--scale', '1');
+    assert.equal(r.code, 0, r.stderr);
+    const grid = decodePng(readFileSync(sheet));
+    // label column 170 + 2 x (64 + 8) + 8 wide, header 18 + 2 x (64 + 8) + 8 high
+    assert.deepEqual([grid.width, grid.height], [170 + 2 * 72 + 8, 18 + 2 * 72 + 8]);
+    const single = join(tmp, 'cell.png');
+    assert.equal((await cli('generate', 'cat', '-o', single, '--model', fixtures.optimum, '--steps', '6', '--seed', '4')).code, 0);
+    const cell = decodePng(readFileSync(single));
+    // the second row, second column of the grid is that image, pixel for pixel
+    const [x0, y0] = [170 + 72, 18 + 72];
+    for (const [x, y] of [[0, 0], [31, 17], [63, 63]]) {
+      const g = ((y0 + y) * grid.width + x0 + x) * 3;
+      const c = (y * 64 + x) * 3;
+      assert.deepEqual([...grid.data.subarray(g, g + 3)], [...cell.data.subarray(c, c + 3)]);
+    }
+  });
+});
