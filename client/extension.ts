@@ -3,7 +3,7 @@
 import * as vscode from 'vscode';
 import { ClientCommands, type PromptCommandArgs, SETTINGS_SECTION, ServerCommands } from '../server/protocol';
 import { errorMessage, PreviewPanel } from './preview-panel';
-import type { PreviewSubject } from './preview-messages';
+import type { PreviewSubject, PreviewView } from './preview-messages';
 import { AdaDiffServer } from './server';
 import { StatusItem } from './status';
 import { resolveTarget, WriteRefused } from './workspace-write';
@@ -42,36 +42,42 @@ class Commands {
     private readonly log: vscode.LogOutputChannel,
   ) {}
 
-  /** From a lens or a hover link (the server's arguments), else the prompt at the cursor. */
-  async preview(args: unknown): Promise<void> {
+  /**
+   * From a lens or a hover link (the server's arguments), else the prompt at the cursor.
+   * Resolves with what the panel shows (for tests and other extensions), undefined if cancelled.
+   */
+  async preview(args: unknown): Promise<PreviewView | undefined> {
     const prompt = isPromptArgs(args) ? args : await this.promptAtCursor(ClientCommands.preview);
-    if (!prompt) return;
+    if (!prompt) return undefined;
     const beside = vscode.workspace.getConfiguration(SETTINGS_SECTION).get<boolean>('preview.openBeside', true);
-    await this.panel.preview(subjectOf(prompt), beside);
+    return this.panel.preview(subjectOf(prompt), beside);
   }
 
-  async generateAsset(args: unknown): Promise<void> {
+  /** Renders the prompt in the panel and writes it to its target; resolves with the workspace-relative path written. */
+  async generateAsset(args: unknown): Promise<string | undefined> {
     if (!vscode.workspace.isTrusted) {
       void vscode.window.showWarningMessage('AdaDiff writes no files in an untrusted workspace.');
-      return;
+      return undefined;
     }
     const prompt = isPromptArgs(args) ? args : await this.promptAtCursor(ClientCommands.generateAsset);
-    if (!prompt) return;
+    if (!prompt) return undefined;
     const target = prompt.target
       ? resolveTarget(prompt.uri, prompt.target)
       : await vscode.window.showSaveDialog({ filters: { 'PNG image': ['png'] }, saveLabel: 'Generate' });
     if (!target) {
       if (prompt.target) void vscode.window.showErrorMessage(`AdaDiff cannot write to ${prompt.target}.`);
-      return;
+      return undefined;
     }
     const result = await this.panel.preview(subjectOf(prompt), true);
-    if (!result) return;
+    if (!result) return undefined;
     try {
       const written = await this.panel.saveTo(target);
       if (written) this.log.info(`generated ${written} (${result.steps} steps, seed ${result.seed})`);
+      return written;
     } catch (err) {
       if (!(err instanceof WriteRefused)) throw err;
       void vscode.window.showWarningMessage(err.message);
+      return undefined;
     }
   }
 

@@ -101,6 +101,9 @@ export class AdaDiffServer implements vscode.Disposable {
     client.onNotification(StatusNotification, (status) => this.statusEmitter.fire(status));
     client.onNotification(PreviewProgressNotification, (progress) => this.progressEmitter.fire(progress));
     client.onDidChangeState((e) => {
+      // A client we stopped on purpose (restart, trust granted) is no news; one that stopped by
+      // itself gave up restarting a crashing server.
+      if (client !== this.client) return;
       this.stateEmitter.fire(e.newState === State.Running ? 'running' : e.newState === State.Starting ? 'starting' : 'stopped');
     });
     this.client = client;

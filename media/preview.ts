@@ -21,7 +21,10 @@ const el = <T extends HTMLElement = HTMLElement>(id: string): T => {
 };
 
 const seconds = (s: number): string => (s < 10 ? `${s.toFixed(2)} s` : `${s.toFixed(1)} s`);
-const percent = (saving: number): string => `${saving > 0 ? '−' : '+'}${Math.round(Math.abs(saving) * 100)}%`;
+const percent = (saving: number): string => {
+  const p = Math.round(saving * 100);
+  return p === 0 ? '±0%' : `${p > 0 ? '−' : '+'}${Math.abs(p)}%`;
+};
 
 function show(node: HTMLElement, visible: boolean): void {
   node.hidden = !visible;

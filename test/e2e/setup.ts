@@ -1,0 +1,46 @@
+// What both e2e entry points (run.ts: code-server, electron.ts: @vscode/test-electron) prepare:
+// a scratch copy of the test workspace with the model to use, and the extension-test suite
+// bundled to the CommonJS module VS Code loads.
+import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import * as esbuild from 'esbuild';
+import { ensureFixtures } from '../fixtures/make-fixtures';
+
+export const ROOT = resolve(__dirname, '..', '..');
+
+/**
+ * The bundled models/default once it has been exported, else the small generated fixture model
+ * (through adadiff.model.path); ADADIFF_E2E_MODEL overrides both. undefined = the bundled model.
+ */
+export async function testModelPath(): Promise<string | undefined> {
+  if (process.env.ADADIFF_E2E_MODEL) return resolve(process.env.ADADIFF_E2E_MODEL);
+  if (existsSync(join(ROOT, 'models', 'default', 'model_index.json'))) return undefined;
+  return (await ensureFixtures()).optimum;
+}
+
+export interface Prepared {
+  workspace: string;
+  suite: string;
+  model: string | undefined;
+}
+
+/** Under `home`: workspace/ (a copy of test/e2e/workspace, so generated assets stay out of the repo) and suite/index.js. */
+export async function prepare(home: string): Promise<Prepared> {
+  const workspace = join(home, 'workspace');
+  cpSync(join(__dirname, 'workspace'), workspace, { recursive: true });
+  const model = await testModelPath();
+  mkdirSync(join(workspace, '.vscode'), { recursive: true });
+  writeFileSync(join(workspace, '.vscode', 'settings.json'), JSON.stringify(model ? { 'adadiff.model.path': model } : {}, null, 2));
+  const suite = join(home, 'suite', 'index.js');
+  await esbuild.build({
+    entryPoints: [join(__dirname, 'suite', 'index.ts')],
+    outfile: suite,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    external: ['vscode'],
+    logLevel: 'warning',
+  });
+  return { workspace, suite, model };
+}

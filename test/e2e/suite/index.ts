@@ -1,0 +1,165 @@
+// Extension tests, run inside a real VS Code (code-server, or Electron via test/e2e/electron.ts)
+// with the real language server. VS Code loads this module and calls run(); a rejection fails the
+// run. Deliberately no test framework: a list of async checks, reported one line each.
+import * as assert from 'node:assert/strict';
+import * as vscode from 'vscode';
+import type { PromptCommandArgs } from '../../../server/protocol';
+
+const tests: [string, () => Promise<void>][] = [];
+const test = (name: string, fn: () => Promise<void>) => tests.push([name, fn]);
+
+export async function run(): Promise<void> {
+  const failed: string[] = [];
+  for (const [name, fn] of tests) {
+    const t0 = Date.now();
+    try {
+      await fn();
+      console.log(`✔ ${name} (${Date.now() - t0} ms)`);
+    } catch (err) {
+      failed.push(name);
+      console.error(`✖ ${name} (${Date.now() - t0} ms)\n${err instanceof Error ? err.stack : String(err)}`);
+    }
+  }
+  console.log(`${tests.length - failed.length} of ${tests.length} extension tests passed`);
+  if (failed.length) throw new Error(`failed: ${failed.join('; ')}`);
+}
+
+const workspace = () => vscode.workspace.workspaceFolders![0].uri;
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+async function open(file: string): Promise<vscode.TextDocument> {
+  const doc = await vscode.workspace.openTextDocument(vscode.Uri.joinPath(workspace(), file));
+  await vscode.window.showTextDocument(doc);
+  return doc;
+}
+
+/** The document's lenses, resolved (cost titles come from codeLens/resolve). */
+const lenses = async (doc: vscode.TextDocument) =>
+  (await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', doc.uri, 100)) ?? [];
+
+/** Waits until the server has started, loaded its model and answers with lenses for `prompt`. */
+const lensesFor = (doc: vscode.TextDocument, prompt: string) =>
+  waitFor(`CodeLens for "${prompt}"`, async () => {
+    const all = await lenses(doc);
+    return all.some((l) => promptArgs(l)?.prompt === prompt && l.command?.command === 'adadiff.preview') ? all : undefined;
+  });
+
+const promptArgs = (lens: vscode.CodeLens): PromptCommandArgs | undefined => lens.command?.arguments?.[0] as PromptCommandArgs | undefined;
+
+const positionOf = (doc: vscode.TextDocument, text: string, offset = 3): vscode.Position => {
+  const at = doc.getText().indexOf(text);
+  assert.ok(at >= 0, `"${text}" is in ${doc.uri.path}`);
+  return doc.positionAt(at + offset);
+};
+
+async function hoverText(doc: vscode.TextDocument, position: vscode.Position): Promise<string> {
+  const hovers = await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', doc.uri, position);
+  return (hovers ?? [])
+    .flatMap((h) => h.contents)
+    .map((c) => (typeof c === 'string' ? c : c.value))
+    .join('\n');
+}
+
+function checkCostLens(all: vscode.CodeLens[], line: number): void {
+  const titles = all.filter((l) => l.range.start.line === line).map((l) => l.command?.title ?? '');
+  assert.ok(
+    titles.some((t) => /\d+ steps/.test(t)),
+    `a lens on line ${line + 1} shows the predicted steps; titles: ${JSON.stringify(titles)}`,
+  );
+  assert.ok(titles.includes('Preview'), `a Preview lens on line ${line + 1}; titles: ${JSON.stringify(titles)}`);
+}
+
+const FOX = 'a watercolor fox in a snowy forest, soft morning light';
+const LIGHTHOUSE = 'a lighthouse on a cliff at dusk, oil painting';
+const ASTRONAUT = 'an astronaut riding a horse on mars, photorealistic';
+
+test('Markdown: lenses on the image alt text (with Generate asset) and on the prompt fence', async () => {
+  const doc = await open('README.md');
+  const all = await lensesFor(doc, FOX);
+  const foxLine = positionOf(doc, FOX).line;
+  checkCostLens(all, foxLine);
+  const generate = all.find((l) => l.command?.command === 'adadiff.generateAsset');
+  assert.equal(promptArgs(generate!)?.target, 'images/fox.png');
+  assert.equal(generate!.range.start.line, foxLine);
+  const fence = all.find((l) => promptArgs(l)?.prompt === LIGHTHOUSE && l.command?.command === 'adadiff.preview');
+  assert.ok(fence, `a Preview lens for the fenced prompt; got ${JSON.stringify(all.map((l) => promptArgs(l)?.prompt))}`);
+  assert.equal(promptArgs(fence)?.seed, 7, 'the fence option seed: 7 travels with the lens');
+});
+
+test('Markdown: hover on the alt text shows predicted steps, time and the Preview link', async () => {
+  const doc = await open('README.md');
+  const text = await waitFor('a hover', async () => (await hoverText(doc, positionOf(doc, FOX, 5))) || undefined);
+  assert.match(text, /steps/i);
+  assert.match(text, /command:adadiff\.preview/);
+  assert.equal(await hoverText(doc, new vscode.Position(0, 3)), '', 'no hover on the heading');
+});
+
+test('Python: lens and hover on the prompt= argument of pipe()', async () => {
+  const doc = await open('app.py');
+  const all = await lensesFor(doc, ASTRONAUT);
+  const line = positionOf(doc, ASTRONAUT).line;
+  checkCostLens(all, line);
+  const preview = all.find((l) => promptArgs(l)?.prompt === ASTRONAUT);
+  assert.equal(promptArgs(preview!)?.negativePrompt, 'blurry', 'the negative prompt attaches to its positive prompt');
+  const text = await hoverText(doc, positionOf(doc, ASTRONAUT, 8));
+  assert.match(text, /steps/i);
+  assert.equal(await hoverText(doc, positionOf(doc, 'runwayml', 2)), '', 'a model id is no prompt');
+});
+
+test('Preview Prompt opens the preview panel with the final image', async () => {
+  const doc = await open('README.md');
+  const lens = (await lensesFor(doc, LIGHTHOUSE)).find((l) => promptArgs(l)?.prompt === LIGHTHOUSE && l.command?.command === 'adadiff.preview')!;
+  const view = await vscode.commands.executeCommand<{ image: string; steps: number; seed: number; width: number } | undefined>(
+    'adadiff.preview',
+    promptArgs(lens),
+  );
+  assert.ok(view, 'the preview finished');
+  assert.match(view.image, /^data:image\/png;base64,iVBORw0KGgo/);
+  assert.equal(view.seed, 7);
+  assert.ok(view.steps > 0 && view.width > 0);
+  const tabs = vscode.window.tabGroups.all.flatMap((g) => g.tabs);
+  const panels = tabs.filter((t) => t.input instanceof vscode.TabInputWebview && t.input.viewType.endsWith('adadiff.preview'));
+  assert.equal(panels.length, 1, `one preview panel; tabs: ${tabs.map((t) => t.label).join(', ')}`);
+  // A second preview reuses the panel.
+  await vscode.commands.executeCommand('adadiff.preview', { ...promptArgs(lens), seed: 8 });
+  const again = vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => t.input instanceof vscode.TabInputWebview);
+  assert.equal(again.length, 1);
+});
+
+test('Preview Prompt from the command palette uses the prompt at the cursor', async () => {
+  const doc = await open('app.py');
+  const editor = vscode.window.activeTextEditor!;
+  const at = positionOf(doc, ASTRONAUT, 4);
+  editor.selection = new vscode.Selection(at, at);
+  const view = await vscode.commands.executeCommand<{ prompt: string } | undefined>('adadiff.preview');
+  assert.equal(view?.prompt, ASTRONAUT);
+});
+
+test('Generate asset writes the PNG to the Markdown image target', async () => {
+  const doc = await open('README.md');
+  const lens = (await lensesFor(doc, FOX)).find((l) => l.command?.command === 'adadiff.generateAsset')!;
+  const written = await vscode.commands.executeCommand<string | undefined>('adadiff.generateAsset', promptArgs(lens));
+  assert.equal(written, 'images/fox.png');
+  const bytes = await vscode.workspace.fs.readFile(vscode.Uri.joinPath(workspace(), 'images', 'fox.png'));
+  assert.deepEqual([...bytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+});
+
+test('Restart Server brings the lenses back', async () => {
+  await vscode.commands.executeCommand('adadiff.restartServer');
+  const doc = await open('README.md');
+  await lensesFor(doc, FOX);
+});

@@ -1,0 +1,70 @@
+// The UI test: what a user sees in the workbench. The CodeLens above the Markdown prompt, its
+// hover, a click on Preview, and the image inside the webview iframe; screenshots to look at.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import type { Frame, Page } from 'playwright-core';
+import { findInFrames } from './browser';
+
+const FOX = 'a watercolor fox in a snowy forest, soft morning light';
+
+export async function uiTest(page: Page, out: string, log: (line: string) => void): Promise<void> {
+  const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    const t0 = Date.now();
+    const r = await fn();
+    log(`✔ ui: ${name} (${Date.now() - t0} ms)`);
+    return r;
+  };
+  await step('workbench loads', () => page.locator('.monaco-workbench').waitFor({ timeout: 60_000 }));
+  await step('open README.md from the Explorer', async () => {
+    // The explorer is the dependable way in: Quick Open's file index may still be building.
+    const item = page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'README.md' });
+    await item.waitFor({ timeout: 30_000 });
+    await item.click();
+    await page.locator('.monaco-editor .view-line', { hasText: 'Demo assets' }).waitFor({ timeout: 30_000 });
+  });
+  const lens = page.locator('.monaco-editor .codelens-decoration');
+  const cost = await step('CodeLens shows steps, time and saving', async () => {
+    const costLens = lens.locator('a, span', { hasText: /\d+ steps/ }).first();
+    await costLens.waitFor({ timeout: 120_000 });
+    return costLens.innerText();
+  });
+  log(`  lens: ${cost}`);
+  assert.match(cost, /\d+ steps/);
+  await step('hover on the alt text shows the prediction', async () => {
+    await page.locator('.monaco-editor .view-line span', { hasText: 'watercolor' }).first().hover();
+    await page.locator('.monaco-hover-content', { hasText: /steps/ }).first().waitFor({ timeout: 30_000 });
+  });
+  await page.screenshot({ path: join(out, 'editor-lens-hover.png') });
+  await step('click the Preview lens', async () => {
+    await page.mouse.move(0, 0);
+    await page.keyboard.press('Escape');
+    await lens.locator('a', { hasText: /^Preview$/ }).first().click();
+  });
+  const frame = await step('the preview webview shows the image', () =>
+    findInFrames(
+      page,
+      async (f: Frame) => {
+        const done = await f.evaluate(() => {
+          const img = document.getElementById('image') as HTMLImageElement | null;
+          return img?.src.startsWith('data:image/png') && img.complete && img.naturalWidth > 0 && document.getElementById('cancel') && (document.getElementById('cancel') as HTMLButtonElement).disabled;
+        });
+        return done ? f : undefined;
+      },
+      180_000,
+    ),
+  );
+  const prompt = await frame.locator('#prompt').textContent();
+  assert.equal(prompt, FOX);
+  const facts = await frame.locator('#facts').innerText();
+  log(`  preview facts: ${facts.replace(/\n/g, ' | ')}`);
+  assert.match(facts, /predicted · \d+ baseline/);
+  // Hover again, so the screenshot holds the lens, the hover and the panel together.
+  await page.locator('.monaco-editor .view-line span', { hasText: 'watercolor' }).first().hover();
+  await page.locator('.monaco-hover-content', { hasText: /steps/ }).first().waitFor({ timeout: 30_000 }).catch(() => log('  (hover did not reappear for the final screenshot)'));
+  await page.screenshot({ path: join(out, 'preview-panel.png') });
+  await step('Python: CodeLens on pipe(prompt=...) (tree-sitter grammars load)', async () => {
+    await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'app.py' }).click();
+    await page.locator('.monaco-editor .view-line', { hasText: 'StableDiffusionPipeline' }).first().waitFor({ timeout: 30_000 });
+    await lens.locator('a, span', { hasText: /\d+ steps/ }).first().waitFor({ timeout: 60_000 });
+  });
+}
