@@ -1,6 +1,7 @@
 // `adadiff`: the command line over the same core the language server hosts.
 import { type Command, UsageError } from './cli/args';
 import { assetsCommand } from './cli/assets';
+import { calibrateCommand } from './cli/calibrate';
 import { doctorCommand } from './cli/doctor';
 import { evalCommand } from './cli/eval';
 import { generateCommand } from './cli/generate';
@@ -9,7 +10,7 @@ import { predictCommand } from './cli/predict';
 import { sheetCommand } from './cli/sheet';
 import { trainPolicyCommand } from './cli/train-policy';
 
-const commands: Command[] = [generateCommand, predictCommand, assetsCommand, trainPolicyCommand, evalCommand, sheetCommand, doctorCommand, lspCommand];
+const commands: Command[] = [generateCommand, predictCommand, assetsCommand, trainPolicyCommand, evalCommand, sheetCommand, doctorCommand, calibrateCommand, lspCommand];
 
 // Errors that describe bad input or a bad model folder: their message is the whole story.
 const EXPECTED_ERRORS = new Set(['ModelError', 'PolicyError', 'NoProviderError', 'CancelledError', 'RangeError']);

@@ -78,6 +78,12 @@ export interface StatusParams {
   };
   /** Execution provider actually used per model part, e.g. { text_encoder: 'cpu', unet: 'cuda', vae_decoder: 'cuda' }. */
   providers?: Record<string, string>;
+  /**
+   * Per model part, the providers tried before the one in `providers` and why each was not used
+   * (e.g. { unet: [{ name: 'cuda', error: 'the CUDA provider is not installed ...' }] }); parts that
+   * run on their first choice are absent.
+   */
+  providersNotUsed?: Record<string, { name: string; error: string }[]>;
   /** Whether the model has a trained step policy (without one, steps are the baseline). */
   policy?: boolean;
   /** One line for the status item / its tooltip. */

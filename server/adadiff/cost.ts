@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { LoadedModel } from '../model/session';
+import { type LoadedModel, sessionOptions } from '../model/session';
 
 export interface Calibration {
   key: string;
@@ -35,9 +35,16 @@ export function savingFraction(cal: Calibration, steps: number, baselineSteps: n
   return base > 0 ? 1 - estimateSeconds(cal, steps) / base : 0;
 }
 
+/**
+ * What a calibration is valid for: the model's weights (a changed file changes the hash), the
+ * provider every part runs on, the runtime's version, the session options (they include the thread
+ * count, which follows the CPUs this process may use) and the shape. Any change is a new key, so a
+ * stale figure is never shown; the old entry is simply no longer asked for.
+ */
 export async function calibrationKey(model: LoadedModel, shape: CalibrationShape, runtimeVersion: string): Promise<string> {
   const [c, h, w] = model.latentShape(shape.width, shape.height);
-  const parts = [CACHE_VERSION, await model.folder.hash(), model.providers.unet.used, runtimeVersion, shape.guided ? 2 : 1, c, h, w];
+  const providers = Object.entries(model.providers).map(([part, p]) => `${part}=${p?.used}`).join(',');
+  const parts = [CACHE_VERSION, await model.folder.hash(), providers, runtimeVersion, JSON.stringify(sessionOptions()), shape.guided ? 2 : 1, c, h, w];
   return createHash('sha256').update(parts.join('|')).digest('hex').slice(0, 24);
 }
 
@@ -121,6 +128,20 @@ export class CalibrationStore {
     await mkdir(dirname(this.file), { recursive: true });
     await writeFile(this.file, JSON.stringify({ version: CACHE_VERSION, entries: {} }));
   }
+}
+
+/** Measure again and replace the cached figure (`adadiff calibrate`); returns the new one and the one it replaces. */
+export async function recalibrate(
+  model: LoadedModel,
+  shape: CalibrationShape,
+  store: CalibrationStore,
+  runtimeVersion: string,
+): Promise<{ calibration: Calibration; previous?: Calibration }> {
+  const key = await calibrationKey(model, shape, runtimeVersion);
+  const previous = await store.get(key);
+  const calibration = await measureCalibration(model, shape, key);
+  await store.put(calibration);
+  return { calibration, previous };
 }
 
 /** The cached calibration for this model and shape, measured now if there is none. */

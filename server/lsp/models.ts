@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { Connection } from 'vscode-languageserver';
 import { estimateSeconds, savingFraction } from '../adadiff/cost';
 import type { ModelHandle, StepPrediction } from '../engine';
+import type { ProviderChoice } from '../model/contract';
 import { type AdaDiffSettings, StatusNotification, type StatusParams } from '../protocol';
 import { type Engines, openWithDefaults } from './handles';
 import { generationDefaults } from './settings';
@@ -49,6 +50,16 @@ export interface ModelManagerOptions {
   trusted: boolean;
   bundledDir: string;
   workspaceFolders: () => string[];
+}
+
+/** The providers each part tried before the one it runs on, with their reasons; parts that got their first choice are left out. */
+function notUsed(parts: Record<string, ProviderChoice | undefined>): Record<string, { name: string; error: string }[]> {
+  const out: Record<string, { name: string; error: string }[]> = {};
+  for (const [part, choice] of Object.entries(parts)) {
+    const failed = (choice?.tried ?? []).flatMap((t) => (t.error ? [{ name: t.name, error: t.error }] : []));
+    if (failed.length) out[part] = failed;
+  }
+  return out;
 }
 
 export class ModelManager {
@@ -106,16 +117,23 @@ export class ModelManager {
       // Measured once per model, provider and size, then cached on disk: hovers then answer at once.
       const cal = await handle.calibration();
       const providers = Object.fromEntries(Object.entries(handle.model.providers).map(([part, p]) => [part, p.used]));
+      const providersNotUsed = notUsed(handle.model.providers);
+      // The fallback reasons go to the log too: "why is it slow?" starts there.
+      for (const [part, attempts] of Object.entries(providersNotUsed)) {
+        for (const a of attempts) this.connection.console.warn(`${name}: ${part} does not run on ${a.name}: ${a.error}`);
+      }
       const policy = handle.policy !== null;
       this.status({
         state: 'ready',
         model: { ...model, name },
         providers,
+        ...(Object.keys(providersNotUsed).length ? { providersNotUsed } : {}),
         policy,
         message: `${name} on ${cal.provider}${policy ? '' : ' (no step policy)'}`,
         detail: [
           `${choice.dir}`,
           `UNet step ${cal.unetMs.toFixed(1)} ms, text encoder ${cal.textEncoderMs.toFixed(1)} ms, VAE ${cal.vaeMs.toFixed(1)} ms (${cal.provider})`,
+          ...Object.entries(providersNotUsed).map(([part, attempts]) => `${part}: ${attempts.map((a) => `not ${a.name}: ${a.error}`).join('; ')}`),
           policy ? `step policy: candidates ${handle.policy!.manifest.candidates.join(', ')}` : 'no step policy: every prompt uses the baseline steps',
           choice.note,
         ]

@@ -104,15 +104,21 @@ export class NoProviderError extends Error {
   }
 }
 
+export type CreateSession = (file: string, options: ort.InferenceSession.SessionOptions) => Promise<ort.InferenceSession>;
+
+const createOrtSession: CreateSession = (file, options) => ort.InferenceSession.create(file, options);
+
 /**
  * A session for `file` from the first provider in `providers` that can create one. Throws
  * NoProviderError with every provider's reason when none can; the caller decides whether that
- * means the file is broken (it names the file) or only the providers are.
+ * means the file is broken (it names the file) or only the providers are. `create` is the seam
+ * tests use to make a provider that passes the checks above fail at session creation.
  */
 export async function createSessionWithFallback(
   file: string,
   providers: readonly string[],
   options: ort.InferenceSession.SessionOptions,
+  create: CreateSession = createOrtSession,
 ): Promise<{ session: ort.InferenceSession; choice: ProviderChoice }> {
   const tried: ProviderAttempt[] = [];
   const loadErrors: string[] = [];
@@ -123,7 +129,7 @@ export async function createSessionWithFallback(
       continue;
     }
     try {
-      const session = await ort.InferenceSession.create(file, { ...options, executionProviders: [name] });
+      const session = await create(file, { ...options, executionProviders: [name] });
       tried.push({ name });
       return { session, choice: { used: name, tried } };
     } catch (error) {

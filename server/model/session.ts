@@ -50,23 +50,36 @@ const DIM_NAMES = {
 };
 
 /**
- * Options every part shares, chosen for diffusion models:
- * - graphOptimizationLevel 'all': constant folding plus fused attention, GELU and layer-norm
- *   kernels and (on CPU) blocked layouts; the UNet is called tens of times, so the one-off
- *   optimisation at load time pays back within the first image.
- * - intraOpNumThreads: the CPUs this process may use. ONNX Runtime's default counts the host's
- *   physical cores, which oversubscribes a container limited to fewer CPUs.
+ * Options every part shares, chosen for diffusion models and measured by `npm run bench --
+ * session-options` (UNet call at the guidance batch 2; figures from a 2-core machine shared with a
+ * training run, load average ~4, onnxruntime-node 1.30, random-weight build of the bundled model's
+ * UNet; see bench/results.json for the latest run):
+ * - graphOptimizationLevel 'all': 'basic' was 1.25x and 'extended' 1.22x slower per call
+ *   (constant folding plus fused attention, GELU and layer-norm kernels and CPU blocked layouts);
+ *   the extra ~50 ms at load pays back within the first few steps.
+ * - intraOpNumThreads: one core fewer than this process may use (at least 1). Two threads on the
+ *   2-core machine made a UNet call 2.0x slower than one (22.1 vs 10.8 ms): every op waits for the
+ *   slowest thread, and in an editor the UI, the extension host and our own render worker want a
+ *   core too. ONNX Runtime's default counts the host's physical cores, worse still in containers.
+ * - allow_spinning off: after each run the intra-op threads would otherwise busy-wait for more
+ *   work; with two threads that made calls 1.7x slower under load (22.1 vs 12.9 ms) and burns CPU
+ *   between hovers. No effect with one thread, which is why it is set regardless.
+ * - no free dimension overrides by default: fixing batch/sequence/size changed nothing measurable
+ *   (1.04x, within noise) and would make every other shape fail; LoadOptions.shape still offers it.
+ * - no preallocated outputs (onnxruntime-node 1.30 accepts output tensors in `fetches`): 1.07x, no
+ *   gain, and the pipeline would have to copy out of the reused buffer anyway.
  * - sequential execution: the graphs are chains of large ops; parallel branches gain nothing and
  *   would compete with the intra-op threads.
  * - logSeverityLevel 3 (errors only): expected warnings (nodes placed on CPU beside a GPU
  *   provider, unused initializers in exported graphs) would otherwise flood the server's stderr.
  */
-function sessionOptions(freeDimensionOverrides?: Record<string, number>): ort.InferenceSession.SessionOptions {
+export function sessionOptions(freeDimensionOverrides?: Record<string, number>): ort.InferenceSession.SessionOptions {
   return {
     graphOptimizationLevel: 'all',
-    intraOpNumThreads: os.availableParallelism(),
+    intraOpNumThreads: Math.max(1, os.availableParallelism() - 1),
     executionMode: 'sequential',
     logSeverityLevel: 3,
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
     ...(freeDimensionOverrides ? { freeDimensionOverrides } : {}),
   };
 }
