@@ -4,6 +4,7 @@
 import * as vscode from 'vscode';
 import { LanguageClient, type LanguageClientOptions, type ServerOptions, State, TransportKind } from 'vscode-languageclient/node';
 import {
+  ClientCommands,
   type InitializationOptions,
   PreviewProgressNotification,
   type PreviewProgressParams,
@@ -96,6 +97,8 @@ export class AdaDiffServer implements vscode.Disposable {
       // The server pulls settings per resource (workspace/configuration); this only tells it when to pull again.
       synchronize: { configurationSection: SETTINGS_SECTION },
       outputChannel: this.log,
+      // The hover's Preview / Generate asset links are command: links; only ours may run.
+      markdown: { isTrusted: { enabledCommands: [ClientCommands.preview, ClientCommands.generateAsset] } },
     };
     const client = new LanguageClient('adadiff', 'AdaDiff Language Server', serverOptions, clientOptions);
     client.onNotification(StatusNotification, (status) => this.statusEmitter.fire(status));

@@ -6,6 +6,7 @@ import type { Frame, Page } from 'playwright-core';
 import { findInFrames } from './browser';
 
 const FOX = 'a watercolor fox in a snowy forest, soft morning light';
+const LIGHTHOUSE = 'a lighthouse on a cliff at dusk, oil painting';
 
 export async function uiTest(page: Page, out: string, log: (line: string) => void): Promise<void> {
   const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
@@ -62,6 +63,30 @@ export async function uiTest(page: Page, out: string, log: (line: string) => voi
   await page.locator('.monaco-editor .view-line span', { hasText: 'watercolor' }).first().hover();
   await page.locator('.monaco-hover-content', { hasText: /steps/ }).first().waitFor({ timeout: 30_000 }).catch(() => log('  (hover did not reappear for the final screenshot)'));
   await page.screenshot({ path: join(out, 'preview-panel.png') });
+  await step('Compare with baseline: both images side by side with the SSIM figure', async () => {
+    await frame.locator('#compare').click();
+    await frame.locator('#fidelity:not([hidden])').waitFor({ timeout: 120_000 });
+    assert.match((await frame.locator('#fidelity').textContent()) ?? '', /SSIM\): [01]\.\d{3}/);
+    assert.match((await frame.locator('#baseline-image').getAttribute('src')) ?? '', /^data:image\/png/);
+  });
+  await page.screenshot({ path: join(out, 'compare.png') });
+  await step('a reload restores the panel from its saved state (WebviewPanelSerializer)', async () => {
+    // Through the workbench (Developer: Reload Window), which saves its state as it shuts down; a
+    // bare browser reload gives the web workbench no time to.
+    await page.keyboard.press('F1');
+    await page.keyboard.type('Developer: Reload Window');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Reload Window' }).first().waitFor({ timeout: 10_000 });
+    await Promise.all([page.waitForEvent('load', { timeout: 60_000 }), page.keyboard.press('Enter')]);
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    const restored = await findInFrames(page, async (f: Frame) => ((await f.locator('#fidelity:not([hidden])').count()) ? f : undefined), 60_000);
+    assert.equal(await restored.locator('#prompt').textContent(), FOX);
+    assert.match((await restored.locator('#image').getAttribute('src')) ?? '', /^data:image\/png/);
+  });
+  await step('the Preview link in a hover renders that prompt', async () => {
+    await page.locator('.monaco-editor .view-line span', { hasText: 'lighthouse' }).first().hover();
+    await page.locator('.monaco-hover-content a', { hasText: /^Preview$/ }).first().click();
+    await findInFrames(page, async (f: Frame) => ((await f.locator('#prompt', { hasText: LIGHTHOUSE }).count()) && (await f.locator('#cancel:disabled').count()) ? f : undefined), 60_000);
+  });
   await step('Python: CodeLens on pipe(prompt=...) (tree-sitter grammars load)', async () => {
     await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'app.py' }).click();
     await page.locator('.monaco-editor .view-line', { hasText: 'StableDiffusionPipeline' }).first().waitFor({ timeout: 30_000 });

@@ -158,6 +158,12 @@ test('Generate asset writes the PNG to the Markdown image target', async () => {
   assert.deepEqual([...bytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 });
 
+test('Recalibrate runs the server\'s adadiff.server.recalibrate', async () => {
+  await vscode.commands.executeCommand('adadiff.recalibrate');
+  const doc = await open('README.md');
+  await lensesFor(doc, FOX);
+});
+
 test('Restart Server brings the lenses back', async () => {
   await vscode.commands.executeCommand('adadiff.restartServer');
   const doc = await open('README.md');
