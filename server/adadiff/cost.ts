@@ -54,18 +54,20 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-async function timeIt(runs: number, warmup: number, fn: () => Promise<unknown>): Promise<number> {
-  for (let i = 0; i < warmup; i++) await fn();
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    await fn();
-    times.push(performance.now() - t0);
-  }
-  return median(times);
-}
+/**
+ * Keep measuring, after `runs`, while within this budget: on a small model a few dozen rounds cost
+ * under a second and make the median robust to a busy machine's load spikes (5 runs under a
+ * fluctuating load were off by up to 40% against the generations that followed, `npm run bench --
+ * eta`); on a large model `runs` rounds already exceed it, so first use stays as quick as before.
+ */
+const BUDGET_MS = 1500;
+const MAX_RUNS = 40;
 
-/** Warm up, then take the median of several runs of each part, on zero inputs of the real shapes. */
+/**
+ * Warm up, then the median of several rounds of each part, on zero inputs of the real shapes. The
+ * parts are interleaved within each round, so a change in the machine's load during the
+ * measurement shifts all three alike instead of one of them.
+ */
 export async function measureCalibration(
   model: LoadedModel,
   shape: CalibrationShape,
@@ -78,9 +80,24 @@ export async function measureCalibration(
   const ids = model.tokenizer.encode('').ids;
   const text = await model.encodeText(Array.from({ length: batch }, () => ids));
   const latents = new Float32Array(batch * c * h * w);
-  const textEncoderMs = await timeIt(runs, warmup, () => model.encodeText(Array.from({ length: batch }, () => ids)));
-  const unetMs = await timeIt(runs, warmup, () => model.unet(latents, [batch, c, h, w], 500, text.hidden, text.dims));
-  const vaeMs = await timeIt(runs, warmup, () => model.decode(latents.subarray(0, c * h * w), [1, c, h, w]));
+  const parts = [
+    () => model.encodeText(Array.from({ length: batch }, () => ids)),
+    () => model.unet(latents, [batch, c, h, w], 500, text.hidden, text.dims),
+    () => model.decode(latents.subarray(0, c * h * w), [1, c, h, w]),
+  ];
+  for (let i = 0; i < warmup; i++) for (const part of parts) await part();
+  const times: number[][] = parts.map(() => []);
+  const started = performance.now();
+  let rounds = 0;
+  while (rounds < runs || (rounds < MAX_RUNS && performance.now() - started < BUDGET_MS)) {
+    for (const [i, part] of parts.entries()) {
+      const t0 = performance.now();
+      await part();
+      times[i].push(performance.now() - t0);
+    }
+    rounds++;
+  }
+  const [textEncoderMs, unetMs, vaeMs] = times.map(median);
   return {
     key,
     provider: model.providers.unet.used,
@@ -88,7 +105,7 @@ export async function measureCalibration(
     unetMs,
     vaeMs,
     measuredAt: new Date().toISOString(),
-    runs,
+    runs: rounds,
   };
 }
 

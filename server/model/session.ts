@@ -126,6 +126,11 @@ function loadFailure(file: string, error: NoProviderError): ModelError {
   }
   const ort = loadErrors[loadErrors.length - 1];
   let problem: string;
+  // A GPU provider that read the file and then failed to start (no adapter, a library it needs)
+  // says nothing about the file: report every provider's reason, with what to install.
+  if (/Failed to get a WebGPU adapter|Failed to load shared library|CUDA failure|cudnn|CUDA_PATH|DirectML|DML/i.test(ort)) {
+    return new ModelError(file, `no execution provider could run it: ${error.message}`, { cause: error });
+  }
   if (/Protobuf parsing failed|ModelProto does not have a graph|Invalid model|Unexpected end|truncated/i.test(ort)) {
     problem = `is truncated or not an ONNX model (onnxruntime: ${ort}); export or download it again`;
   } else if (/external data|external initializer|GetExtDataFromTensorProto|ExternalData/i.test(ort)) {
