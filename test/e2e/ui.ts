@@ -92,4 +92,13 @@ export async function uiTest(page: Page, out: string, log: (line: string) => voi
     await page.locator('.monaco-editor .view-line', { hasText: 'StableDiffusionPipeline' }).first().waitFor({ timeout: 30_000 });
     await lens.locator('a, span', { hasText: /\d+ steps/ }).first().waitFor({ timeout: 60_000 });
   });
+  await step('Cancel stops a long render ($/cancelRequest, honoured by the server)', async () => {
+    await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'slow.md' }).click();
+    await page.locator('.monaco-editor .view-line', { hasText: 'cathedral' }).first().waitFor({ timeout: 30_000 });
+    await lens.locator('a', { hasText: /^Preview$/ }).first().click();
+    const f = await findInFrames(page, async (fr: Frame) => ((await fr.locator('#status-text', { hasText: /denoising step \d+ \/ 500|Error/ }).count()) ? fr : undefined), 60_000);
+    assert.match((await f.locator('#status-text').textContent()) ?? '', /denoising/);
+    await f.locator('#cancel').click();
+    await f.locator('#status-text', { hasText: 'Cancelled.' }).waitFor({ timeout: 10_000 });
+  });
 }
