@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { HoverRequest } from 'vscode-languageserver-protocol/node';
+import { HoverRequest, LogMessageNotification } from 'vscode-languageserver-protocol/node';
 import { openModelFolder } from '../../server/model/folder';
 import { CUDA_INSTALL_COMMAND, createSessionWithFallback, NoProviderError, providerUnavailableReason } from '../../server/model/providers';
 import { loadModel } from '../../server/model/session';
@@ -158,7 +158,7 @@ describe('language server status', { skip: process.platform !== 'linux' && 'the 
   let server: TestServer | undefined;
   after(async () => server?.stop());
 
-  test('adadiff/status names cpu per part and carries the reason webgpu was not used', async () => {
+  test('adadiff/status names cpu per part and carries the reason webgpu was not used; the log says it too', async () => {
     const saved = process.env.LD_LIBRARY_PATH;
     process.env.LD_LIBRARY_PATH = fakeLdPath; // the harness passes process.env to the server
     try {
@@ -167,6 +167,8 @@ describe('language server status', { skip: process.platform !== 'linux' && 'the 
       if (saved === undefined) delete process.env.LD_LIBRARY_PATH;
       else process.env.LD_LIBRARY_PATH = saved;
     }
+    const logged: string[] = [];
+    server.conn.onNotification(LogMessageNotification.type, (m) => logged.push(m.message));
     const uri = server.open('a.md', 'markdown', '```prompt\na red apple\n```\n');
     // A hover needs the model: it starts loading if opening the document did not.
     void server.conn.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: 1, character: 3 } }).catch(() => undefined);
@@ -179,5 +181,6 @@ describe('language server status', { skip: process.platform !== 'linux' && 'the 
       assertWebgpuFellBack(notUsed, `status ${part}`);
     }
     assert.match(ready.detail ?? '', /not webgpu: .*adapter/, 'the status tooltip says it too');
+    assert.ok(logged.some((m) => /unet does not run on webgpu: .*adapter/.test(m)), `the server log says why: ${logged.join('\n')}`);
   });
 });
