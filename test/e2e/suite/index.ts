@@ -131,13 +131,14 @@ test('Preview Prompt opens the preview panel with the final image', async () => 
   assert.match(view.image, /^data:image\/png;base64,iVBORw0KGgo/);
   assert.equal(view.seed, 7);
   assert.ok(view.steps > 0 && view.width > 0);
-  const tabs = vscode.window.tabGroups.all.flatMap((g) => g.tabs);
-  const panels = tabs.filter((t) => t.input instanceof vscode.TabInputWebview && t.input.viewType.endsWith('adadiff.preview'));
-  assert.equal(panels.length, 1, `one preview panel; tabs: ${tabs.map((t) => t.label).join(', ')}`);
+  // The tab model reaches the extension host a little after the panel opens.
+  const previewTabs = () =>
+    vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => t.input instanceof vscode.TabInputWebview && t.input.viewType.endsWith('adadiff.preview'));
+  await waitFor('the preview tab', async () => (previewTabs().length ? true : undefined), 10_000);
   // A second preview reuses the panel.
   await vscode.commands.executeCommand('adadiff.preview', { ...promptArgs(lens), seed: 8 });
-  const again = vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => t.input instanceof vscode.TabInputWebview);
-  assert.equal(again.length, 1);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(previewTabs().length, 1, 'one reusable preview panel');
 });
 
 test('Preview Prompt from the command palette uses the prompt at the cursor', async () => {
