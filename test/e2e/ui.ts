@@ -98,6 +98,10 @@ export async function uiTest(page: Page, out: string, log: (line: string) => voi
     await lens.locator('a', { hasText: /^Preview$/ }).first().click();
     const f = await findInFrames(page, async (fr: Frame) => ((await fr.locator('#status-text', { hasText: /denoising step \d+ \/ 500|Error/ }).count()) ? fr : undefined), 60_000);
     assert.match((await f.locator('#status-text').textContent()) ?? '', /denoising/);
+    // The intermediate x0 prediction (adadiff/previewProgress) shows while it denoises.
+    await f.locator('#main-figure:not([hidden]) #image[src^="data:image/png"]').waitFor({ timeout: 20_000 });
+    assert.equal(await f.locator('#cancel').isDisabled(), false, 'still running when the first x0 image arrived');
+    await page.screenshot({ path: join(out, 'preview-running.png') });
     await f.locator('#cancel').click();
     await f.locator('#status-text', { hasText: 'Cancelled.' }).waitFor({ timeout: 10_000 });
   });
