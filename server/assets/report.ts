@@ -33,10 +33,9 @@ export function describeAsset(a: AssetReport): string {
 
 export function describeSummary(s: AssetSummary): string {
   if (s.mode === 'check') {
-    const bad = s.counts.missing + s.counts.stale + s.counts.modified;
-    return s.ok
-      ? `all ${s.counts.targets} assets are current`
-      : `${bad} of ${s.counts.targets} assets missing, stale or modified${s.problems.length ? `, ${s.problems.length} problems` : ''}`;
+    const bad = s.assets.filter((a) => a.outOfDate).length;
+    const problems = s.problems.length ? `; ${s.problems.length} problem${s.problems.length > 1 ? 's' : ''}` : '';
+    return s.ok ? `all ${s.counts.targets} assets are current` : `${bad} of ${s.counts.targets} assets missing, stale or modified${problems}`;
   }
   const saved = s.baselineSteps > 0 ? ` (${Math.round((1 - s.stepsUsed / s.baselineSteps) * 100)}% fewer)` : '';
   const verb = s.mode === 'dry-run' ? 'would generate' : 'generated';
@@ -47,7 +46,7 @@ export function describeSummary(s: AssetSummary): string {
     `${s.counts.current} current`,
     ...(skipped ? [`${skipped} skipped`] : []),
     ...(s.counts.failed ? [`${s.counts.failed} failed`] : []),
-    ...(s.problems.length ? [`${s.problems.length} problems`] : []),
+    ...(s.problems.length ? [`${s.problems.length} problem${s.problems.length > 1 ? 's' : ''}`] : []),
   ];
   const steps = count ? `; ${s.stepsUsed} steps vs ${s.baselineSteps} at the fixed schedule${saved}` : '';
   const time = s.mode === 'dry-run' ? `; ETA ~${seconds(s.estimatedSeconds)}` : ` in ${seconds(s.seconds)}`;
