@@ -40,8 +40,8 @@ export class PreviewPanel implements vscode.Disposable {
       vscode.workspace.onDidGrantWorkspaceTrust(() => this.post({ type: 'trust', trusted: true })),
       vscode.window.registerWebviewPanelSerializer(PREVIEW_VIEW_TYPE, {
         deserializeWebviewPanel: async (panel, state: PanelState | undefined) => {
-          // A reload interrupted whatever was running: show what finished last.
-          this.adopt(panel, state?.status === 'running' ? { ...state, status: 'cancelled' } : state);
+          // A reload interrupted whatever was running; trust may have changed since.
+          this.adopt(panel, state && { ...state, status: state.status === 'running' ? 'cancelled' : state.status, trusted: vscode.workspace.isTrusted });
         },
       }),
     );
@@ -53,7 +53,7 @@ export class PreviewPanel implements vscode.Disposable {
     return this.run('preview', subject);
   }
 
-  /** Writes the last preview to `target` (relative to the prompt's document) without asking. */
+  /** Writes the last preview to `target` without asking; resolves with the workspace-relative path. */
   async saveTo(target: vscode.Uri): Promise<string | undefined> {
     const image = this.state?.preview?.image;
     if (!image) return undefined;
@@ -67,11 +67,12 @@ export class PreviewPanel implements vscode.Disposable {
   }
 
   private reveal(beside: boolean): void {
-    const column = beside ? vscode.ViewColumn.Beside : vscode.ViewColumn.Active;
     if (this.panel) {
-      this.panel.reveal(column, true);
+      // Wherever the user put it.
+      this.panel.reveal(undefined, true);
       return;
     }
+    const column = beside ? vscode.ViewColumn.Beside : vscode.ViewColumn.Active;
     const panel = vscode.window.createWebviewPanel(PREVIEW_VIEW_TYPE, 'AdaDiff Preview', { viewColumn: column, preserveFocus: true }, {});
     this.adopt(panel, undefined);
   }
