@@ -30,6 +30,13 @@ export async function uiTest(page: Page, out: string, log: (line: string) => voi
     return costLens.innerText();
   });
   log(`  lens: ${cost}`);
+  const status = await step('the status item names the model and its execution provider', async () => {
+    const item = page.locator('.statusbar-item[aria-label^="AdaDiff: ready"]');
+    await item.waitFor({ timeout: 30_000 });
+    return item.innerText();
+  });
+  log(`  status item: ${status}`);
+  assert.match(status, / · (cpu|cuda|webgpu|dml|coreml)/);
   assert.match(cost, /\d+ steps/);
   await step('hover on the alt text shows the prediction', async () => {
     await page.locator('.monaco-editor .view-line span', { hasText: 'watercolor' }).first().hover();
