@@ -27,7 +27,7 @@ export interface Scheduler {
   readonly timesteps: number[];
   /** Multiply the initial unit-variance noise by this. */
   readonly initNoiseSigma: number;
-  /** Input scaling the model expects at step i (identity for DDIM/LCM, 1/sqrt(sigma^2+1) for Euler/DPM). */
+  /** Input scaling the model expects at step i (1/sqrt(sigma^2+1) for Euler, identity for the others). */
   scaleModelInput(sample: Float32Array, stepIndex: number): Float32Array;
   /**
    * One update. `noise` supplies fresh unit Gaussian noise for stochastic steps (LCM); deterministic
