@@ -1,5 +1,6 @@
 // Shared argument handling for the `adadiff` commands: typed options, clear usage errors.
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { SchedulerName } from '../model/contract';
 
@@ -20,8 +21,18 @@ export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: s
   }
 }
 
-/** The bundled model: dist/cli.js and dist/server.js sit one folder below the package root. */
-export const bundledModelDir = (): string => resolve(__dirname, '..', 'models', 'default');
+/**
+ * The bundled model, found from the package root: the nearest folder above this module holding
+ * models/default. Bundled (dist/cli.js) that is one level up; from source (server/cli/ under tsx)
+ * two, so the same code serves `npx adadiff`, the tests and the benchmarks.
+ */
+export function bundledModelDir(): string {
+  for (let dir = __dirname; ; dir = dirname(dir)) {
+    const candidate = join(dir, 'models', 'default');
+    if (existsSync(join(candidate, 'model_index.json'))) return candidate;
+    if (dirname(dir) === dir) return resolve(__dirname, '..', 'models', 'default'); // reported as missing by openModelFolder
+  }
+}
 
 export const modelOption = { model: { type: 'string', short: 'm' } } as const;
 

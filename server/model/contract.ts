@@ -87,8 +87,9 @@ export interface ModelFolder {
   /** Things that do not stop the model from working but a user should hear about (doctor prints them). */
   readonly warnings: readonly string[];
   /**
-   * sha256 hex of unet/model.onnx followed by its external data: what A1111's "Model hash" shows
-   * the first 10 characters of. Streamed on first call and cached by path, size and mtime.
+   * sha256 hex of the text encoder, UNet and VAE decoder graphs, each followed by its external data,
+   * in that order: what A1111's "Model hash" shows the first 10 characters of. Streamed on first
+   * call and cached by path, size and mtime.
    */
   hash(): Promise<string>;
 }

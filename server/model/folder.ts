@@ -69,7 +69,9 @@ export async function openModelFolder(dir: string): Promise<ModelFolder> {
   }
 
   const nameOrPath = index._name_or_path;
-  const hashFiles = [unet.onnx, ...unet.externalData];
+  // Every part that shapes the image: a retrained text encoder or VAE must change the hash too, or
+  // asset locks and calibrations keyed by it would call stale images current.
+  const hashFiles = [textEncoder, unet, vaeDecoder].flatMap((part) => [part.onnx, ...part.externalData]);
   return {
     dir,
     name: typeof nameOrPath === 'string' && nameOrPath.trim() ? nameOrPath.trim() : path.basename(dir),

@@ -51,12 +51,13 @@ for (const variant of VARIANTS) {
   });
 }
 
-test('the hash is sha256 of unet/model.onnx then its external data, cached', async () => {
+test('the hash is sha256 of the text encoder, UNet and VAE decoder files with external data, cached', async () => {
   const folder = await openModelFolder((await ensureFixtures()).optimum);
   assert.equal(folder.unet.externalData.length, 1);
   assert.equal(path.basename(folder.unet.externalData[0]), 'model.onnx_data');
   const sha = createHash('sha256');
-  for (const file of [folder.unet.onnx, ...folder.unet.externalData]) sha.update(await fs.readFile(file));
+  const parts = [folder.textEncoder, folder.unet, folder.vaeDecoder];
+  for (const file of parts.flatMap((p) => [p.onnx, ...p.externalData])) sha.update(await fs.readFile(file));
   const expected = sha.digest('hex');
   assert.equal(await folder.hash(), expected);
   assert.equal(await folder.hash(), expected);
