@@ -70,6 +70,8 @@ export const benchSessionOptions: BenchSection = {
         ? [{ name: `threads ${Math.max(2, threads)} + spinning`, options: { ...chosen, intraOpNumThreads: Math.max(2, threads), extra: {} } }]
         : [{ name: 'no spinning', options: { ...chosen, extra: { session: { intra_op: { allow_spinning: '0' } } } } }]),
       { name: 'preallocated out', options: chosen, preallocated: true },
+      // Denormal floats are slow on x86 unless flushed; trained weights can produce them.
+      { name: 'denormals as zero', options: { ...chosen, extra: { session: { ...((chosen.extra as { session?: object })?.session ?? {}), set_denormal_as_zero: '1' } } } },
     ];
     console.log(`model ${model.dir}: UNet at batch ${BATCH}, ${latent}x${latent} latents, sequence ${sequence}; product options: level ${chosen.graphOptimizationLevel}, ${chosen.intraOpNumThreads} intra-op threads (availableParallelism ${threads}), spinning ${spinningOff ? 'off' : 'on'}, no free-dim overrides`);
     const loadBefore = noteLoad('before');

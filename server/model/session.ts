@@ -50,24 +50,27 @@ const DIM_NAMES = {
 };
 
 /**
- * Options every part shares, chosen for diffusion models and measured by `npm run bench --
- * session-options` (UNet call at the guidance batch 2; figures from a 2-core machine shared with a
- * training run, load average ~4, onnxruntime-node 1.30, random-weight build of the bundled model's
- * UNet; see bench/results.json for the latest run):
- * - graphOptimizationLevel 'all': 'basic' was 1.25x and 'extended' 1.22x slower per call
- *   (constant folding plus fused attention, GELU and layer-norm kernels and CPU blocked layouts);
- *   the extra ~50 ms at load pays back within the first few steps.
- * - intraOpNumThreads: one core fewer than this process may use (at least 1). Two threads on the
- *   2-core machine made a UNet call 2.0x slower than one (22.1 vs 10.8 ms): every op waits for the
- *   slowest thread, and in an editor the UI, the extension host and our own render worker want a
- *   core too. ONNX Runtime's default counts the host's physical cores, worse still in containers.
+ * Options every part shares, chosen for diffusion models and measured with `npm run bench --
+ * session-options` (one UNet call at the guidance batch 2, variants interleaved; four runs on the
+ * bundled model's architecture, onnxruntime-node 1.30, a 2-core machine shared with a training run
+ * and other builds, load average 2.7 to 7.6; ratios are variant / these options, bench/results.json
+ * has the latest run):
+ * - graphOptimizationLevel 'all': 'basic' was 1.05-1.25x and 'extended' 1.06-1.22x slower per call
+ *   (constant folding plus fused GELU/layer-norm kernels and CPU blocked layouts); the extra
+ *   ~100-200 ms at session creation pays back within the first image.
  * - allow_spinning off: after each run the intra-op threads would otherwise busy-wait for more
- *   work; with two threads that made calls 1.7x slower under load (22.1 vs 12.9 ms) and burns CPU
- *   between hovers. No effect with one thread, which is why it is set regardless.
- * - no free dimension overrides by default: fixing batch/sequence/size changed nothing measurable
- *   (1.04x, within noise) and would make every other shape fail; LoadOptions.shape still offers it.
- * - no preallocated outputs (onnxruntime-node 1.30 accepts output tensors in `fetches`): 1.07x, no
- *   gain, and the pipeline would have to copy out of the reused buffer anyway.
+ *   work, taking CPU from the editor between hovers; with spinning, 2 threads were 1.37-1.54x slower
+ *   (median) than these options. With one thread it changes nothing.
+ * - intraOpNumThreads: one core fewer than this process may use (at least 1), so the editor, the
+ *   extension host and our own render worker keep a core. On the 2-core machine 2 threads against
+ *   1 were 0.78-1.06x at the 10th percentile (a quiet moment) but 0.93-1.10x at the median, and
+ *   2.0x slower (22.1 vs 10.8 ms) at load ~4 with spinning on: every op waits for its slowest
+ *   thread. ONNX Runtime's default counts the host's physical cores, worse still in containers.
+ * - no free dimension overrides by default: fixing batch/sequence/size measured 0.93-1.04x, within
+ *   the noise, and would make every other shape fail; LoadOptions.shape still offers it.
+ * - no preallocated outputs (onnxruntime-node 1.30 accepts output tensors in `fetches` and writes
+ *   into them): 0.99-1.46x, no gain, and the loop would have to copy out of the reused buffer.
+ * - denormals are not flushed (session.set_denormal_as_zero): 1.06-1.10x, no gain on this model.
  * - sequential execution: the graphs are chains of large ops; parallel branches gain nothing and
  *   would compete with the intra-op threads.
  * - logSeverityLevel 3 (errors only): expected warnings (nodes placed on CPU beside a GPU
