@@ -1,7 +1,7 @@
 // What both e2e entry points (run.ts: code-server, electron.ts: @vscode/test-electron) prepare:
 // a scratch copy of the test workspace with the model to use, and the extension-test suite
 // bundled to the CommonJS module VS Code loads.
-import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as esbuild from 'esbuild';
 import { ensureFixtures } from '../fixtures/make-fixtures';
@@ -29,6 +29,12 @@ export async function prepare(home: string): Promise<Prepared> {
   const workspace = join(home, 'workspace');
   cpSync(join(__dirname, 'workspace'), workspace, { recursive: true });
   const model = await testModelPath();
+  if (model) {
+    // The generated fixture model is tiny: 500 steps at its 64x64 take about a second, too short
+    // to cancel. At 1024x1024 they take several, as 500 steps of the bundled 64x64 model do.
+    const slow = join(workspace, 'slow.md');
+    writeFileSync(slow, readFileSync(slow, 'utf8').replace('steps: 500', 'steps: 500, size: 1024'));
+  }
   mkdirSync(join(workspace, '.vscode'), { recursive: true });
   writeFileSync(join(workspace, '.vscode', 'settings.json'), JSON.stringify(model ? { 'adadiff.model.path': model } : {}, null, 2));
   const suite = join(home, 'suite', 'index.js');
