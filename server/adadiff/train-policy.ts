@@ -92,6 +92,30 @@ export async function trainPolicy(model: LoadedModel, opts: TrainPolicyOptions):
     onEpoch: (entry) => opts.onProgress?.({ phase: 'train', entry, epochs }),
   });
 
+  // weightDecay goes into policy.json's training block too (PolicyTrainingInfo predates it; the
+  // runtime ignores training settings, they are the record of how the policy was made).
+  const training: PolicyManifest['training'] & { weightDecay: number } = {
+    prompts: opts.prompts.length,
+    promptsSha256: sha256Lines(opts.prompts),
+    seeds,
+    width: table.width,
+    height: table.height,
+    scorer: { kind: scorer.kind, ...(opts.scorerFile ? { model: opts.scorerFile } : {}) },
+    estimator: trained.options.estimator,
+    epochs: trained.options.epochs,
+    batchSize: trained.options.batchSize,
+    samplesPerPrompt: trained.options.samplesPerPrompt,
+    learningRate: trained.options.learningRate,
+    entropyBonus: trained.options.entropyBonus,
+    weightDecay: trained.options.weightDecay,
+    seed: trained.options.seed,
+    finalGreedyReward: trained.final.greedyReward,
+    oracleReward: trained.oracleReward,
+    rewardTableSeconds: table.generatedSeconds,
+    trainingSeconds: trained.durationMs / 1000,
+    modelHash: await model.folder.hash(),
+    createdAt: new Date().toISOString(),
+  };
   const manifest: PolicyManifest = {
     format: POLICY_FORMAT,
     version: POLICY_VERSION,
@@ -102,27 +126,7 @@ export async function trainPolicy(model: LoadedModel, opts: TrainPolicyOptions):
     reward,
     features: { source: 'text_encoder.last_hidden_state', tokens: features[0].tokens, dim: features[0].dim },
     architecture: trained.options.architecture,
-    training: {
-      prompts: opts.prompts.length,
-      promptsSha256: sha256Lines(opts.prompts),
-      seeds,
-      width: table.width,
-      height: table.height,
-      scorer: { kind: scorer.kind, ...(opts.scorerFile ? { model: opts.scorerFile } : {}) },
-      estimator: trained.options.estimator,
-      epochs: trained.options.epochs,
-      batchSize: trained.options.batchSize,
-      samplesPerPrompt: trained.options.samplesPerPrompt,
-      learningRate: trained.options.learningRate,
-      entropyBonus: trained.options.entropyBonus,
-      seed: trained.options.seed,
-      finalGreedyReward: trained.final.greedyReward,
-      oracleReward: trained.oracleReward,
-      rewardTableSeconds: table.generatedSeconds,
-      trainingSeconds: trained.durationMs / 1000,
-      modelHash: await model.folder.hash(),
-      createdAt: new Date().toISOString(),
-    },
+    training,
   };
   const outDir = opts.outDir ?? model.folder.dir;
   let written = await exportPolicy(trained.net, manifest, outDir);

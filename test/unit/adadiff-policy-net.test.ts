@@ -140,3 +140,18 @@ test('Adam minimises a quadratic and ascends when asked to maximise', () => {
   new Adam(up, { learningRate: 0.5 }).step({ w: { shape: [1], data: Float64Array.from([1]) } }, true);
   assert.ok(Math.abs(up.w.data[0] - 0.5) < 1e-6);
 });
+
+test('Adam weight decay shrinks weight matrices by lr * decay per step and leaves 1-D tensors alone', () => {
+  const params = {
+    w: { shape: [2, 2], data: Float64Array.from([1, -2, 3, 4]) },
+    b: { shape: [2], data: Float64Array.from([1, -1]) },
+  };
+  const zero = { w: { shape: [2, 2], data: new Float64Array(4) }, b: { shape: [2], data: new Float64Array(2) } };
+  const adam = new Adam(params, { learningRate: 0.1, weightDecay: 0.5 });
+  adam.step(zero, true);
+  adam.step(zero, true);
+  // With a zero gradient Adam's own step is 0, so only the decay acts: w * (1 - 0.1 * 0.5)^2.
+  assert.deepEqual(Array.from(params.w.data), [1, -2, 3, 4].map((v) => v * 0.95 * 0.95));
+  assert.deepEqual(Array.from(params.b.data), [1, -1]);
+  assert.throws(() => new Adam(params, { weightDecay: -1 }), /weight decay/);
+});
