@@ -47,6 +47,8 @@ export interface PolicyTrainingInfo {
   samplesPerPrompt: number;
   learningRate: number;
   entropyBonus: number;
+  /** AdamW decoupled weight decay on the weight matrices (absent in policies trained before it existed). */
+  weightDecay?: number;
   seed: number;
   /** Mean reward of the argmax choice on the training prompts at the end, and the best possible. */
   finalGreedyReward: number;

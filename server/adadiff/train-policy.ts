@@ -92,9 +92,7 @@ export async function trainPolicy(model: LoadedModel, opts: TrainPolicyOptions):
     onEpoch: (entry) => opts.onProgress?.({ phase: 'train', entry, epochs }),
   });
 
-  // weightDecay goes into policy.json's training block too (PolicyTrainingInfo predates it; the
-  // runtime ignores training settings, they are the record of how the policy was made).
-  const training: PolicyManifest['training'] & { weightDecay: number } = {
+  const training: PolicyManifest['training'] = {
     prompts: opts.prompts.length,
     promptsSha256: sha256Lines(opts.prompts),
     seeds,

@@ -136,9 +136,11 @@ export function trainPolicyNet(
   const start = performance.now();
   if (examples.length === 0) throw new Error('train: no training prompts');
   const dim = examples[0].features.dim;
+  // Unset fields (a CLI flag not given) keep their defaults rather than spreading `undefined`.
+  const chosen = Object.fromEntries(Object.entries(options.architecture ?? {}).filter(([, v]) => v !== undefined));
   const architecture: PolicyArchitecture = {
     ...DEFAULT_ARCHITECTURE,
-    ...options.architecture,
+    ...chosen,
     inputDim: dim,
     outputs: candidates.length,
   };

@@ -12,12 +12,14 @@ import { progressBar } from './progress';
 
 const usage =
   'adadiff train-policy --prompts FILE [--model DIR] [--held-out FILE] [--out DIR] [--seeds 0,1] [--candidates 5,10,...,50] ' +
-  '[--baseline-steps N] [--scheduler NAME] [--guidance G] [--size WxH] [--scorer FILE.onnx] [--tau 0.9] [--lambda 1] [--gamma 1] [--top-k 5] ' +
-  '[--estimator reinforce|expected] [--epochs 150] [--lr 0.003] [--json]';
+  '[--baseline-steps N (largest candidate)] [--scheduler ddim] [--guidance 7] [--size WxH] [--scorer FILE.onnx] ' +
+  '[--tau 0.9] [--lambda 3] [--gamma 1] [--top-k 5] ' +
+  '[--estimator expected|reinforce] [--epochs 150] [--lr 0.003] [--batch-size 16] [--samples 8] [--entropy 0.05] [--weight-decay 1] ' +
+  '[--attention-layers 0] [--hidden 32] [--mlp 32] [--seed 0] [--json]';
 
 export const trainPolicyCommand: Command = {
   name: 'train-policy',
-  summary: "train a step policy for a model (reward table, REINFORCE, ONNX export)",
+  summary: 'train a step policy for a model (reward table, policy gradient, ONNX export)',
   usage,
   async run(argv) {
     const { values, positionals } = parse(
@@ -41,6 +43,14 @@ export const trainPolicyCommand: Command = {
         estimator: { type: 'string' },
         epochs: { type: 'string' },
         lr: { type: 'string' },
+        'batch-size': { type: 'string' },
+        samples: { type: 'string' },
+        entropy: { type: 'string' },
+        'weight-decay': { type: 'string' },
+        'attention-layers': { type: 'string' },
+        hidden: { type: 'string' },
+        mlp: { type: 'string' },
+        seed: { type: 'string' },
         json: { type: 'boolean' },
       },
       usage,
@@ -79,6 +89,16 @@ export const trainPolicyCommand: Command = {
           estimator: values.estimator as 'reinforce' | 'expected' | undefined,
           epochs: intOption('epochs', values.epochs, 1, 100000),
           learningRate: numberOption('lr', values.lr, 0, 1),
+          batchSize: intOption('batch-size', values['batch-size'], 1, 100000),
+          samplesPerPrompt: intOption('samples', values.samples, 1, 1000),
+          entropyBonus: numberOption('entropy', values.entropy, 0, 100),
+          weightDecay: numberOption('weight-decay', values['weight-decay'], 0, 100),
+          seed: intOption('seed', values.seed, 0, 0xffffffff),
+          architecture: {
+            attentionLayers: intOption('attention-layers', values['attention-layers'], 0, 8),
+            hiddenDim: intOption('hidden', values.hidden, 1, 1024),
+            mlpDim: intOption('mlp', values.mlp, 1, 1024),
+          },
         },
         cacheDir: join(cacheDir(), 'reward-tables'),
         outDir: values.out,
