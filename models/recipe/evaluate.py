@@ -42,9 +42,10 @@ def main():
     ap.add_argument("--ckpt", default=os.path.join(HERE, "checkpoints"))
     ap.add_argument("--out", default=os.path.join(HERE, "..", "default"))
     ap.add_argument("--onnx", action="store_true", help="use the exported ONNX weights even if checkpoints exist")
+    ap.add_argument("--threads", type=int, default=2, help="1 on a busy machine")
     ap.add_argument("--results", default=os.path.join(HERE, "eval_results.json"))
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     t0 = time.time()
     ck = "/nonexistent" if args.onnx else args.ckpt
     ae, te, unet, tok, scale, info = export.load_trained(False, ck, args.out, args.work)

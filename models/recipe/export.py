@@ -123,7 +123,7 @@ def export_all(out, ae, te, unet, tok, scale, info, verify=False):
     _wjson(os.path.join(out, "unet", "config.json"), {
         "_class_name": "UNet2DConditionModel", "_diffusers_version": "0.30.0", "adadiff_architecture": "AdaDiffUNet",
         "sample_size": 16, "in_channels": 4, "out_channels": 4, "cross_attention_dim": D,
-        "block_out_channels": u["ch"], "layers_per_block": 1, "attention_head_dim": u["heads"],
+        "block_out_channels": u["ch"], "layers_per_block": 1, "num_attention_heads": u["heads"],
         "attention_levels": u["attn"], "up_layers_per_block": u["layers_up"],
         "flip_sin_to_cos": True, "freq_shift": 0, "prediction_type": "epsilon"})
     a = ae.cfg
@@ -427,7 +427,8 @@ def load_trained(args_tiny=False, ckpt=os.path.join(HERE, "checkpoints"), out=os
         te.load_state_dict(s["ema_te"])
         unet.load_state_dict(s["ema_unet"])
         ae.load_state_dict(torch.load(ck_a, map_location="cpu")["ae"])
-        info = {"unet_steps": s["step"], "unet_train_seconds": round(s["spent"]), "loss_ema": s.get("loss")}
+        info = {"unet_steps": s["step"], "unet_train_seconds": round(s["spent"]), "loss_ema": s.get("loss"),
+                "lr": s["opt"]["param_groups"][0].get("lr")}
         scale = torch.load(os.path.join(work, "latents.pt"))["scale"]
     else:
         load_ae_from_onnx(ae, out)
@@ -446,10 +447,15 @@ def main():
     ap.add_argument("--verify-only", action="store_true", help="check an existing export, do not rewrite it")
     ap.add_argument("--time", type=int, default=0, help="also time N onnxruntime-node runs per model (batch 2)")
     ap.add_argument("--tiny", action="store_true")
+    ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     ae, te, unet, tok, scale, info = load_trained(args.tiny, args.ckpt, args.out, args.work)
     if not args.verify_only:
+        prev = os.path.join(args.out, "training.json")
+        if os.path.exists(prev):  # keep fields the checkpoint does not hold (batch, device)
+            old = json.load(open(prev))
+            info = dict({k: old[k] for k in ("batch", "device") if k in old}, **info)
         info["device"] = info.get("device", "cpu")
         export_all(args.out, ae, te, unet, tok, scale, info)
     if args.verify or args.verify_only or args.time:
