@@ -53,7 +53,7 @@ def main():
                           heads=te_cfg["num_attention_heads"], ff_mult=te_cfg["intermediate_size"] // te_cfg["hidden_size"],
                           eos_id=te_cfg["eos_token_id"])
     unet = nets.UNet(ch=tuple(ch), attn=tuple(unet_cfg["attention_levels"]), ctx_dim=unet_cfg["cross_attention_dim"],
-                     heads=unet_cfg["attention_head_dim"], in_ch=unet_cfg["in_channels"],
+                     heads=unet_cfg.get("num_attention_heads", unet_cfg.get("attention_head_dim")), in_ch=unet_cfg["in_channels"],
                      layers_up=unet_cfg["up_layers_per_block"], ff_mult=ff_mult)
     ae = nets.AutoEncoder(tuple(vae_cfg["block_out_channels"]), vae_cfg["latent_channels"])
     export.load_te_unet_from_onnx(te, unet, args.model)
