@@ -208,3 +208,18 @@ describe('adadiff sheet', () => {
     }
   });
 });
+
+describe('the bundled model', () => {
+  test('generates 64x64 deterministically with its step policy', async () => {
+    const out = join(tmp, 'bundled.png');
+    const first = await cli('generate', 'red apple emoji', '-o', out, '--seed', '3', '--json');
+    assert.equal(first.code, 0, first.stderr);
+    const summary = JSON.parse(first.stdout);
+    assert.equal(summary.size, '64x64');
+    assert.equal(summary.steps, summary.predictedSteps, 'steps come from the shipped policy');
+    const bytes = readFileSync(out);
+    assert.equal((await cli('generate', 'red apple emoji', '-o', out, '--seed', '3')).code, 0);
+    assert.ok(readFileSync(out).equals(bytes), 'same inputs, same bytes');
+    assert.match(readPngText(bytes).parameters, /AdaDiff predicted steps: \d+, AdaDiff baseline steps: 50/);
+  });
+});
