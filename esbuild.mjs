@@ -19,15 +19,13 @@ const entries = [
   { entryPoints: ['server/cli.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
   { entryPoints: ['media/preview.ts'], outfile: 'media/dist/preview.js', platform: 'browser', format: 'iife', target: 'es2022' },
 ];
-const { existsSync: present, mkdirSync, copyFileSync } = await import('node:fs');
+const { mkdirSync, copyFileSync } = await import('node:fs');
 // tree-sitter runtime and grammars for server/prompts (see server/prompts/treeSitter.ts): loaded at
 // run time from dist/wasm/, beside the server and CLI bundles.
 const wasmFiles = ['tree-sitter.wasm', 'tree-sitter-python.wasm', 'tree-sitter-javascript.wasm', 'tree-sitter-typescript.wasm', 'tree-sitter-tsx.wasm'];
 mkdirSync('dist/wasm', { recursive: true });
 for (const file of wasmFiles) copyFileSync(`node_modules/@vscode/tree-sitter-wasm/wasm/${file}`, `dist/wasm/${file}`);
-const contexts = await Promise.all(
-  entries.filter((e) => present(e.entryPoints[0])).map((e) => esbuild.context({ ...common, ...e })),
-);
+const contexts = await Promise.all(entries.map((e) => esbuild.context({ ...common, ...e })));
 if (watch) {
   await Promise.all(contexts.map((c) => c.watch()));
 } else {

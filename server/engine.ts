@@ -95,14 +95,17 @@ export class ModelHandle {
   }
 
   async predict(prompt: string, signal?: AbortSignal): Promise<StepPrediction> {
-    const encoded = this.model.tokenizer.encode(prompt);
     let steps = this.baselineSteps;
     let candidates = [steps];
     let probabilities = [1];
+    let droppedTokens: number;
     if (this.policy) {
       const features = await promptFeatures(this.model, prompt);
       throwIfCancelled(signal);
+      droppedTokens = features.droppedTokens;
       ({ steps, candidates, probabilities } = await this.policy.predict(features.hidden, [1, features.tokens, features.dim], features.mask));
+    } else {
+      droppedTokens = this.model.tokenizer.encode(prompt).dropped;
     }
     throwIfCancelled(signal);
     const cal = await this.calibration();
@@ -117,7 +120,7 @@ export class ModelHandle {
       estimatedSeconds,
       baselineSeconds,
       saving: baselineSeconds > 0 ? 1 - estimatedSeconds / baselineSeconds : 0,
-      droppedTokens: encoded.dropped,
+      droppedTokens,
       provider: cal.provider,
     };
   }

@@ -116,10 +116,13 @@ export function stepFromLogits(candidates: readonly number[], logits: ArrayLike<
  * encoder's last_hidden_state for the padded ids, and a mask of the real tokens (BOS, the prompt,
  * EOS). Keeping this in one place keeps training and inference from drifting apart.
  */
-export async function promptFeatures(model: LoadedModel, prompt: string): Promise<TokenFeatures & { hidden: Float32Array; mask: Float32Array }> {
+export async function promptFeatures(
+  model: LoadedModel,
+  prompt: string,
+): Promise<TokenFeatures & { hidden: Float32Array; mask: Float32Array; droppedTokens: number }> {
   const encoded = model.tokenizer.encode(prompt);
   const text = await model.encodeText([encoded.ids]);
   const [, tokens, dim] = text.dims;
   const mask = new Float32Array(tokens).map((_, i) => (i < encoded.tokens ? 1 : 0));
-  return { hidden: text.hidden, tokens, dim, mask };
+  return { hidden: text.hidden, tokens, dim, mask, droppedTokens: encoded.dropped };
 }
