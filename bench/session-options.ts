@@ -56,24 +56,20 @@ export const benchSessionOptions: BenchSection = {
     const dims = dimValues(latent, sequence);
     const overrides = Object.fromEntries(Object.entries(dims).filter(([k]) => /batch|sequence|height|width/.test(k)));
     const threads = availableParallelism();
-    const chosen = sessionOptions();
-    const spinningOff = JSON.stringify(chosen.extra ?? {}).includes('allow_spinning":"0"');
+    const chosen = sessionOptions('shared');
     const variants: Variant[] = [
       { name: 'product', options: chosen },
+      // The CLI's share: every core, with onnxruntime's default spinning between ops.
+      { name: 'dedicated (CLI)', options: sessionOptions('dedicated') },
       { name: 'level basic', options: { ...chosen, graphOptimizationLevel: 'basic' } },
       { name: 'level extended', options: { ...chosen, graphOptimizationLevel: 'extended' } },
       { name: 'free dims fixed', options: { ...chosen, freeDimensionOverrides: overrides } },
       ...[...new Set([1, 2, threads])].map((n) => ({ name: `threads ${n}`, options: { ...chosen, intraOpNumThreads: n } })),
-      // onnxruntime's intra-op threads spin after each run waiting for more work; in an editor the
-      // next call may be seconds away, and the spinning takes CPU from everything else.
-      ...(spinningOff
-        ? [{ name: `threads ${Math.max(2, threads)} + spinning`, options: { ...chosen, intraOpNumThreads: Math.max(2, threads), extra: {} } }]
-        : [{ name: 'no spinning', options: { ...chosen, extra: { session: { intra_op: { allow_spinning: '0' } } } } }]),
       { name: 'preallocated out', options: chosen, preallocated: true },
       // Denormal floats are slow on x86 unless flushed; trained weights can produce them.
       { name: 'denormals as zero', options: { ...chosen, extra: { session: { ...((chosen.extra as { session?: object })?.session ?? {}), set_denormal_as_zero: '1' } } } },
     ];
-    console.log(`model ${model.dir}: UNet at batch ${BATCH}, ${latent}x${latent} latents, sequence ${sequence}; product options: level ${chosen.graphOptimizationLevel}, ${chosen.intraOpNumThreads} intra-op threads (availableParallelism ${threads}), spinning ${spinningOff ? 'off' : 'on'}, no free-dim overrides`);
+    console.log(`model ${model.dir}: UNet at batch ${BATCH}, ${latent}x${latent} latents, sequence ${sequence}; product (editor) options: level ${chosen.graphOptimizationLevel}, ${chosen.intraOpNumThreads} intra-op threads (availableParallelism ${threads}), spinning off, no free-dim overrides; dedicated (CLI): ${threads} threads, spinning on`);
     const loadBefore = noteLoad('before');
 
     const sessions: { variant: Variant; session: ort.InferenceSession; createMs: number; feeds: Record<string, ort.Tensor>; fetches: ort.InferenceSession.FetchesType }[] = [];

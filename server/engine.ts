@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { type Calibration, CalibrationStore, estimateSeconds, getCalibration } from './adadiff/cost';
 import { loadPolicy, promptFeatures, type StepPolicy } from './adadiff/policy';
-import type { SchedulerName } from './model/contract';
+import type { CpuShare, SchedulerName } from './model/contract';
 import { openModelFolder } from './model/folder';
 import { loadModel, type LoadedModel } from './model/session';
 import { generate, type GenerateResult, type StepProgress, throwIfCancelled } from './pipeline/generate';
@@ -28,6 +28,8 @@ export interface EngineOptions {
   /** Execution providers to try in order; the platform's default order when absent. */
   providers?: string[];
   defaults?: Partial<GenerationDefaults>;
+  /** How much of the CPU the sessions may take; default 'shared' (beside an editor). */
+  cpu?: CpuShare;
 }
 
 export interface StepPrediction {
@@ -187,7 +189,7 @@ export class Engine {
     if (!handle) {
       handle = (async () => {
         const folder = await openModelFolder(key);
-        const model = await loadModel(folder, { providers: this.options.providers });
+        const model = await loadModel(folder, { providers: this.options.providers, cpu: this.options.cpu });
         const policy = await loadPolicy(key).catch(async (err) => {
           await model.dispose();
           throw err;
@@ -200,11 +202,20 @@ export class Engine {
     return handle;
   }
 
-  async close(dir: string): Promise<void> {
+  /**
+   * Stop serving this folder's handle without disposing it (a new policy was written there): the
+   * next open() loads the folder again, while work still running on the old handle finishes; the
+   * caller disposes it.
+   */
+  forget(dir: string): Promise<ModelHandle> | undefined {
     const key = resolve(dir);
     const handle = this.handles.get(key);
     this.handles.delete(key);
-    await (await handle?.catch(() => undefined))?.dispose();
+    return handle;
+  }
+
+  async close(dir: string): Promise<void> {
+    await (await this.forget(dir)?.catch(() => undefined))?.dispose();
   }
 
   async dispose(): Promise<void> {

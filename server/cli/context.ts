@@ -2,13 +2,29 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Engine } from '../engine';
+import { openModelFolder } from '../model/folder';
+import { type LoadedModel, loadModel } from '../model/session';
 
 export function cacheDir(): string {
   return process.env.ADADIFF_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'adadiff');
 }
 
 /** ADADIFF_PROVIDERS=cuda,cpu overrides the platform's default execution-provider order. */
+export function cliProviders(): string[] | undefined {
+  return process.env.ADADIFF_PROVIDERS?.split(',').map((p) => p.trim()).filter(Boolean);
+}
+
+/**
+ * A CLI run is a batch the user waits for, with no editor to leave a core to: its sessions take
+ * every core (CpuShare 'dedicated'); the language server's take one fewer.
+ */
+export const CLI_CPU = 'dedicated' as const;
+
 export function cliEngine(): Engine {
-  const providers = process.env.ADADIFF_PROVIDERS?.split(',').map((p) => p.trim()).filter(Boolean);
-  return new Engine({ cacheDir: cacheDir(), providers });
+  return new Engine({ cacheDir: cacheDir(), providers: cliProviders(), cpu: CLI_CPU });
+}
+
+/** A model's sessions without an Engine (train-policy, eval): the same providers and CPU share. */
+export async function cliModel(dir: string): Promise<LoadedModel> {
+  return loadModel(await openModelFolder(dir), { providers: cliProviders(), cpu: CLI_CPU });
 }

@@ -5,10 +5,8 @@ import { join } from 'node:path';
 import { evaluatePolicy, formatEvaluationTable } from '../adadiff/evaluate';
 import { loadPolicy } from '../adadiff/policy';
 import { loadOnnxScorer } from '../adadiff/reward-table';
-import { openModelFolder } from '../model/folder';
-import { loadModel } from '../model/session';
 import { bundledModelDir, type Command, listOption, modelOption, numberOption, parse, readPromptsFile, UsageError } from './args';
-import { cacheDir } from './context';
+import { cacheDir, cliModel } from './context';
 import { progressBar } from './progress';
 
 const usage = 'adadiff eval --prompts FILE [--model DIR] [--seeds 0,1] [--tau 0.9] [--scorer FILE.onnx] [--plot FILE.png] [--json]';
@@ -27,7 +25,7 @@ export const evalCommand: Command = {
     if (!values.prompts) throw new UsageError(`missing --prompts FILE\nusage: ${usage}`);
     const prompts = await readPromptsFile(values.prompts);
     const dir = values.model ?? bundledModelDir();
-    const model = await loadModel(await openModelFolder(dir));
+    const model = await cliModel(dir);
     const policy = await loadPolicy(dir).catch(async (err) => {
       await model.dispose();
       throw err;

@@ -4,10 +4,8 @@ import { formatEvaluationTable } from '../adadiff/evaluate';
 import { loadOnnxScorer } from '../adadiff/reward-table';
 import { trainPolicy } from '../adadiff/train-policy';
 import { DEFAULTS } from '../engine';
-import { openModelFolder } from '../model/folder';
-import { loadModel } from '../model/session';
 import { bundledModelDir, type Command, intOption, listOption, modelOption, numberOption, parse, readPromptsFile, schedulerOption, sizeOption, UsageError } from './args';
-import { cacheDir } from './context';
+import { cacheDir, cliModel } from './context';
 import { progressBar } from './progress';
 
 const usage =
@@ -62,7 +60,7 @@ export const trainPolicyCommand: Command = {
     }
     const prompts = await readPromptsFile(values.prompts);
     const heldOut = values['held-out'] ? await readPromptsFile(values['held-out']) : undefined;
-    const model = await loadModel(await openModelFolder(values.model ?? bundledModelDir()));
+    const model = await cliModel(values.model ?? bundledModelDir());
     try {
       const scorer = values.scorer ? await loadOnnxScorer(values.scorer, model.tokenizer) : undefined;
       const bar = progressBar('train-policy');

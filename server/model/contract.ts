@@ -132,6 +132,9 @@ export interface TextEncoding {
   readonly pooled?: Float32Array;
 }
 
+/** How much of the CPU a model's sessions may take: 'shared' beside an editor, 'dedicated' for a CLI batch. */
+export type CpuShare = 'shared' | 'dedicated';
+
 export interface LoadedModel {
   readonly folder: ModelFolder;
   readonly tokenizer: PromptTokenizer;
@@ -145,6 +148,8 @@ export interface LoadedModel {
   readonly textDim: number;
   /** Pixels per latent cell (8 for SD). */
   readonly vaeScaleFactor: number;
+  /** The CPU share its sessions were created with (part of what a calibration is valid for). */
+  readonly cpu: CpuShare;
   /** Latent [C, h, w] for an image size; without one, the UNet's default sample_size. */
   latentShape(width?: number, height?: number): [number, number, number];
   encodeText(ids: readonly (readonly number[])[]): Promise<TextEncoding>;

@@ -5,13 +5,13 @@
 import * as os from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { float16ToFloat32, float32ToFloat16 } from '../onnx/float16';
-import type { LoadedModel, ModelFolder, ProviderChoice, TextEncoding } from './contract';
+import type { CpuShare, LoadedModel, ModelFolder, ProviderChoice, TextEncoding } from './contract';
 import { ModelError } from './errors';
 import { findOptionalSlot, findSlot, inputSlots, outputSlots, rejectUnknownInputs, type SlotRole, type TensorSlot } from './inputs';
 import { NoProviderError, createSessionWithFallback, defaultProviders } from './providers';
 import { loadTokenizer } from './tokenizer';
 
-export type { LoadedModel } from './contract';
+export type { CpuShare, LoadedModel } from './contract';
 
 export interface LoadOptions {
   /** Execution providers to try in order; defaults per platform (see defaultProviders). */
@@ -23,6 +23,8 @@ export interface LoadOptions {
    * then fail, so leave it out when sizes vary.
    */
   shape?: { batch: number; width: number; height: number };
+  /** How much of the CPU the sessions may take (see sessionOptions); default 'shared'. */
+  cpu?: CpuShare;
 }
 
 const FLOATS: ort.Tensor.Type[] = ['float32', 'float16'];
@@ -58,14 +60,17 @@ const DIM_NAMES = {
  * - graphOptimizationLevel 'all': 'basic' was 1.05-1.25x and 'extended' 1.06-1.22x slower per call
  *   (constant folding plus fused GELU/layer-norm kernels and CPU blocked layouts); the extra
  *   ~100-200 ms at session creation pays back within the first image.
- * - allow_spinning off: after each run the intra-op threads would otherwise busy-wait for more
- *   work, taking CPU from the editor between hovers; with spinning, 2 threads were 1.37-1.54x slower
- *   (median) than these options. With one thread it changes nothing.
- * - intraOpNumThreads: one core fewer than this process may use (at least 1), so the editor, the
- *   extension host and our own render worker keep a core. On the 2-core machine 2 threads against
- *   1 were 0.78-1.06x at the 10th percentile (a quiet moment) but 0.93-1.10x at the median, and
- *   2.0x slower (22.1 vs 10.8 ms) at load ~4 with spinning on: every op waits for its slowest
- *   thread. ONNX Runtime's default counts the host's physical cores, worse still in containers.
+ * - CPU share: the process hosting the sessions says how much of the CPU they may take.
+ *   'shared' (the language server, beside the editor): one core fewer than this process may use (at
+ *   least 1) and allow_spinning off, so the editor, the extension host and our own render worker
+ *   keep a core and get it back between calls. On the 2-core machine 2 threads against 1 were
+ *   0.78-1.06x at the 10th percentile (a quiet moment) but 0.93-1.10x at the median, and 2.0x
+ *   slower (22.1 vs 10.8 ms) at load ~4 with spinning on: every op waits for its slowest thread;
+ *   with spinning, threads busy-wait after each run, taking CPU from the editor between hovers.
+ *   'dedicated' (the CLI: a batch the user is waiting for): every core this process may use, with
+ *   ONNX Runtime's default spinning, which keeps the threads hot between the many small ops of a
+ *   small UNet (`npm run bench -- torch` and `-- session-options` measure both shares side by side).
+ *   ONNX Runtime's own default counts the host's physical cores, wrong in containers and cgroups.
  * - no free dimension overrides by default: fixing batch/sequence/size measured 0.93-1.04x, within
  *   the noise, and would make every other shape fail; LoadOptions.shape still offers it.
  * - no preallocated outputs (onnxruntime-node 1.30 accepts output tensors in `fetches` and writes
@@ -76,13 +81,14 @@ const DIM_NAMES = {
  * - logSeverityLevel 3 (errors only): expected warnings (nodes placed on CPU beside a GPU
  *   provider, unused initializers in exported graphs) would otherwise flood the server's stderr.
  */
-export function sessionOptions(freeDimensionOverrides?: Record<string, number>): ort.InferenceSession.SessionOptions {
+export function sessionOptions(cpu: CpuShare = 'shared', freeDimensionOverrides?: Record<string, number>): ort.InferenceSession.SessionOptions {
+  const cores = os.availableParallelism();
   return {
     graphOptimizationLevel: 'all',
-    intraOpNumThreads: Math.max(1, os.availableParallelism() - 1),
+    intraOpNumThreads: cpu === 'dedicated' ? cores : Math.max(1, cores - 1),
     executionMode: 'sequential',
     logSeverityLevel: 3,
-    extra: { session: { intra_op: { allow_spinning: '0' } } },
+    extra: { session: { intra_op: { allow_spinning: cpu === 'dedicated' ? '1' : '0' } } },
     ...(freeDimensionOverrides ? { freeDimensionOverrides } : {}),
   };
 }
@@ -103,9 +109,9 @@ interface PartSession {
   readonly outputs: TensorSlot[];
 }
 
-async function openSession(file: string, providers: readonly string[], freeDims?: Record<string, number>): Promise<PartSession> {
+async function openSession(file: string, providers: readonly string[], cpu: CpuShare, freeDims?: Record<string, number>): Promise<PartSession> {
   try {
-    const { session, choice } = await createSessionWithFallback(file, providers, sessionOptions(freeDims));
+    const { session, choice } = await createSessionWithFallback(file, providers, sessionOptions(cpu, freeDims));
     try {
       return { file, session, choice, inputs: inputSlots(file, session), outputs: outputSlots(file, session) };
     } catch (error) {
@@ -171,6 +177,7 @@ export async function loadModel(folder: ModelFolder, opts: LoadOptions = {}): Pr
   const providers = opts.providers && opts.providers.length > 0 ? opts.providers : defaultProviders();
   const scale = folder.vaeDecoder.scaleFactor;
   const shape = opts.shape;
+  const cpu = opts.cpu ?? 'shared';
   if (shape) checkImageSize(shape.width, shape.height, scale);
 
   // Tokenizer first: the sequence length it pads to is what the text encoder's dims get fixed to.
@@ -180,7 +187,7 @@ export async function loadModel(folder: ModelFolder, opts: LoadOptions = {}): Pr
 
   const opened: PartSession[] = [];
   const open = async (file: string, freeDims?: Record<string, number>) => {
-    const part = await openSession(file, providers, freeDims);
+    const part = await openSession(file, providers, cpu, freeDims);
     opened.push(part);
     return part;
   };
@@ -260,6 +267,7 @@ export async function loadModel(folder: ModelFolder, opts: LoadOptions = {}): Pr
       },
       textDim,
       vaeScaleFactor: scale,
+      cpu,
 
       latentShape(width?: number, height?: number): [number, number, number] {
         if (width === undefined && height === undefined) return [channels, defaultSide, defaultSide];
