@@ -4,6 +4,7 @@
 //
 // No `vscode` import here: this file is bundled into the server, the VS Code client and the tests.
 import { NotificationType, RequestType, type WorkDoneProgressParams } from 'vscode-languageserver-protocol';
+import type { AssetSummary } from './assets';
 
 // ---------------------------------------------------------------------------------------------
 // Settings: the `adadiff` section, read per resource with workspace/configuration.
@@ -211,4 +212,120 @@ export interface PromptCommandArgs {
 export const ServerCommands = {
   /** Forget the cached cost calibration and measure again; returns the new status. No arguments (or { uri }). */
   recalibrate: 'adadiff.server.recalibrate',
+  /** Generate the workspace's missing or stale assets (adadiff assets); one GenerateAssetsArgs, returns GenerateAssetsResult. */
+  generateAssets: 'adadiff.server.generateAssets',
+  /** Train a step policy for the model the settings choose; one TrainPolicyArgs, returns TrainPolicyResult. */
+  trainPolicy: 'adadiff.server.trainPolicy',
+  /** What trainPolicy would cost, or why it is refused; one TrainEstimateArgs, returns TrainEstimate. */
+  estimateTraining: 'adadiff.server.estimateTraining',
+  /** The image prompts in the workspace's files, for training; one { uri? }, returns WorkspacePromptsResult. */
+  workspacePrompts: 'adadiff.server.workspacePrompts',
 } as const;
+
+/**
+ * Arguments of adadiff.server.generateAssets. Progress: the request's workDoneToken, else a
+ * server-created one; cancel it, or the request, and the run stops after the step in flight and
+ * answers with what it finished (`summary.cancelled`). Refused (RequestFailed) while the workspace
+ * is untrusted, except check and dry runs, which write nothing.
+ */
+export interface GenerateAssetsArgs {
+  /** A workspace folder URI; default: the folder holding the `only` outputs, else the first workspace folder. */
+  folder?: string;
+  /** Restrict the run to these outputs (file URIs, absolute or folder-relative paths); the lock keeps every other entry. */
+  only?: string[];
+  /** Overwrite files edited since they were generated, or that no lock entry accounts for. */
+  force?: boolean;
+  /** Plan and estimate (model loaded for the policy and cost model), write nothing. */
+  dryRun?: boolean;
+  /** Only say what is missing, stale or modified; loads no model. */
+  check?: boolean;
+}
+
+export interface GenerateAssetsResult {
+  summary: AssetSummary;
+  /** describeSummary(summary): the one line for a notification. */
+  message: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Training a step policy from the editor (issue #7): the server runs the same trainPolicy as
+// `adadiff train-policy`, on its render worker. Refused (RequestFailed, with the reason) in an
+// untrusted workspace, for the bundled model, for a model folder it cannot write to and for fewer
+// than 8 prompts.
+
+/** Arguments of adadiff.server.trainPolicy. */
+export interface TrainPolicyArgs {
+  /** Settings scope (a document or folder URI): its `adadiff.model.path` is the model trained. */
+  uri?: string;
+  /** Training prompts (with `heldOut`, at least 8). */
+  prompts: string[];
+  /** Prompts to evaluate the policy on; absent: every fifth of `prompts` is held out (about 20%). */
+  heldOut?: string[];
+  /** Seeds per prompt; default [0, 1]. Fewer, like fewer candidates or epochs, make a quicker, rougher policy. */
+  seeds?: number[];
+  /** Candidate step counts; default 5, 10, ..., 50. */
+  candidates?: number[];
+  /** Training epochs; default 150. */
+  epochs?: number;
+}
+
+/**
+ * Arguments of the client command adadiff.trainPolicy. The hover's link passes { uri } and the
+ * command asks where the prompts come from; with `prompts` (tests, other extensions) it asks nothing.
+ */
+export type TrainPolicyCommandArgs = Partial<TrainPolicyArgs>;
+
+/** The evaluation on the held-out prompts, as policy.json records it (in short). */
+export interface TrainPolicySummary {
+  prompts: number;
+  /** Mean steps the policy chooses, against the baseline schedule's. */
+  avgSteps: number;
+  baselineSteps: number;
+  /** 100 * (1 - avgSteps / baselineSteps). */
+  savingPct: number;
+  /** Fidelity threshold and the share of held-out images meeting it. */
+  tau: number | null;
+  shareMeetingTau: number | null;
+  /** Mean fidelity (SSIM to the longest schedule's image) at the chosen steps. */
+  meanQuality: number;
+}
+
+export interface TrainPolicyResult {
+  model: string;
+  modelPath: string;
+  onnxPath: string;
+  manifestPath: string;
+  trainPrompts: number;
+  heldOutPrompts: number;
+  /** Wall time of the whole run, of which the reward table (0 when it came from the cache). */
+  seconds: number;
+  rewardTableSeconds: number;
+  evaluation: TrainPolicySummary | null;
+}
+
+/** Arguments of adadiff.server.estimateTraining: counts instead of prompts (0 or absent: only the checks). */
+export type TrainEstimateArgs = Omit<TrainPolicyArgs, 'prompts' | 'heldOut'> & { prompts?: number; heldOut?: number };
+
+export interface TrainEstimate {
+  model: string;
+  modelPath: string;
+  /** Whether the model already has a policy (training replaces it). */
+  policy: boolean;
+  provider: string;
+  trainPrompts: number;
+  heldOutPrompts: number;
+  /** Images generated (reward table and evaluation) and the UNet steps they take. */
+  images: number;
+  unetSteps: number;
+  /** From the calibrated cost of each part on this machine; cached table rows make it less. */
+  seconds: number;
+}
+
+export interface WorkspacePromptsResult {
+  /** Distinct prompt texts, in file order. */
+  prompts: string[];
+  /** Files read. */
+  files: number;
+  /** True when a limit (files, size, prompts) cut the search short. */
+  truncated: boolean;
+}

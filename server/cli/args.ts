@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { SchedulerName } from '../model/contract';
+import { parsePromptLines } from '../adadiff/prompt-list';
 
 export class UsageError extends Error {}
 
@@ -82,7 +83,7 @@ export async function readPromptsFile(file: string): Promise<string[]> {
   } catch (err) {
     throw new UsageError(`cannot read prompts file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  const prompts = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const prompts = parsePromptLines(text);
   if (prompts.length === 0) throw new UsageError(`${file} holds no prompts (one prompt a line)`);
   return prompts;
 }

@@ -23,6 +23,11 @@ export class Engines {
     return engine;
   }
 
+  /** Every engine's handle of this folder, no longer served (see Engine.forget); the caller disposes them. */
+  forget(dir: string): Promise<ModelHandle>[] {
+    return [...this.engines.values()].flatMap((e) => e.forget(dir) ?? []);
+  }
+
   async dispose(): Promise<void> {
     const all = [...this.engines.values()];
     this.engines.clear();

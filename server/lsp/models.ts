@@ -179,6 +179,17 @@ export class ModelManager {
     await this.get(settings, uri);
   }
 
+  /**
+   * A new policy was written into `dir`: drop what was loaded from it (handles, predictions) so
+   * the next request loads the folder again, with its new policy, and sends a fresh status.
+   */
+  async forget(dir: string): Promise<void> {
+    for (const key of [...this.entries.keys()]) if (key.startsWith(`${dir}|`)) this.entries.delete(key);
+    this.predictions.clear();
+    // Hover predictions take milliseconds on this thread: the old sessions can go at once.
+    await Promise.all(this.engines.forget(dir).map((h) => h.then((x) => x.dispose()).catch(() => undefined)));
+  }
+
   /** Forget failures and predictions: settings changed, or the user asked to measure again. */
   reset(): void {
     for (const [key, entry] of this.entries) if (entry.failedAt !== undefined) this.entries.delete(key);

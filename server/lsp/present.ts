@@ -1,7 +1,7 @@
 // What the user reads: hover Markdown and CodeLens titles, from a prediction. Pure functions, so
 // the wording is tested without a model.
 import type { StepPrediction } from '../engine';
-import { ClientCommands, type PromptCommandArgs } from '../protocol';
+import { ClientCommands, type PromptCommandArgs, type TrainPolicyCommandArgs } from '../protocol';
 import type { PromptSpan } from '../prompts/types';
 
 export function formatSeconds(s: number): string {
@@ -44,12 +44,12 @@ export function distributionChart(p: StepPrediction): string {
     .join('\n');
 }
 
-export function commandLink(title: string, command: string, args: PromptCommandArgs): string {
+export function commandLink(title: string, command: string, args: PromptCommandArgs | TrainPolicyCommandArgs): string {
   return `[${title}](command:${command}?${encodeURIComponent(JSON.stringify([args]))} "${title}")`;
 }
 
-/** Generate asset is offered where the prompt names a file to write: a Markdown image target. */
-export const hasAssetTarget = (span: PromptSpan): boolean => span.kind === 'markdown-image' && !!span.target;
+/** Generate asset is offered where the prompt names a file to write: a Markdown image target or a `prompt` fence's `out:`. */
+export const hasAssetTarget = (span: PromptSpan): boolean => (span.kind === 'markdown-image' || span.kind === 'markdown-fence') && !!span.target;
 
 export function commandArgs(uri: string, span: PromptSpan): PromptCommandArgs {
   const o = span.options;
@@ -90,7 +90,9 @@ export function hoverMarkdown({ uri, span, prediction: p, modelName, note }: Hov
     lines.push('', '```text', distributionChart(p), '```');
   } else {
     lines.push(`**AdaDiff: ${p.steps} steps** (baseline) · ~${formatSeconds(p.estimatedSeconds)} on ${p.provider}`);
-    lines.push('', `${code(modelName)} has no trained step policy, so every prompt gets the baseline ${p.baselineSteps} steps. Train one for this model to predict fewer steps per prompt (see the README, *Training a step policy*).`);
+    // The settings scope travels with the link: the command trains the model this document's settings choose.
+    const train = commandLink('Train a step policy', ClientCommands.trainPolicy, { uri });
+    lines.push('', `${code(modelName)} has no trained step policy, so every prompt gets the baseline ${p.baselineSteps} steps. ${train} for this model to predict fewer steps per prompt (it generates a reward table on this machine first).`);
   }
   lines.push('', `Model: ${code(modelName)}`);
   if (p.droppedTokens > 0) lines.push('', `⚠ ${p.droppedTokens} token${p.droppedTokens === 1 ? '' : 's'} past the text encoder's limit ${p.droppedTokens === 1 ? 'is' : 'are'} dropped: the end of this prompt has no effect.`);

@@ -6,6 +6,9 @@ import { parentPort } from 'node:worker_threads';
 import { Engine, type GenerationDefaults, type RenderRequest, type RenderResult } from '../engine';
 import { ssim } from '../adadiff/ssim';
 import { encodePng } from '../pipeline/png';
+import type { AssetSummary } from '../assets';
+import { type AssetsJob, type AssetsMessage, runAssetsJob } from './assets-job';
+import { runTrainJob, type TrainJob, type TrainMessage, type TrainOutcome } from './train-job';
 import { Engines, openWithDefaults } from './handles';
 
 export interface JobBase {
@@ -19,7 +22,7 @@ export interface JobBase {
   previews: number;
 }
 
-export type ToWorker = (JobBase & { kind: 'preview' | 'compare' }) | { kind: 'cancel'; id: number };
+export type ToWorker = (JobBase & { kind: 'preview' | 'compare' }) | AssetsJob | TrainJob | { kind: 'cancel'; id: number };
 
 export interface RenderOutcome {
   png: Uint8Array;
@@ -44,8 +47,10 @@ export interface CompareOutcome {
 
 export type FromWorker =
   | { kind: 'step'; id: number; step: number; total: number; phase?: 'baseline' | 'predicted'; image?: Uint8Array }
-  | { kind: 'done'; id: number; outcome: RenderOutcome | CompareOutcome }
-  | { kind: 'error'; id: number; name: string; message: string };
+  | { kind: 'done'; id: number; outcome: RenderOutcome | CompareOutcome | AssetSummary | TrainOutcome }
+  | { kind: 'error'; id: number; name: string; message: string }
+  | AssetsMessage
+  | TrainMessage;
 
 export function runRenderWorker(): void {
   const port = parentPort!;
@@ -53,6 +58,10 @@ export function runRenderWorker(): void {
   const engines = new Engines((providers) => new Engine({ cacheDir: jobsCacheDir, providers }));
   const running = new Map<number, AbortController>();
   const post = (msg: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(msg, transfer);
+  /** Resolves once no job but `id` runs; polled, as only a finished training asks (to dispose the sessions it replaced). */
+  const othersDone = async (id: number) => {
+    while ([...running.keys()].some((k) => k !== id)) await new Promise((r) => setTimeout(r, 1000));
+  };
 
   port.on('message', (msg: ToWorker) => {
     if (msg.kind === 'cancel') {
@@ -62,7 +71,11 @@ export function runRenderWorker(): void {
     jobsCacheDir ||= msg.cacheDir;
     const abort = new AbortController();
     running.set(msg.id, abort);
-    run(msg, abort.signal)
+    (msg.kind === 'assets'
+      ? runAssetsJob(msg, engines, abort.signal, post)
+      : msg.kind === 'train'
+        ? runTrainJob(msg, engines, abort.signal, post, () => othersDone(msg.id))
+        : run(msg, abort.signal))
       .then((outcome) => post({ kind: 'done', id: msg.id, outcome }))
       .catch((err: Error) => post({ kind: 'error', id: msg.id, name: err?.name ?? 'Error', message: err?.message ?? String(err) }))
       .finally(() => running.delete(msg.id));

@@ -3,6 +3,9 @@
 // CancellationToken), which the worker turns into an abort between denoising steps.
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import type { AssetSummary } from '../assets';
+import type { AssetsJob, AssetsMessage } from './assets-job';
+import type { TrainJob, TrainMessage, TrainOutcome } from './train-job';
 import type { CompareOutcome, FromWorker, JobBase, RenderOutcome, ToWorker } from './render-worker';
 
 export interface StepEvent {
@@ -14,12 +17,17 @@ export interface StepEvent {
 }
 
 type Job = Omit<JobBase, 'id'>;
+type Outcome = RenderOutcome | CompareOutcome | AssetSummary | TrainOutcome;
 
 interface Pending {
-  resolve(outcome: RenderOutcome | CompareOutcome): void;
+  resolve(outcome: Outcome): void;
   reject(err: Error): void;
   onStep?: (e: StepEvent) => void;
+  onAssets?: (msg: AssetsMessage) => void;
+  onTrain?: (msg: TrainMessage) => void;
 }
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 export class CancelledError extends Error {
   override readonly name = 'CancelledError';
@@ -44,19 +52,45 @@ export class Renderer {
     return this.submit('compare', job, signal, onStep) as Promise<CompareOutcome>;
   }
 
+  /**
+   * An asset run. Unlike a preview, a cancelled run is not dropped: the worker finishes the step in
+   * flight and answers with the summary of what it wrote (or CancelledError before the first image).
+   */
+  assets(job: Omit<AssetsJob, 'id' | 'kind'>, signal: AbortSignal, onAssets: (msg: AssetsMessage) => void): Promise<AssetSummary> {
+    return this.send({ ...job, kind: 'assets' }, signal, { onAssets }, true) as Promise<AssetSummary>;
+  }
+
+  /**
+   * Train a step policy (train-job.ts). A cancel waits for the worker to stop (between two images),
+   * so nothing is left writing into the model folder when the request answers.
+   */
+  train(job: Omit<TrainJob, 'id' | 'kind'>, signal: AbortSignal, onProgress: (p: TrainMessage['progress']) => void): Promise<TrainOutcome> {
+    return this.send({ ...job, kind: 'train' }, signal, { onTrain: (msg) => onProgress(msg.progress) }, true) as Promise<TrainOutcome>;
+  }
+
   get running(): number {
     return this.pending.size;
   }
 
   private submit(kind: 'preview' | 'compare', job: Job, signal: AbortSignal, onStep?: (e: StepEvent) => void): Promise<RenderOutcome | CompareOutcome> {
+    return this.send({ kind, ...job }, signal, { onStep }, false) as Promise<RenderOutcome | CompareOutcome>;
+  }
+
+  private send(
+    msg: DistributiveOmit<Exclude<ToWorker, { kind: 'cancel' }>, 'id'>,
+    signal: AbortSignal,
+    hooks: Pick<Pending, 'onStep' | 'onAssets' | 'onTrain'>,
+    awaitCancelled: boolean,
+  ): Promise<Outcome> {
     if (signal.aborted) return Promise.reject(new CancelledError());
     const id = this.nextId++;
     const worker = this.start();
     return new Promise((resolve, reject) => {
       const cancel = () => {
+        worker.postMessage({ kind: 'cancel', id } satisfies ToWorker);
+        if (awaitCancelled) return;
         // Answer at once; the worker stops at its next step boundary and its late reply is dropped.
         this.pending.delete(id);
-        worker.postMessage({ kind: 'cancel', id } satisfies ToWorker);
         reject(new CancelledError());
       };
       signal.addEventListener('abort', cancel, { once: true });
@@ -65,8 +99,8 @@ export class Renderer {
         this.pending.delete(id);
         f(v);
       };
-      this.pending.set(id, { resolve: done(resolve), reject: done(reject), onStep });
-      worker.postMessage({ kind, id, ...job } satisfies ToWorker);
+      this.pending.set(id, { resolve: done(resolve), reject: done(reject), ...hooks });
+      worker.postMessage({ ...msg, id } as ToWorker);
     });
   }
 
@@ -81,7 +115,9 @@ export class Renderer {
       if (!p) return;
       if (msg.kind === 'step') p.onStep?.(msg);
       else if (msg.kind === 'done') p.resolve(msg.outcome);
-      else p.reject(Object.assign(new Error(msg.message), { name: msg.name }));
+      else if (msg.kind === 'error') p.reject(Object.assign(new Error(msg.message), { name: msg.name }));
+      else if (msg.kind === 'train-progress') p.onTrain?.(msg);
+      else p.onAssets?.(msg);
     });
     const fail = (err: Error) => {
       if (this.worker !== worker) return;

@@ -6,7 +6,7 @@
 // UNet call. So a hover never waits behind a generation.
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   type CancellationToken,
   type CodeLens,
@@ -20,6 +20,7 @@ import {
   ResponseError,
   TextDocuments,
   TextDocumentSyncKind,
+  type WorkDoneProgressParams,
   type WorkDoneProgressReporter,
 } from 'vscode-languageserver';
 import { TextDocument } from 'vscode-languageserver-textdocument';
@@ -38,6 +39,8 @@ import {
   ServerCommands,
 } from '../protocol';
 import type { PromptSpan } from '../prompts/types';
+import { AssetsCommand } from './assets-command';
+import { PolicyTraining, TRAINING_COMMANDS } from './train-command';
 import { PromptIndex, spanAt } from './documents';
 import { Engines } from './handles';
 import { ModelManager, ModelUnavailable, type ReadyModel } from './models';
@@ -93,6 +96,8 @@ export function startServer(connection: Connection): void {
   let settings: SettingsCache = new SettingsCache(connection, false);
   let engines: Engines;
   let models: ModelManager;
+  let assets: AssetsCommand;
+  let training: PolicyTraining;
 
   connection.onInitialize((params): InitializeResult => {
     const init = (params.initializationOptions ?? {}) as InitializationOptions;
@@ -113,12 +118,32 @@ export function startServer(connection: Connection): void {
       bundledDir: init.bundledModelPath || bundledModelDir(),
       workspaceFolders: () => workspaceFolders,
     });
+    assets = new AssetsCommand({
+      renderer,
+      settings,
+      models,
+      cacheDir: () => cacheDir,
+      trusted: () => trusted,
+      workspaceFolders: () => workspaceFolders,
+      log: (line) => connection.console.info(line),
+    });
+    training = new PolicyTraining({
+      settings,
+      models,
+      renderer,
+      trusted,
+      cacheDir,
+      progress: progressFor,
+      workspaceFolders: () => workspaceFolders,
+      openText: (path) => documents.get(pathToFileURL(path).href)?.getText(),
+      refreshLenses: () => void (canRefreshLenses && connection.sendRequest(CodeLensRefreshRequest.type).catch(() => undefined)),
+    });
     return {
       capabilities: {
         textDocumentSync: TextDocumentSyncKind.Incremental,
         hoverProvider: true,
         codeLensProvider: { resolveProvider: true },
-        executeCommandProvider: { commands: [ServerCommands.recalibrate] },
+        executeCommandProvider: { commands: [ServerCommands.recalibrate, ServerCommands.generateAssets, ...TRAINING_COMMANDS] },
         workspace: { workspaceFolders: { supported: true, changeNotifications: true } },
       },
       serverInfo: { name: 'adadiff', version: require('../../package.json').version },
@@ -204,7 +229,7 @@ export function startServer(connection: Connection): void {
   });
 
   /** Client-initiated progress when the request carries a token, else server-initiated (it has its own cancel button). */
-  async function progressFor(params: PreviewParams, title: string): Promise<{ reporter: WorkDoneProgressReporter; cancel?: CancellationToken }> {
+  async function progressFor(params: WorkDoneProgressParams, title: string): Promise<{ reporter: WorkDoneProgressReporter; cancel?: CancellationToken }> {
     if (params.workDoneToken === undefined && canCreateProgress) {
       const reporter = await connection.window.createWorkDoneProgress();
       reporter.begin(title, 0, undefined, true);
@@ -306,6 +331,17 @@ export function startServer(connection: Connection): void {
   });
 
   connection.onExecuteCommand(async (params, token) => {
+    if (TRAINING_COMMANDS.includes(params.command)) return training.execute(params, token);
+    if (params.command === ServerCommands.generateAssets) {
+      const progress = await progressFor(params, 'AdaDiff: generating assets');
+      try {
+        return await assets.run(params.arguments?.[0], progress.reporter, abortSignal(token, progress.cancel));
+      } catch (err) {
+        throw asResponseError(err);
+      } finally {
+        progress.reporter.done();
+      }
+    }
     if (params.command !== ServerCommands.recalibrate) throw new ResponseError(LSPErrorCodes.RequestFailed, `unknown command ${params.command}`);
     const uri = (params.arguments?.[0] as { uri?: string } | undefined)?.uri;
     const s = await settings.get(uri);

@@ -51,3 +51,13 @@ test('hover: command links carry the prompt as JSON arguments; no policy offers 
   assert.match(none, /has no trained step policy/);
   assert.doesNotMatch(none, /```text/);
 });
+
+test('hover without a policy: a Train a step policy link carrying the settings scope, only then', () => {
+  const none = hoverMarkdown({ uri: 'file:///w/a.md', span, prediction: { ...prediction, policy: false, steps: 50, saving: 0 }, modelName: 'tiny' });
+  const link = /\[Train a step policy\]\(command:adadiff\.trainPolicy\?([^ )]+) "[^"]+"\)/.exec(none);
+  assert.ok(link, none);
+  assert.deepEqual(JSON.parse(decodeURIComponent(link[1])), [{ uri: 'file:///w/a.md' }]);
+  assert.doesNotMatch(none, /see the README/);
+  const trained = hoverMarkdown({ uri: 'file:///w/a.md', span, prediction, modelName: 'tiny' });
+  assert.doesNotMatch(trained, /adadiff\.trainPolicy/);
+});

@@ -149,7 +149,7 @@ describe('language server over stdio', () => {
     assert.match(text, /\*\*AdaDiff: \d+ steps\*\*/);
     assert.match(text, /Model: `/);
     assert.match(text, /~[\d.]+ (ms|s)/);
-    if (text.includes('no trained step policy')) assert.match(text, /Train one/);
+    if (text.includes('no trained step policy')) assert.match(text, /\[Train a step policy\]\(command:adadiff\.trainPolicy\?/);
     else assert.match(text, /```text\n[\s\S]*◀[\s\S]*```/);
     assert.match(text, /\[Generate asset\]\(command:adadiff\.generateAsset\?/);
     const args = previewArgs(text);
