@@ -6,6 +6,7 @@ import { errorMessage, PreviewPanel } from './preview-panel';
 import type { PreviewSubject, PreviewView } from './preview-messages';
 import { AdaDiffServer } from './server';
 import { StatusItem } from './status';
+import { TrainCommand } from './train-command';
 import { resolveTarget, WriteRefused } from './workspace-write';
 
 let server: AdaDiffServer | undefined;
@@ -15,6 +16,7 @@ export function activate(context: vscode.ExtensionContext): void {
   server = new AdaDiffServer(context, log);
   const panel = new PreviewPanel(context.extensionUri, server, log);
   const commands = new Commands(server, panel, log);
+  const train = new TrainCommand(server, context.extensionUri, log);
   context.subscriptions.push(
     log,
     server,
@@ -25,6 +27,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('adadiff.restartServer', () => commands.restart()),
     vscode.commands.registerCommand('adadiff.showLog', () => log.show(true)),
     vscode.commands.registerCommand('adadiff.recalibrate', () => commands.recalibrate()),
+    vscode.commands.registerCommand(ClientCommands.trainPolicy, (args?: unknown) => train.run(args)),
   );
 }
 

@@ -97,8 +97,8 @@ export class AdaDiffServer implements vscode.Disposable {
       // The server pulls settings per resource (workspace/configuration); this only tells it when to pull again.
       synchronize: { configurationSection: SETTINGS_SECTION },
       outputChannel: this.log,
-      // The hover's Preview / Generate asset links are command: links; only ours may run.
-      markdown: { isTrusted: { enabledCommands: [ClientCommands.preview, ClientCommands.generateAsset] } },
+      // The hover's Preview / Generate asset / Train a step policy links are command: links; only ours may run.
+      markdown: { isTrusted: { enabledCommands: [ClientCommands.preview, ClientCommands.generateAsset, ClientCommands.trainPolicy] } },
     };
     const client = new LanguageClient('adadiff', 'AdaDiff Language Server', serverOptions, clientOptions);
     client.onNotification(StatusNotification, (status) => this.statusEmitter.fire(status));

@@ -1,7 +1,7 @@
 // The status item: what adadiff/status says about the model and its execution providers, with the
 // details (model path, provider per part, the full error) in its tooltip. Clicking shows the log.
 import * as vscode from 'vscode';
-import type { StatusParams } from '../server/protocol';
+import { ClientCommands, type StatusParams } from '../server/protocol';
 import type { AdaDiffServer } from './server';
 
 export class StatusItem implements vscode.Disposable {
@@ -42,7 +42,7 @@ export class StatusItem implements vscode.Disposable {
 function tooltip(status: StatusParams): vscode.MarkdownString {
   const md = new vscode.MarkdownString(undefined, true);
   // Only our own commands may run from these links.
-  md.isTrusted = { enabledCommands: ['adadiff.showLog', 'adadiff.restartServer', 'adadiff.recalibrate'] };
+  md.isTrusted = { enabledCommands: ['adadiff.showLog', 'adadiff.restartServer', 'adadiff.recalibrate', ClientCommands.trainPolicy] };
   md.appendMarkdown('**AdaDiff** — ').appendText(status.message);
   md.appendMarkdown('\n\n');
   if (status.model) {
@@ -51,7 +51,10 @@ function tooltip(status: StatusParams): vscode.MarkdownString {
     md.appendMarkdown('  \n');
   }
   if (status.policy !== undefined) {
-    md.appendMarkdown(status.policy ? 'Step policy: trained' : 'Step policy: none (baseline steps)').appendMarkdown('  \n');
+    md.appendMarkdown(status.policy ? 'Step policy: trained' : 'Step policy: none (baseline steps)');
+    // The bundled model is refused (it ships a policy); any other model can get one here.
+    if (!status.policy && !status.model?.bundled) md.appendMarkdown(` · [Train one](command:${ClientCommands.trainPolicy})`);
+    md.appendMarkdown('  \n');
   }
   for (const [part, provider] of Object.entries(status.providers ?? {})) {
     md.appendText(`${part}: ${provider}`).appendMarkdown('  \n');
