@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { threadId } from 'node:worker_threads';
 import { type LoadedModel, sessionOptions } from '../model/session';
 
 export interface Calibration {
@@ -109,6 +110,8 @@ export async function measureCalibration(
   };
 }
 
+let tmpCounter = 0;
+
 /** A JSON file of calibrations by key; written atomically so a crash never leaves half a file. */
 export class CalibrationStore {
   private entries: Record<string, Calibration> | undefined;
@@ -135,7 +138,9 @@ export class CalibrationStore {
     const entries = await this.load();
     entries[cal.key] = cal;
     await mkdir(dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.${process.pid}.tmp`;
+    // One name per write: writes overlap (two requests measuring at once, or the server's main
+    // thread and its render worker, one pid), and a shared name lets one rename the other's away.
+    const tmp = `${this.file}.${process.pid}.${threadId}.${++tmpCounter}.tmp`;
     await writeFile(tmp, JSON.stringify({ version: CACHE_VERSION, entries }, null, 1));
     await rename(tmp, this.file);
   }
