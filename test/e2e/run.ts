@@ -95,7 +95,7 @@ async function main(): Promise<number> {
       // Without --vsix the UI test runs the development copy, as the extension tests do.
       const page = await openWorkbench(browser, server, ws, vsix ? undefined : [['extensionDevelopmentPath', remote(server, ROOT)], ['skipWelcome', 'true']]);
       try {
-        await uiTest(page, OUT, log);
+        await uiTest(page, OUT, log, ws);
         log(`UI test passed${vsix ? ' (installed .vsix)' : ''}; screenshots in ${OUT}`);
       } catch (err) {
         failures++;

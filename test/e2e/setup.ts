@@ -5,6 +5,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node
 import { join, resolve } from 'node:path';
 import * as esbuild from 'esbuild';
 import { ensureFixtures } from '../fixtures/make-fixtures';
+import { NO_POLICY, TRAIN_ME } from './trainable-models';
 
 export const ROOT = resolve(__dirname, '..', '..');
 
@@ -35,6 +36,9 @@ export async function prepare(home: string): Promise<Prepared> {
     const slow = join(workspace, 'slow.md');
     writeFileSync(slow, readFileSync(slow, 'utf8').replace('steps: 500', 'steps: 500, size: 1024'));
   }
+  // Copies of the generated fixture model without a policy, for "Train Step Policy" (trainable-models.ts).
+  const fixture = (await ensureFixtures()).optimum;
+  for (const dir of [TRAIN_ME, NO_POLICY]) cpSync(fixture, join(workspace, dir), { recursive: true });
   mkdirSync(join(workspace, '.vscode'), { recursive: true });
   writeFileSync(join(workspace, '.vscode', 'settings.json'), JSON.stringify(model ? { 'adadiff.model.path': model } : {}, null, 2));
   const suite = join(home, 'suite', 'index.js');

@@ -1,14 +1,16 @@
 // The UI test: what a user sees in the workbench. The CodeLens above the Markdown prompt, its
 // hover, a click on Preview, and the image inside the webview iframe; screenshots to look at.
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { findInFrames } from './browser';
+import { NO_POLICY } from './trainable-models';
 
 const FOX = 'a watercolor fox in a snowy forest, soft morning light';
 const LIGHTHOUSE = 'a lighthouse on a cliff at dusk, oil painting';
 
-export async function uiTest(page: Page, out: string, log: (line: string) => void): Promise<void> {
+export async function uiTest(page: Page, out: string, log: (line: string) => void, workspace: string): Promise<void> {
   const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
     const t0 = Date.now();
     const r = await fn();
@@ -111,5 +113,31 @@ export async function uiTest(page: Page, out: string, log: (line: string) => voi
     await page.screenshot({ path: join(out, 'preview-running.png') });
     await f.locator('#cancel').click();
     await f.locator('#status-text', { hasText: 'Cancelled.' }).waitFor({ timeout: 10_000 });
+  });
+  await step('a model without a policy: the hover offers to train one', async () => {
+    // As a user would: adadiff.model.path in the workspace settings (VS Code watches the file).
+    const settings = join(workspace, '.vscode', 'settings.json');
+    const saved = readFileSync(settings, 'utf8');
+    writeFileSync(settings, JSON.stringify({ ...JSON.parse(saved), 'adadiff.model.path': NO_POLICY }, null, 2));
+    try {
+      await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'README.md' }).first().click();
+      const link = page.locator('.monaco-hover-content a', { hasText: /^Train a step policy$/ }).first();
+      const deadline = Date.now() + 60_000;
+      // A hover shows what the server said when it opened: move away and back until the new model answers.
+      while (!(await link.isVisible())) {
+        if (Date.now() > deadline) throw new Error('no "Train a step policy" link in the hover');
+        await page.mouse.move(0, 0);
+        await page.locator('.monaco-editor .view-line span', { hasText: 'watercolor' }).first().hover();
+        await link.waitFor({ timeout: 3_000 }).catch(() => undefined);
+      }
+      await page.screenshot({ path: join(out, 'hover-train-policy.png') });
+      // The link runs the command (the client trusts it in hovers): it asks where the prompts come from.
+      await link.click();
+      await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Prompts in this workspace' }).waitFor({ timeout: 30_000 });
+      await page.screenshot({ path: join(out, 'train-policy-pick.png') });
+      await page.keyboard.press('Escape');
+    } finally {
+      writeFileSync(settings, saved);
+    }
   });
 }

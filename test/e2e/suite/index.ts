@@ -3,7 +3,8 @@
 // run. Deliberately no test framework: a list of async checks, reported one line each.
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
-import type { PromptCommandArgs } from '../../../server/protocol';
+import type { PromptCommandArgs, TrainPolicyResult } from '../../../server/protocol';
+import { TRAIN_ME } from '../trainable-models';
 
 const tests: [string, () => Promise<void>][] = [];
 const test = (name: string, fn: () => Promise<void>) => tests.push([name, fn]);
@@ -157,6 +158,48 @@ test('Generate asset writes the PNG to the Markdown image target', async () => {
   assert.equal(written, 'images/fox.png');
   const bytes = await vscode.workspace.fs.readFile(vscode.Uri.joinPath(workspace(), 'images', 'fox.png'));
   assert.deepEqual([...bytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+});
+
+test('Train Step Policy trains the configured model; its hovers then use the policy', async () => {
+  const config = vscode.workspace.getConfiguration('adadiff');
+  const previous = config.inspect<string>('model.path')?.workspaceValue;
+  await config.update('model.path', TRAIN_ME, vscode.ConfigurationTarget.Workspace);
+  let trained = TRAIN_ME.split('/').pop()!;
+  try {
+    const doc = await open('README.md');
+    const offer = await waitFor('a hover from the model without a policy', async () => {
+      const text = await hoverText(doc, positionOf(doc, FOX, 5));
+      return /no trained step policy/.test(text) ? text : undefined;
+    });
+    assert.match(offer, /\[Train a step policy\]\(command:adadiff\.trainPolicy\?/);
+    const prompts = [
+      'a red circle', 'a cat', 'a green apple', 'a yellow star', 'a blue square on white',
+      'a castle on a hill at sunset, ornate towers, dramatic clouds, oil painting',
+      'a busy market street in the rain at night, neon signs, reflections, crowds with umbrellas',
+      'portrait of an old sailor with a pipe, detailed wrinkles, rembrandt lighting',
+      'two dogs playing with a ball in a park', 'an isometric city block with shops, trees and cars',
+    ];
+    // With prompts in its arguments the command asks nothing (no quick pick, no confirmation).
+    const result = await vscode.commands.executeCommand<TrainPolicyResult | undefined>('adadiff.trainPolicy', { prompts, seeds: [0], candidates: [2, 4, 8], epochs: 20 });
+    assert.ok(result, 'the training finished (an error would show as a message and resolve undefined)');
+    trained = result.model;
+    const folder = vscode.Uri.joinPath(workspace(), TRAIN_ME, 'adadiff');
+    assert.equal(result.onnxPath, vscode.Uri.joinPath(folder, 'policy.onnx').fsPath);
+    assert.ok((await vscode.workspace.fs.stat(vscode.Uri.joinPath(folder, 'policy.onnx'))).size > 0);
+    const manifest = JSON.parse(new TextDecoder().decode(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(folder, 'policy.json'))));
+    assert.deepEqual(manifest.candidates, [2, 4, 8]);
+    assert.equal(manifest.evaluation.prompts, 2, 'every fifth prompt held out and evaluated');
+    assert.equal(result.evaluation?.baselineSteps, 8);
+    await waitFor('a hover with the new policy', async () => (/instead of 8/.test(await hoverText(doc, positionOf(doc, FOX, 5))) ? true : undefined), 30_000);
+  } finally {
+    await config.update('model.path', previous, vscode.ConfigurationTarget.Workspace);
+    // Back to the model the other tests use, answering hovers, before they start.
+    const doc = await open('README.md');
+    await waitFor('hovers from the configured model again', async () => {
+      const text = await hoverText(doc, positionOf(doc, FOX, 5));
+      return text && !text.includes(`\`${trained}\``) ? true : undefined;
+    });
+  }
 });
 
 test('Recalibrate runs the server\'s adadiff.server.recalibrate', async () => {
