@@ -13,6 +13,7 @@ import {
   CodeLensRefreshRequest,
   type Connection,
   DidChangeConfigurationNotification,
+  ExecuteCommandRequest,
   type Hover,
   type InitializeResult,
   LSPErrorCodes,
@@ -330,7 +331,9 @@ export function startServer(connection: Connection): void {
     }
   });
 
-  connection.onExecuteCommand(async (params, token) => {
+  // Not connection.onExecuteCommand: that deletes params.workDoneToken, and progressFor needs it to
+  // report on the client's own progress (a notification with Cancel) rather than create one.
+  connection.onRequest(ExecuteCommandRequest.type, async (params, token) => {
     if (TRAINING_COMMANDS.includes(params.command)) return training.execute(params, token);
     if (params.command === ServerCommands.generateAssets) {
       const progress = await progressFor(params, 'AdaDiff: generating assets');
