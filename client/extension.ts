@@ -2,6 +2,7 @@
 // the models and serves hover, CodeLens and previews), show its status, and host the preview panel.
 import * as vscode from 'vscode';
 import { ClientCommands, type PromptCommandArgs, SETTINGS_SECTION, ServerCommands } from '../server/protocol';
+import { AssetCommands } from './assets-command';
 import { errorMessage, PreviewPanel } from './preview-panel';
 import type { PreviewSubject, PreviewView } from './preview-messages';
 import { AdaDiffServer } from './server';
@@ -15,7 +16,8 @@ export function activate(context: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('AdaDiff', { log: true });
   server = new AdaDiffServer(context, log);
   const panel = new PreviewPanel(context.extensionUri, server, log);
-  const commands = new Commands(server, panel, log);
+  const assets = new AssetCommands(server, log);
+  const commands = new Commands(server, panel, log, assets);
   const train = new TrainCommand(server, context.extensionUri, log);
   context.subscriptions.push(
     log,
@@ -24,6 +26,7 @@ export function activate(context: vscode.ExtensionContext): void {
     panel,
     vscode.commands.registerCommand(ClientCommands.preview, (args?: unknown) => commands.preview(args)),
     vscode.commands.registerCommand(ClientCommands.generateAsset, (args?: unknown) => commands.generateAsset(args)),
+    vscode.commands.registerCommand('adadiff.generateAllAssets', (folder?: vscode.WorkspaceFolder) => assets.generateAll(folder)),
     vscode.commands.registerCommand('adadiff.restartServer', () => commands.restart()),
     vscode.commands.registerCommand('adadiff.showLog', () => log.show(true)),
     vscode.commands.registerCommand('adadiff.recalibrate', () => commands.recalibrate()),
@@ -43,6 +46,7 @@ class Commands {
     private readonly server: AdaDiffServer,
     private readonly panel: PreviewPanel,
     private readonly log: vscode.LogOutputChannel,
+    private readonly assets: AssetCommands,
   ) {}
 
   /**
@@ -56,7 +60,7 @@ class Commands {
     return this.panel.preview(subjectOf(prompt), beside);
   }
 
-  /** Renders the prompt in the panel and writes it to its target; resolves with the workspace-relative path written. */
+  /** Generates the prompt's image into its target (or a file the user picks); resolves with the workspace-relative path. */
   async generateAsset(args: unknown): Promise<string | undefined> {
     if (!vscode.workspace.isTrusted) {
       void vscode.window.showWarningMessage('AdaDiff writes no files in an untrusted workspace.');
@@ -64,6 +68,8 @@ class Commands {
     }
     const prompt = isPromptArgs(args) ? args : await this.promptAtCursor(ClientCommands.generateAsset);
     if (!prompt) return undefined;
+    // Targets `adadiff assets` knows go through it (lock file, safety rules); others: the panel and a save dialog.
+    if (this.assets.knows(prompt)) return this.assets.generateTarget(prompt);
     const target = prompt.target
       ? resolveTarget(prompt.uri, prompt.target)
       : await vscode.window.showSaveDialog({ filters: { 'PNG image': ['png'] }, saveLabel: 'Generate' });

@@ -9,6 +9,7 @@ import { findPrompts } from '../prompts';
 import { CancelledError } from '../pipeline/generate';
 import { MANIFEST_NAMES, parseManifest, MAX_SEED, MAX_STEPS } from './manifest';
 import { AssetPathError, resolveTarget } from './paths';
+import { isScannedFolder, MARKDOWN_FILE } from './scanned';
 
 export type TargetKind = 'markdown-image' | 'markdown-fence' | 'manifest';
 
@@ -55,8 +56,6 @@ export interface Collected {
 }
 
 export const DEFAULT_MAX_FILE_BYTES = 1024 * 1024;
-const MARKDOWN = /\.(md|markdown)$/i;
-const SKIPPED_DIRS = new Set(['node_modules']);
 
 /**
  * Walks `root` for Markdown files and manifests, skipping node_modules and hidden folders (.git,
@@ -79,8 +78,8 @@ export async function collectTargets(root: string, options: CollectOptions = {})
     for (const entry of entries) {
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) {
-        if (!entry.name.startsWith('.') && !SKIPPED_DIRS.has(entry.name)) await walk(full);
-      } else if (entry.isFile() && (MARKDOWN.test(entry.name) || MANIFEST_NAMES.includes(entry.name))) {
+        if (isScannedFolder(entry.name)) await walk(full);
+      } else if (entry.isFile() && (MARKDOWN_FILE.test(entry.name) || MANIFEST_NAMES.includes(entry.name))) {
         files.push(full);
       }
     }

@@ -2,7 +2,9 @@
 // with the real language server. VS Code loads this module and calls run(); a rejection fails the
 // run. Deliberately no test framework: a list of async checks, reported one line each.
 import * as assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import * as vscode from 'vscode';
+import type { AssetSummary, Lock } from '../../../server/assets';
 import type { PromptCommandArgs, TrainPolicyResult } from '../../../server/protocol';
 import { TRAIN_ME } from '../trainable-models';
 
@@ -158,6 +160,26 @@ test('Generate asset writes the PNG to the Markdown image target', async () => {
   assert.equal(written, 'images/fox.png');
   const bytes = await vscode.workspace.fs.readFile(vscode.Uri.joinPath(workspace(), 'images', 'fox.png'));
   assert.deepEqual([...bytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  assert.equal((await readLock()).assets['images/fox.png']?.sha256, sha256(bytes), 'written through the asset core: the lock accounts for it');
+});
+
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+const readLock = async (): Promise<Lock> => JSON.parse(new TextDecoder().decode(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(workspace(), 'adadiff.lock.json'))));
+
+test('Generate All Assets writes the missing images and the lock; a second run generates nothing', async () => {
+  const fox = vscode.Uri.joinPath(workspace(), 'images', 'fox.png');
+  // The lens test above generated it: delete it, so this run has something to do.
+  await vscode.workspace.fs.delete(fox).then(undefined, () => undefined);
+  const summary = await vscode.commands.executeCommand<AssetSummary | undefined>('adadiff.generateAllAssets');
+  assert.ok(summary, 'the command resolves with the summary');
+  assert.ok(summary.ok && !summary.cancelled, JSON.stringify(summary.problems));
+  assert.deepEqual(summary.assets.filter((a) => a.action === 'generated').map((a) => a.out), ['images/fox.png']);
+  assert.ok(summary.stepsUsed > 0 && summary.baselineSteps >= summary.stepsUsed, `${summary.stepsUsed} steps, baseline ${summary.baselineSteps}`);
+  const bytes = await vscode.workspace.fs.readFile(fox);
+  assert.equal((await readLock()).assets['images/fox.png'].sha256, sha256(bytes));
+  const again = await vscode.commands.executeCommand<AssetSummary | undefined>('adadiff.generateAllAssets');
+  assert.equal(again?.counts.generated, 0);
+  assert.equal(again?.counts.current, summary.counts.targets);
 });
 
 test('Train Step Policy trains the configured model; its hovers then use the policy', async () => {

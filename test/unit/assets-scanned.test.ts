@@ -1,0 +1,25 @@
+// The editor decides from isScannedMarkdown whether a lens's "Generate asset" goes through the
+// asset core; it must say yes exactly for the Markdown files the core's walk reads.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { isScannedMarkdown } from '../../server/assets/scanned';
+import { collectTargets } from '../../server/assets/targets';
+import { tempWorkspace } from './assets-helpers';
+
+const DOCS = ['README.md', 'docs/guide.markdown', 'docs/deep/Page.MD', '.github/README.md', 'docs/.drafts/x.md', 'node_modules/pkg/README.md', 'notes.txt', 'docs/readme.md.bak'];
+
+describe('which Markdown files the asset walk reads', () => {
+  it('isScannedMarkdown agrees with collectTargets, file by file', async () => {
+    const root = tempWorkspace(Object.fromEntries(DOCS.map((f, i) => [f, `![prompt number ${i}](img/${i}.png)\n`])));
+    const { targets } = await collectTargets(root);
+    const walked = new Set(targets.map((t) => t.source.file));
+    for (const file of DOCS) assert.equal(isScannedMarkdown(file), walked.has(file), file);
+    assert.deepEqual([...walked].sort(), ['README.md', 'docs/deep/Page.MD', 'docs/guide.markdown']);
+  });
+
+  it('takes Windows separators and refuses paths that climb out of the folder', () => {
+    assert.equal(isScannedMarkdown('docs\\guide.md'), true);
+    assert.equal(isScannedMarkdown('docs\\.hidden\\guide.md'), false);
+    assert.equal(isScannedMarkdown('../elsewhere/README.md'), false);
+  });
+});
