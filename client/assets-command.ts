@@ -22,14 +22,16 @@ export class AssetCommands {
 
   /**
    * adadiff.generateAllAssets: every missing or stale asset of a workspace folder (asked with a
-   * quick pick when there are several). Resolves with the summary; undefined if nothing ran.
+   * quick pick when there are several), or of the folder holding `within` (a URI from a menu or a
+   * test). Resolves with the summary; undefined if nothing ran.
    */
-  async generateAll(folder?: vscode.WorkspaceFolder): Promise<AssetSummary | undefined> {
+  async generateAll(within?: vscode.Uri): Promise<AssetSummary | undefined> {
     if (!vscode.workspace.isTrusted) {
       void vscode.window.showWarningMessage(UNTRUSTED);
       return undefined;
     }
     const folders = vscode.workspace.workspaceFolders ?? [];
+    const folder = within instanceof vscode.Uri ? vscode.workspace.getWorkspaceFolder(within) : undefined;
     const picked = folder ?? (folders.length > 1 ? await vscode.window.showWorkspaceFolderPick({ placeHolder: 'Generate the assets of which folder?' }) : folders[0]);
     if (!picked) {
       if (!folders.length) void vscode.window.showInformationMessage('AdaDiff generates assets into a workspace folder: open a folder first.');

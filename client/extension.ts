@@ -26,7 +26,7 @@ export function activate(context: vscode.ExtensionContext): void {
     panel,
     vscode.commands.registerCommand(ClientCommands.preview, (args?: unknown) => commands.preview(args)),
     vscode.commands.registerCommand(ClientCommands.generateAsset, (args?: unknown) => commands.generateAsset(args)),
-    vscode.commands.registerCommand('adadiff.generateAllAssets', (folder?: vscode.WorkspaceFolder) => assets.generateAll(folder)),
+    vscode.commands.registerCommand('adadiff.generateAllAssets', (within?: vscode.Uri) => assets.generateAll(within)),
     vscode.commands.registerCommand('adadiff.restartServer', () => commands.restart()),
     vscode.commands.registerCommand('adadiff.showLog', () => log.show(true)),
     vscode.commands.registerCommand('adadiff.recalibrate', () => commands.recalibrate()),

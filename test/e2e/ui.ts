@@ -1,7 +1,7 @@
 // The UI test: what a user sees in the workbench. The CodeLens above the Markdown prompt, its
 // hover, a click on Preview, and the image inside the webview iframe; screenshots to look at.
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { findInFrames } from './browser';
@@ -113,6 +113,36 @@ export async function uiTest(page: Page, out: string, log: (line: string) => voi
     await page.screenshot({ path: join(out, 'preview-running.png') });
     await f.locator('#cancel').click();
     await f.locator('#status-text', { hasText: 'Cancelled.' }).waitFor({ timeout: 10_000 });
+  });
+  await step('Generate All Assets: the summary notification', async () => {
+    // A page of eight images (emoji names: what the bundled model knows) besides the fox.
+    const names = ['sunflower', 'rainbow', 'snowman', 'red apple', 'sailboat', 'hot beverage', 'cat face', 'sun behind cloud'];
+    const gallery = names.map((p) => `![${p}](gallery/${p.replace(/ /g, '-')}.png)`).join('\n');
+    writeFileSync(join(workspace, 'gallery.md'), `# Gallery\n\n${gallery}\n`);
+    await page.keyboard.press('F1');
+    await page.keyboard.type('AdaDiff: Generate All Assets');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Generate All Assets' }).first().waitFor({ timeout: 10_000 });
+    await page.keyboard.press('Enter');
+    // The bundled model makes these in a few seconds: the progress is gone before it could be caught
+    // reliably, and so may the summary's toast be; the notification center keeps it.
+    const command = async (name: string) => {
+      await page.keyboard.press('F1');
+      await page.keyboard.type(name);
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: name.split(': ')[1] }).first().waitFor({ timeout: 10_000 });
+      await page.keyboard.press('Enter');
+    };
+    const deadline = Date.now() + 120_000;
+    const images = names.map((p) => join(workspace, 'gallery', `${p.replace(/ /g, '-')}.png`));
+    while (!images.every((f) => existsSync(f))) {
+      if (Date.now() > deadline) throw new Error(`not generated: ${images.filter((f) => !existsSync(f)).join(', ')}`);
+      await page.waitForTimeout(250);
+    }
+    await command('Notifications: Show Notifications');
+    const summary = page.getByText(/generated \d+ of 9 assets/).first();
+    await summary.waitFor({ timeout: 30_000 });
+    assert.match(await summary.innerText(), /generated \d+ of 9 assets, \d+ current in [\d.]+ s; \d+ steps vs \d+ at the fixed schedule/);
+    await page.screenshot({ path: join(out, 'assets-summary.png') });
+    await command('Notifications: Clear All Notifications');
   });
   await step('a model without a policy: the hover offers to train one', async () => {
     // As a user would: adadiff.model.path in the workspace settings (VS Code watches the file).

@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { PNG } from 'pngjs';
 import {
   CancellationTokenSource,
+  CodeLensRequest,
   ExecuteCommandRequest,
   type Hover,
   HoverRequest,
@@ -22,7 +23,7 @@ import {
   WorkDoneProgressCreateRequest,
 } from 'vscode-languageserver-protocol/node';
 import type { Lock } from '../../server/assets';
-import { type GenerateAssetsArgs, type GenerateAssetsResult, ServerCommands } from '../../server/protocol';
+import { ClientCommands, type GenerateAssetsArgs, type GenerateAssetsResult, type PromptCommandArgs, ServerCommands } from '../../server/protocol';
 import { ensureFixtures } from '../fixtures/make-fixtures';
 import { startServer, type TestServer } from './harness';
 
@@ -124,6 +125,13 @@ describe('adadiff.server.generateAssets', () => {
     const percentages = progress.flatMap((p) => (p.kind === 'report' && p.percentage !== undefined ? [p.percentage] : []));
     assert.ok(percentages.some((p) => p >= 50), `percentages ${percentages}`);
     assert.deepEqual(percentages, [...percentages].sort((a, b) => a - b), 'the bar never goes back');
+  });
+
+  test('Generate asset is offered on every target the asset core knows: Markdown images and fences with out:', async () => {
+    const uri = server.open('docs/guide.md', 'markdown', GUIDE);
+    const lenses = (await server.conn.sendRequest(CodeLensRequest.type, { textDocument: { uri } })) ?? [];
+    const targets = lenses.filter((l) => l.command?.command === ClientCommands.generateAsset).map((l) => (l.command!.arguments![0] as PromptCommandArgs).target);
+    assert.deepEqual(targets, ['img/fox.png', 'img/lighthouse.png']);
   });
 
   test('a second run generates nothing', async () => {
