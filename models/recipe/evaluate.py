@@ -4,7 +4,7 @@
   /usr/bin/python3 models/recipe/evaluate.py [--n 200] [--steps 25] [--guidance 5] [--onnx]
 
 1. Retrieval: for N training captions ("<name> emoji", a fixed random sample of the training emoji),
-   generate one image each with DDIM (the scheduler the pipeline uses: scaled_linear, leading spacing,
+   generate one image each with DDIM (the scheduler the pipeline uses: scaled_linear, trailing spacing,
    steps_offset 1, eta 0) and classifier-free guidance, then rank all training images by L2 distance to
    the generated image in two feature spaces: 16x16 downscaled pixels, and the autoencoder latent.
    Reported: share of captions whose own image is in the top 5 (and top 1).

@@ -135,7 +135,7 @@ def export_all(out, ae, te, unet, tok, scale, info, verify=False):
     _wjson(os.path.join(out, "scheduler", "scheduler_config.json"), {
         "_class_name": "DDIMScheduler", "_diffusers_version": "0.30.0", "num_train_timesteps": 1000,
         "beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012, "prediction_type": "epsilon",
-        "timestep_spacing": "leading", "steps_offset": 1, "set_alpha_to_one": False, "clip_sample": False,
+        "timestep_spacing": "trailing", "steps_offset": 1, "set_alpha_to_one": False, "clip_sample": False,
         "trained_betas": None})
     _wjson(os.path.join(out, "model_index.json"), {
         "_class_name": "OnnxStableDiffusionPipeline", "_diffusers_version": "0.30.0",

@@ -142,16 +142,20 @@ def alphas_cumprod(T=1000, beta_start=0.00085, beta_end=0.012):
     return torch.cumprod(1 - betas, 0).float()
 
 
-def ddim_timesteps(steps, T=1000, steps_offset=1):
-    ratio = T // steps  # timestep_spacing "leading"
-    ts = (torch.arange(0, steps) * ratio).round().flip(0) + steps_offset
-    return ts.long()
+def ddim_timesteps(steps, T=1000, spacing="trailing", steps_offset=1):
+    """diffusers' DDIMScheduler.set_timesteps. models/default uses "trailing": every schedule starts
+    at t = T-1, where the initial noise really is pure noise, so fewer steps stay close to the image
+    50 steps make ("leading" starts 20-50 timesteps lower, depending on the step count)."""
+    if spacing == "trailing":
+        return (torch.round(torch.arange(T, 0, -T / steps, dtype=torch.float64)) - 1).long()[:steps]
+    ratio = T // steps
+    return ((torch.arange(0, steps) * ratio).round().flip(0) + steps_offset).long()
 
 
 @torch.no_grad()
 def ddim_sample(unet, cond, uncond, steps=25, guidance=7.0, generator=None, ac=None, latents=None,
                 shape=(4, 16, 16)):
-    """Plain DDIM (eta 0, set_alpha_to_one False), the schedule the pipeline uses."""
+    """Plain DDIM (eta 0, set_alpha_to_one False, trailing spacing), the schedule the pipeline uses."""
     ac = alphas_cumprod() if ac is None else ac
     B = cond.shape[0]
     x = latents if latents is not None else torch.randn((B,) + shape, generator=generator)

@@ -69,9 +69,16 @@ export async function openModelFolder(dir: string): Promise<ModelFolder> {
   }
 
   const nameOrPath = index._name_or_path;
-  // Every part that shapes the image: a retrained text encoder or VAE must change the hash too, or
-  // asset locks and calibrations keyed by it would call stale images current.
-  const hashFiles = [textEncoder, unet, vaeDecoder].flatMap((part) => [part.onnx, ...part.externalData]);
+  // Every file that shapes the image: a retrained text encoder or VAE, another timestep spacing in
+  // the scheduler config or an edited vocabulary must change the hash too, or asset locks, reward
+  // tables and calibrations keyed by it would call stale results current.
+  const tokenizerFiles = [];
+  for (const name of TOKENIZER_FILES) if (await statOrUndefined(path.join(tokenizerDir, name))) tokenizerFiles.push(path.join(tokenizerDir, name));
+  const hashFiles = [
+    at('scheduler', 'scheduler_config.json'),
+    ...tokenizerFiles,
+    ...[textEncoder, unet, vaeDecoder].flatMap((part) => [part.onnx, ...part.externalData]),
+  ];
   return {
     dir,
     name: typeof nameOrPath === 'string' && nameOrPath.trim() ? nameOrPath.trim() : path.basename(dir),
@@ -199,6 +206,9 @@ async function statOrUndefined(file: string): Promise<Stats | undefined> {
 
 // Real UNets are gigabytes: hash each file set once per process and again only when a file's
 // size or mtime changes. The promise is cached so concurrent callers share one read.
+/** What the tokenizer reads (tokenizer.ts): the vocabulary, merges and the special-token settings. */
+const TOKENIZER_FILES = ['tokenizer.json', 'vocab.json', 'merges.txt', 'tokenizer_config.json', 'special_tokens_map.json'];
+
 const hashCache = new Map<string, Promise<string>>();
 
 async function hashFilesCached(files: readonly string[]): Promise<string> {

@@ -2,7 +2,7 @@
 // execution-provider fallback on a machine without GPU providers.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
@@ -51,17 +51,31 @@ for (const variant of VARIANTS) {
   });
 }
 
-test('the hash is sha256 of the text encoder, UNet and VAE decoder files with external data, cached', async () => {
+test('the hash is sha256 of the scheduler config, tokenizer, text encoder, UNet and VAE decoder files with external data, cached', async () => {
   const folder = await openModelFolder((await ensureFixtures()).optimum);
   assert.equal(folder.unet.externalData.length, 1);
   assert.equal(path.basename(folder.unet.externalData[0]), 'model.onnx_data');
   const sha = createHash('sha256');
+  const tokenizer = ['tokenizer.json', 'vocab.json', 'merges.txt', 'tokenizer_config.json', 'special_tokens_map.json']
+    .map((f) => path.join(folder.tokenizerDir, f))
+    .filter((f) => existsSync(f));
+  assert.ok(tokenizer.length > 0);
   const parts = [folder.textEncoder, folder.unet, folder.vaeDecoder];
-  for (const file of parts.flatMap((p) => [p.onnx, ...p.externalData])) sha.update(await fs.readFile(file));
+  const files = [path.join(folder.dir, 'scheduler', 'scheduler_config.json'), ...tokenizer, ...parts.flatMap((p) => [p.onnx, ...p.externalData])];
+  for (const file of files) sha.update(await fs.readFile(file));
   const expected = sha.digest('hex');
   assert.equal(await folder.hash(), expected);
   assert.equal(await folder.hash(), expected);
   assert.match(expected, /^[0-9a-f]{64}$/);
+
+  // Another timestep spacing makes other images from the same weights: the hash must change.
+  const copy = await fs.mkdtemp(path.join(os.tmpdir(), 'adadiff-model-'));
+  await fs.cp(folder.dir, copy, { recursive: true });
+  const configFile = path.join(copy, 'scheduler', 'scheduler_config.json');
+  const config = JSON.parse(await fs.readFile(configFile, 'utf8'));
+  await fs.writeFile(configFile, JSON.stringify({ ...config, timestep_spacing: config.timestep_spacing === 'trailing' ? 'leading' : 'trailing' }));
+  assert.notEqual(await (await openModelFolder(copy)).hash(), expected);
+  await fs.rm(copy, { recursive: true });
 
   const script = await openModelFolder((await ensureFixtures())['diffusers-script']);
   assert.deepEqual(script.unet.externalData.map((f) => path.basename(f)), ['weights.pb']);

@@ -1,0 +1,108 @@
+// K-fold cross-validation of step-policy settings over a model's training prompts, so that reward
+// and training defaults are chosen without looking at the held-out prompts `adadiff eval` reports
+// on. The reward table comes from the same cache `adadiff train-policy` fills (run that first, or
+// this builds it); each setting then trains in seconds per fold.
+//
+//   node --import tsx scripts/policy-cv.ts [--model DIR] [--prompts FILE] [--folds 5] \
+//     [--grid 'gamma=1,2,4;lambda=3;entropy=0.05;decay=1']   (also tau, seed, epochs, lr, attention, hidden, mlp)
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { promptFeatures } from '../server/adadiff/policy';
+import { DEFAULT_CANDIDATES, resolveRewardSettings } from '../server/adadiff/reward';
+import { buildRewardTable, fidelityScorer } from '../server/adadiff/reward-table';
+import { choose, trainPolicyNet, type TrainingExample } from '../server/adadiff/trainer';
+import { bundledModelDir, readPromptsFile } from '../server/cli/args';
+import { cacheDir, cliModel } from '../server/cli/context';
+import { DEFAULTS } from '../server/engine';
+
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string' },
+    prompts: { type: 'string', default: 'models/recipe/policy-train.txt' },
+    folds: { type: 'string', default: '5' },
+    seeds: { type: 'string', default: '0,1' },
+    grid: { type: 'string', default: 'gamma=1;lambda=3;entropy=0.05;decay=1' },
+  },
+});
+
+/** 'gamma=1,2;lambda=3' -> every combination, as objects. */
+function expandGrid(spec: string): Record<string, number>[] {
+  let combos: Record<string, number>[] = [{}];
+  for (const part of spec.split(';').filter(Boolean)) {
+    const [key, list] = part.split('=');
+    combos = combos.flatMap((c) => list.split(',').map((v) => ({ ...c, [key.trim()]: Number(v) })));
+  }
+  return combos;
+}
+
+async function main(): Promise<void> {
+  const model = await cliModel(values.model ?? bundledModelDir());
+  try {
+    const prompts = await readPromptsFile(values.prompts!);
+    const seeds = values.seeds!.split(',').map(Number);
+    const candidates = [...DEFAULT_CANDIDATES];
+    const table = await buildRewardTable(model, {
+      prompts,
+      seeds,
+      steps: candidates,
+      scheduler: DEFAULTS.scheduler,
+      guidance: DEFAULTS.guidance,
+      scorer: fidelityScorer,
+      cacheDir: join(cacheDir(), 'reward-tables'),
+    });
+    const examples: TrainingExample[] = [];
+    for (const [p, prompt] of prompts.entries()) examples.push({ features: await promptFeatures(model, prompt), quality: table.rows[p].map((r) => r.quality) });
+    const folds = Number(values.folds);
+    const foldOf = prompts.map((_, i) => i % folds);
+    console.log(`${prompts.length} prompts x ${seeds.length} seeds, ${folds}-fold cross-validation; per setting: held-out avg steps, share of images with fidelity >= tau, mean fidelity, and fixed steps at the same average (interpolated)`);
+    for (const combo of expandGrid(values.grid!)) {
+      const reward = resolveRewardSettings('fidelity', candidates, { gamma: combo.gamma, lambda: combo.lambda, tau: combo.tau });
+      const tau = reward.highQuality.rule === 'threshold' ? reward.highQuality.tau : 0.9;
+      let steps = 0;
+      let meeting = 0;
+      let quality = 0;
+      let images = 0;
+      for (let f = 0; f < folds; f++) {
+        const train = examples.filter((_, i) => foldOf[i] !== f);
+        const { net } = trainPolicyNet(train, candidates, reward, {
+          entropyBonus: combo.entropy,
+          weightDecay: combo.decay,
+          seed: combo.seed ?? 0,
+          epochs: combo.epochs,
+          learningRate: combo.lr,
+          architecture: { attentionLayers: combo.attention, hiddenDim: combo.hidden, mlpDim: combo.mlp },
+        });
+        examples.forEach((e, i) => {
+          if (foldOf[i] !== f) return;
+          const a = choose(net, e.features).index;
+          steps += candidates[a];
+          for (const q of e.quality) {
+            meeting += q[a] >= tau ? 1 : 0;
+            quality += q[a];
+            images++;
+          }
+        });
+      }
+      const avg = steps / prompts.length;
+      // Fixed steps at the same average: linear interpolation between the neighbouring candidates.
+      const fixedAt = (j: number) => {
+        let m = 0;
+        let q = 0;
+        for (const e of examples) for (const row of e.quality) (m += row[j] >= tau ? 1 : 0), (q += row[j]);
+        return { share: m / images, quality: q / images };
+      };
+      const hi = Math.min(candidates.length - 1, candidates.findIndex((c) => c >= avg));
+      const lo = Math.max(0, hi - 1);
+      const t = candidates[hi] === candidates[lo] ? 0 : (avg - candidates[lo]) / (candidates[hi] - candidates[lo]);
+      const [a, b] = [fixedAt(lo), fixedAt(hi)];
+      const label = Object.entries(combo).map(([k, v]) => `${k}=${v}`).join(' ');
+      console.log(
+        `${label.padEnd(44)} steps ${avg.toFixed(1).padStart(5)}  meeting tau ${((100 * meeting) / images).toFixed(1).padStart(5)}%  fidelity ${(quality / images).toFixed(4)}  | fixed ${avg.toFixed(1)}: ${(100 * (a.share + t * (b.share - a.share))).toFixed(1)}%, ${(a.quality + t * (b.quality - a.quality)).toFixed(4)}`,
+      );
+    }
+  } finally {
+    await model.dispose();
+  }
+}
+
+void main();
