@@ -143,7 +143,9 @@ export interface PreviewResult {
   predictedSteps: number;
   baselineSteps: number;
   seed: number;
+  /** The cost model's time for this render, including the VAE decodes of the intermediate images it streamed. */
   estimatedSeconds: number;
+  /** Measured: text encoder, denoising loop with the intermediate images, VAE. */
   actualSeconds: number;
   /** Model name. */
   model: string;

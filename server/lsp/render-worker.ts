@@ -34,6 +34,8 @@ export interface RenderOutcome {
   predictedSteps: number;
   baselineSteps: number;
   estimatedSeconds: number;
+  /** Intermediate x0 images decoded and sent while it ran (each a VAE decode, inside `seconds`). */
+  previewImages: number;
   policy: boolean;
   model: string;
   provider: string;
@@ -84,15 +86,17 @@ export function runRenderWorker(): void {
   async function run(job: JobBase & { kind: 'preview' | 'compare' }, signal: AbortSignal): Promise<RenderOutcome | CompareOutcome> {
     const handle = await openWithDefaults(engines.get(job.providers), job.model, job.defaults);
     const render = async (request: RenderRequest, phase?: 'baseline' | 'predicted') => {
+      let previewImages = 0;
       const r = await handle.render(request, {
         signal,
         onStep: async ({ step, total, preview }) => {
           const every = Math.max(1, Math.ceil(total / job.previews));
           const image = job.previews > 0 && step < total && step % every === 0 ? encodePng(await preview()) : undefined;
+          if (image) previewImages++;
           post({ kind: 'step', id: job.id, step, total, phase, image });
         },
       });
-      return { outcome: outcomeOf(r, handle.model.folder.name), image: r.result.image };
+      return { outcome: outcomeOf(r, handle.model.folder.name, previewImages), image: r.result.image };
     };
     if (job.kind === 'preview') return (await render(job.request)).outcome;
     const baseline = await render({ ...job.request, steps: handle.baselineSteps }, 'baseline');
@@ -101,7 +105,7 @@ export function runRenderWorker(): void {
   }
 }
 
-function outcomeOf(r: RenderResult, model: string): RenderOutcome {
+function outcomeOf(r: RenderResult, model: string, previewImages: number): RenderOutcome {
   return {
     png: new Uint8Array(r.png),
     width: r.result.width,
@@ -112,6 +116,7 @@ function outcomeOf(r: RenderResult, model: string): RenderOutcome {
     predictedSteps: r.prediction.steps,
     baselineSteps: r.prediction.baselineSteps,
     estimatedSeconds: r.prediction.estimatedSeconds,
+    previewImages,
     policy: r.prediction.policy,
     model,
     provider: r.prediction.provider,

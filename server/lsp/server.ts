@@ -294,7 +294,8 @@ export function startServer(connection: Connection): void {
         predictedSteps: o.predictedSteps,
         baselineSteps: o.baselineSteps,
         seed: o.seed,
-        estimatedSeconds: estimateSeconds(cal, o.steps),
+        // Like with like: the measured time includes the intermediate images the panel showed.
+        estimatedSeconds: estimateSeconds(cal, o.steps) + (o.previewImages * cal.vaeMs) / 1000,
         actualSeconds: o.seconds,
         model: o.model,
         provider: o.provider,
