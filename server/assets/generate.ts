@@ -225,39 +225,48 @@ export async function generateAssets(options: GenerateAssetsOptions, hooks: Gene
     if (!m) models.set(dir, (m = options.engine.open(dir)));
     return m;
   };
+  const runnable: Planned[] = [];
   for (const p of todo) {
     if (signal?.aborted) throw new CancelledError();
-    const model = await modelFor(p);
-    const steps = typeof p.target.steps === 'number' ? p.target.steps : (await model.predict(p.target.prompt, signal)).steps;
-    const cal = await model.calibration(p.target.size?.width, p.target.size?.height);
-    Object.assign(p.report, { steps, baselineSteps: model.baselineSteps, estimatedSeconds: estimateSeconds(cal, steps) });
-    summary.estimatedSeconds += estimateSeconds(cal, steps);
-    summary.baselineEstimatedSeconds += estimateSeconds(cal, model.baselineSteps);
-    if (mode === 'dry-run') {
-      p.report.action = 'would-generate';
-      summary.stepsUsed += steps;
-      summary.baselineSteps += model.baselineSteps;
+    try {
+      const model = await modelFor(p);
+      const steps = typeof p.target.steps === 'number' ? p.target.steps : (await model.predict(p.target.prompt, signal)).steps;
+      const cal = await model.calibration(p.target.size?.width, p.target.size?.height);
+      Object.assign(p.report, { steps, baselineSteps: model.baselineSteps, estimatedSeconds: estimateSeconds(cal, steps) });
+      summary.estimatedSeconds += estimateSeconds(cal, steps);
+      summary.baselineEstimatedSeconds += estimateSeconds(cal, model.baselineSteps);
+      if (mode === 'dry-run') {
+        p.report.action = 'would-generate';
+        summary.stepsUsed += steps;
+        summary.baselineSteps += model.baselineSteps;
+      }
+      runnable.push(p);
+    } catch (err) {
+      if (err instanceof CancelledError || signal?.aborted) throw err;
+      // A target its model cannot make (e.g. a size the UNet does not take) fails alone: the others still run.
+      Object.assign(p.report, { action: 'failed', error: (err as Error).message });
+      summary.counts.failed++;
     }
   }
-  hooks.onPlan?.({ targets: planned.length, todo: todo.map((p) => p.report), estimatedSeconds: summary.estimatedSeconds, baselineEstimatedSeconds: summary.baselineEstimatedSeconds });
+  hooks.onPlan?.({ targets: planned.length, todo: runnable.map((p) => p.report), estimatedSeconds: summary.estimatedSeconds, baselineEstimatedSeconds: summary.baselineEstimatedSeconds });
   if (mode === 'dry-run') return finish();
 
   let estimatedDone = 0;
   let secondsDone = 0;
   const eta = (index: number, fraction: number) => {
     const pace = estimatedDone > 0 ? secondsDone / estimatedDone : 1;
-    const left = todo.slice(index).reduce((s, p) => s + (p.report.estimatedSeconds ?? 0), 0) - fraction * (todo[index]?.report.estimatedSeconds ?? 0);
+    const left = runnable.slice(index).reduce((s, p) => s + (p.report.estimatedSeconds ?? 0), 0) - fraction * (runnable[index]?.report.estimatedSeconds ?? 0);
     return Math.max(0, left * pace);
   };
-  for (let i = 0; i < todo.length; i++) {
-    const p = todo[i];
+  for (let i = 0; i < runnable.length; i++) {
+    const p = runnable[i];
     const { target, report } = p;
     if (signal?.aborted) {
-      for (const rest of todo.slice(i)) rest.report.action = 'cancelled';
+      for (const rest of runnable.slice(i)) rest.report.action = 'cancelled';
       summary.cancelled = true;
       break;
     }
-    progress({ phase: 'render', done: i, total: todo.length, out: target.key, step: 0, steps: report.steps, etaSeconds: eta(i, 0), message: `${target.key}: ${target.prompt}` });
+    progress({ phase: 'render', done: i, total: runnable.length, out: target.key, step: 0, steps: report.steps, etaSeconds: eta(i, 0), message: `${target.key}: ${target.prompt}` });
     const t0 = performance.now();
     try {
       const model = await modelFor(p);
@@ -272,7 +281,7 @@ export async function generateAssets(options: GenerateAssetsOptions, hooks: Gene
         },
         {
           signal,
-          onStep: (s) => progress({ phase: 'render', done: i, total: todo.length, out: target.key, step: s.step, steps: s.total, etaSeconds: eta(i, s.step / s.total), message: `${target.key}: step ${s.step}/${s.total}` }),
+          onStep: (s) => progress({ phase: 'render', done: i, total: runnable.length, out: target.key, step: s.step, steps: s.total, etaSeconds: eta(i, s.step / s.total), message: `${target.key}: step ${s.step}/${s.total}` }),
         },
       );
       await writeAsset(root, p, result, options);
@@ -285,7 +294,7 @@ export async function generateAssets(options: GenerateAssetsOptions, hooks: Gene
       secondsDone += seconds;
     } catch (err) {
       if (err instanceof CancelledError || signal?.aborted) {
-        for (const rest of todo.slice(i)) rest.report.action = 'cancelled';
+        for (const rest of runnable.slice(i)) rest.report.action = 'cancelled';
         summary.cancelled = true;
         break;
       }

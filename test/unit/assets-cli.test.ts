@@ -142,4 +142,20 @@ describe('adadiff assets (CLI)', () => {
     assert.deepEqual(readdirSync(path.join(root, 'icons')).filter((f) => !f.endsWith('.png')), [], 'no temporary files left');
     assert.equal(adadiff([root, '--check', '--model', model]).code, 0);
   });
+  it('a size the model cannot make fails that asset alone; the others are generated and locked', () => {
+    // The bundled model's UNet takes 16x16 latents only (64x64 images).
+    const bundled = path.join(REPO, 'models', 'default');
+    const root = tempWorkspace({ 'README.md': '# Mixed\n\n![red apple emoji](img/apple.png)\n![a big cat face](img/big.png "size: 256x256")\n' });
+    const r = adadiff([root, '--model', bundled, '--json']);
+    assert.equal(r.code, 1, 'a failed asset fails the run');
+    const summary = JSON.parse(r.stdout);
+    assert.equal(summary.counts.generated, 1);
+    assert.equal(summary.counts.failed, 1);
+    const big = summary.assets.find((a: { out: string }) => a.out === 'img/big.png');
+    assert.equal(big.action, 'failed');
+    assert.match(big.error, /256x256/);
+    assertPng(path.join(root, 'img/apple.png'));
+    assert.ok(!existsSync(path.join(root, 'img/big.png')));
+    assert.deepEqual(Object.keys(assertLockMatchesFiles(root)), ['img/apple.png']);
+  });
 });
