@@ -52,6 +52,14 @@ const DIM_NAMES = {
 };
 
 /**
+ * 'loop': the UNet, called once per step back to back; 'once': the text encoder and the VAE, once
+ * per image. Each session has its own thread pool, so a spinning pool of a part that just ran takes
+ * cores from the next part: with spinning on every part, the CLI's VAE took 26 ms instead of 14 after
+ * the UNet loop (`npm run bench -- torch`); only the UNet spins.
+ */
+export type PartRole = 'loop' | 'once';
+
+/**
  * Options every part shares, chosen for diffusion models and measured with `npm run bench --
  * session-options` (one UNet call at the guidance batch 2, variants interleaved; four runs on the
  * bundled model's architecture, onnxruntime-node 1.30, a 2-core machine shared with a training run
@@ -81,14 +89,6 @@ const DIM_NAMES = {
  * - logSeverityLevel 3 (errors only): expected warnings (nodes placed on CPU beside a GPU
  *   provider, unused initializers in exported graphs) would otherwise flood the server's stderr.
  */
-/**
- * 'loop': the UNet, called once per step back to back; 'once': the text encoder and the VAE, once
- * per image. Each session has its own thread pool, so a spinning pool of a part that just ran takes
- * cores from the next part: with spinning on every part, the CLI's VAE took 26 ms instead of 14 and
- * a UNet step 8.3 ms in the loop against 6.5 ms alone (`npm run bench -- torch session-options`).
- */
-export type PartRole = 'loop' | 'once';
-
 export function sessionOptions(cpu: CpuShare = 'shared', role: PartRole = 'once', freeDimensionOverrides?: Record<string, number>): ort.InferenceSession.SessionOptions {
   const cores = os.availableParallelism();
   const spin = cpu === 'dedicated' && role === 'loop';
