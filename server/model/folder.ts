@@ -204,11 +204,11 @@ async function statOrUndefined(file: string): Promise<Stats | undefined> {
   }
 }
 
-// Real UNets are gigabytes: hash each file set once per process and again only when a file's
-// size or mtime changes. The promise is cached so concurrent callers share one read.
-/** What the tokenizer reads (tokenizer.ts): the vocabulary, merges and the special-token settings. */
+/** The tokenizer folder as diffusers writes it: what tokenizer.ts reads, and the special-token map beside it. */
 const TOKENIZER_FILES = ['tokenizer.json', 'vocab.json', 'merges.txt', 'tokenizer_config.json', 'special_tokens_map.json'];
 
+// Real UNets are gigabytes: hash each file set once per process and again only when a file's
+// size or mtime changes. The promise is cached so concurrent callers share one read.
 const hashCache = new Map<string, Promise<string>>();
 
 async function hashFilesCached(files: readonly string[]): Promise<string> {
