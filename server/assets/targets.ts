@@ -2,14 +2,14 @@
 // target is a local image, `prompt` fences with an `out:` option (both found by server/prompts), and
 // manifest entries (manifest.ts). Every output path is resolved against the file that names it
 // and checked lexically here (paths.ts); the file-system checks come when it is planned.
-import type { Dirent } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { findPrompts } from '../prompts';
 import { CancelledError } from '../pipeline/generate';
 import { MANIFEST_NAMES, parseManifest, MAX_SEED, MAX_STEPS } from './manifest';
 import { AssetPathError, resolveTarget } from './paths';
 import { isScannedFolder, MARKDOWN_FILE } from './scanned';
+import { walkFiles } from './walk';
 
 export type TargetKind = 'markdown-image' | 'markdown-fence' | 'manifest';
 
@@ -65,26 +65,16 @@ export async function collectTargets(root: string, options: CollectOptions = {})
   const maxBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
   const out: Collected = { targets: [], problems: [], warnings: [], filesScanned: 0 };
   const files: string[] = [];
-  const walk = async (dir: string): Promise<void> => {
-    if (options.signal?.aborted) throw new CancelledError();
-    let entries: Dirent[];
-    try {
-      entries = await readdir(dir, { withFileTypes: true });
-    } catch (err) {
-      out.warnings.push(`${rel(root, dir) || '.'}: not readable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}), skipped`);
-      return;
-    }
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const entry of entries) {
-      const full = path.join(dir, entry.name);
-      if (entry.isDirectory()) {
-        if (isScannedFolder(entry.name)) await walk(full);
-      } else if (entry.isFile() && (MARKDOWN_FILE.test(entry.name) || MANIFEST_NAMES.includes(entry.name))) {
-        files.push(full);
-      }
-    }
-  };
-  await walk(root);
+  const walk = walkFiles(root, {
+    enter: isScannedFolder,
+    onUnreadable: (dir, err) => out.warnings.push(`${rel(root, dir) || '.'}: not readable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}), skipped`),
+    signal: options.signal,
+  });
+  for await (const file of walk) {
+    const name = path.basename(file);
+    if (MARKDOWN_FILE.test(name) || MANIFEST_NAMES.includes(name)) files.push(file);
+  }
+  if (options.signal?.aborted) throw new CancelledError();
 
   for (const file of files) {
     if (options.signal?.aborted) throw new CancelledError();

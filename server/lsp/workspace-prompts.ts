@@ -1,9 +1,10 @@
 // The image prompts already written in a workspace, as training prompts for a step policy: the
 // prompts a user writes are the ones the policy should be good at. The same finder as hovers and
 // lenses (server/prompts, with the user's prompt settings); bounded, because a workspace may be huge.
-import type { Dirent } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { extname, join } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { isScannedFolder } from '../assets/scanned';
+import { walkFiles } from '../assets/walk';
 import { findPrompts, type PromptFinderSettings } from '../prompts';
 import type { WorkspacePromptsResult } from '../protocol';
 
@@ -22,8 +23,8 @@ const LANGUAGE_OF: Record<string, string> = {
   '.tsx': 'typescriptreact',
 };
 
-/** Dependencies and environments hold other people's prompts (and many files); hidden folders (.git) are skipped too. */
-const SKIPPED_DIRS = new Set(['node_modules', '__pycache__', 'venv', 'site-packages']);
+/** Python environments hold other people's prompts (and many files), like node_modules, which the asset walk's rule already skips with hidden folders. */
+const PYTHON_ENV_DIRS = new Set(['__pycache__', 'venv', 'site-packages']);
 
 export interface WorkspacePromptLimits {
   /** Files read at most. */
@@ -50,23 +51,11 @@ export async function findWorkspacePrompts(folders: readonly string[], opts: Wor
   let files = 0;
   let truncated = false;
 
-  // Depth first, entries sorted: the same workspace lists the same prompts in the same order.
-  async function walk(dir: string): Promise<void> {
-    let entries: Dirent[];
-    try {
-      entries = await readdir(dir, { withFileTypes: true });
-    } catch {
-      return; // unreadable folder: skip it, as an editor's search does
-    }
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const e of entries) {
-      if (truncated || opts.signal?.aborted) return;
-      const path = join(dir, e.name);
-      if (e.isDirectory()) {
-        if (!e.name.startsWith('.') && !SKIPPED_DIRS.has(e.name)) await walk(path);
-        continue;
-      }
-      const languageId = e.isFile() ? LANGUAGE_OF[extname(e.name).toLowerCase()] : undefined;
+  // The shared walk (sorted, depth first): the same workspace lists the same prompts in the same order.
+  async function scan(folder: string): Promise<void> {
+    for await (const path of walkFiles(folder, { enter: (name) => isScannedFolder(name) && !PYTHON_ENV_DIRS.has(name), signal: opts.signal })) {
+      if (truncated) return;
+      const languageId = LANGUAGE_OF[extname(path).toLowerCase()];
       if (!languageId) continue;
       if (files >= limits.files) {
         truncated = true;
@@ -88,7 +77,7 @@ export async function findWorkspacePrompts(folders: readonly string[], opts: Wor
     }
   }
 
-  for (const folder of folders) await walk(folder);
+  for (const folder of folders) if (!truncated && !opts.signal?.aborted) await scan(folder);
   return { prompts: [...seen], files, truncated };
 }
 
