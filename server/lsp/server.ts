@@ -100,6 +100,11 @@ export function startServer(connection: Connection): void {
   let assets: AssetsCommand;
   let training: PolicyTraining;
 
+  /** Lenses show the model's predictions: after a settings, calibration or policy change the client fetches them again. */
+  const refreshLenses = () => {
+    if (canRefreshLenses) void connection.sendRequest(CodeLensRefreshRequest.type).catch(() => undefined);
+  };
+
   connection.onInitialize((params): InitializeResult => {
     const init = (params.initializationOptions ?? {}) as InitializationOptions;
     trusted = init.trusted !== false;
@@ -137,7 +142,7 @@ export function startServer(connection: Connection): void {
       progress: progressFor,
       workspaceFolders: () => workspaceFolders,
       openText: (path) => documents.get(pathToFileURL(path).href)?.getText(),
-      refreshLenses: () => void (canRefreshLenses && connection.sendRequest(CodeLensRefreshRequest.type).catch(() => undefined)),
+      refreshLenses,
     });
     return {
       capabilities: {
@@ -163,7 +168,7 @@ export function startServer(connection: Connection): void {
     settings.forget();
     prompts.clear();
     models.reset();
-    if (canRefreshLenses) void connection.sendRequest(CodeLensRefreshRequest.type).catch(() => undefined);
+    refreshLenses();
   });
 
   documents.onDidClose((e) => {
@@ -350,7 +355,7 @@ export function startServer(connection: Connection): void {
     const uri = (params.arguments?.[0] as { uri?: string } | undefined)?.uri;
     const s = await settings.get(uri);
     await untilCancelled(models.recalibrate(s, uri), token);
-    if (canRefreshLenses) void connection.sendRequest(CodeLensRefreshRequest.type).catch(() => undefined);
+    refreshLenses();
     return null;
   });
 
