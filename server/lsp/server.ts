@@ -41,6 +41,7 @@ import {
 } from '../protocol';
 import type { PromptSpan } from '../prompts/types';
 import { AssetsCommand } from './assets-command';
+import { abortSignal } from './cancellation';
 import { PolicyTraining, TRAINING_COMMANDS } from './train-command';
 import { PromptIndex, spanAt } from './documents';
 import { Engines } from './handles';
@@ -74,15 +75,6 @@ function untilCancelled<T>(work: Promise<T>, token: CancellationToken): Promise<
     const sub = token.onCancellationRequested(() => reject(cancelled()));
     work.then(resolve, reject).finally(() => sub.dispose());
   });
-}
-
-function abortSignal(...tokens: (CancellationToken | undefined)[]): AbortSignal {
-  const abort = new AbortController();
-  for (const token of tokens) {
-    if (token?.isCancellationRequested) abort.abort();
-    else token?.onCancellationRequested(() => abort.abort());
-  }
-  return abort.signal;
 }
 
 export function startServer(connection: Connection): void {

@@ -36,6 +36,7 @@ import type { Renderer } from './renderer';
 import { parseSizeSetting, type SettingsCache } from './settings';
 import type { TrainJob } from './train-job';
 import { findWorkspacePrompts } from './workspace-prompts';
+import { abortSignal } from './cancellation';
 
 export const TRAINING_COMMANDS: readonly string[] = [ServerCommands.trainPolicy, ServerCommands.estimateTraining, ServerCommands.workspacePrompts];
 
@@ -179,13 +180,7 @@ export class PolicyTraining {
 
   async workspacePrompts(args: { uri?: string }, token: CancellationToken): Promise<WorkspacePromptsResult> {
     const s = await this.ctx.settings.get(args.uri);
-    const abort = new AbortController();
-    const sub = token.onCancellationRequested(() => abort.abort());
-    try {
-      return await findWorkspacePrompts(this.ctx.workspaceFolders(), { settings: s.prompts, openText: this.ctx.openText, signal: abort.signal });
-    } finally {
-      sub.dispose();
-    }
+    return findWorkspacePrompts(this.ctx.workspaceFolders(), { settings: s.prompts, openText: this.ctx.openText, signal: abortSignal(token) });
   }
 
   async train(args: TrainPolicyArgs, workDoneToken: ProgressToken | undefined, token: CancellationToken): Promise<TrainPolicyResult> {
@@ -198,13 +193,12 @@ export class PolicyTraining {
     if (this.running) throw failed('A step policy is being trained already; wait for it or cancel it.');
     this.running = true;
     const started = performance.now();
-    const abort = new AbortController();
-    const subs = [token.onCancellationRequested(() => abort.abort())];
+    let signal = abortSignal(token);
     let progress: Awaited<ReturnType<TrainingContext['progress']>> | undefined;
     let written = false;
     try {
       progress = await this.ctx.progress({ workDoneToken }, `AdaDiff: training a step policy for ${model.name}`);
-      if (progress.cancel) subs.push(progress.cancel.onCancellationRequested(() => abort.abort()));
+      signal = abortSignal(token, progress.cancel);
       const reporter = progress.reporter;
       const job: Omit<TrainJob, 'id' | 'kind'> = {
         model: choice.dir,
@@ -221,7 +215,7 @@ export class PolicyTraining {
         },
       };
       let last = { phase: '', at: 0 };
-      const outcome = await this.ctx.renderer.train(job, abort.signal, (p) => {
+      const outcome = await this.ctx.renderer.train(job, signal, (p) => {
         written ||= p.phase === 'export';
         const now = performance.now();
         if (p.phase === last.phase && now - last.at < REPORT_EVERY_MS) return;
@@ -241,10 +235,9 @@ export class PolicyTraining {
         evaluation: outcome.evaluation && summarize(outcome.evaluation),
       };
     } catch (err) {
-      if (isCancellation(err) || abort.signal.aborted) throw new ResponseError(LSPErrorCodes.RequestCancelled, 'training cancelled; the reward table so far is cached, and a new run resumes from it');
+      if (isCancellation(err) || signal.aborted) throw new ResponseError(LSPErrorCodes.RequestCancelled, 'training cancelled; the reward table so far is cached, and a new run resumes from it');
       throw err instanceof ResponseError ? err : failed((err as Error)?.message ?? String(err));
     } finally {
-      for (const sub of subs) sub.dispose();
       progress?.reporter.done();
       this.running = false;
       // A new policy.onnx (even one whose evaluation was cancelled): hovers, lenses and the status use it from now on.
