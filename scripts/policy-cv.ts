@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { promptFeatures } from '../server/adadiff/policy';
+import { evaluateOnTable } from '../server/adadiff/evaluate';
 import { DEFAULT_CANDIDATES, resolveRewardSettings } from '../server/adadiff/reward';
 import { buildRewardTable, fidelityScorer } from '../server/adadiff/reward-table';
 import { choose, trainPolicyNet, type TrainingExample } from '../server/adadiff/trainer';
@@ -58,10 +59,8 @@ async function main(): Promise<void> {
     for (const combo of expandGrid(values.grid!)) {
       const reward = resolveRewardSettings('fidelity', candidates, { gamma: combo.gamma, lambda: combo.lambda, tau: combo.tau });
       const tau = reward.highQuality.rule === 'threshold' ? reward.highQuality.tau : 0.9;
-      let steps = 0;
-      let meeting = 0;
-      let quality = 0;
-      let images = 0;
+      // Every prompt's choice comes from the fold that held it out; the figures are `adadiff eval`'s.
+      const chosenSteps = new Array<number>(prompts.length);
       for (let f = 0; f < folds; f++) {
         const train = examples.filter((_, i) => foldOf[i] !== f);
         const { net } = trainPolicyNet(train, candidates, reward, {
@@ -73,31 +72,20 @@ async function main(): Promise<void> {
           architecture: { attentionLayers: combo.attention, hiddenDim: combo.hidden, mlpDim: combo.mlp },
         });
         examples.forEach((e, i) => {
-          if (foldOf[i] !== f) return;
-          const a = choose(net, e.features).index;
-          steps += candidates[a];
-          for (const q of e.quality) {
-            meeting += q[a] >= tau ? 1 : 0;
-            quality += q[a];
-            images++;
-          }
+          if (foldOf[i] === f) chosenSteps[i] = candidates[choose(net, e.features).index];
         });
       }
-      const avg = steps / prompts.length;
-      // Fixed steps at the same average: linear interpolation between the neighbouring candidates.
-      const fixedAt = (j: number) => {
-        let m = 0;
-        let q = 0;
-        for (const e of examples) for (const row of e.quality) (m += row[j] >= tau ? 1 : 0), (q += row[j]);
-        return { share: m / images, quality: q / images };
-      };
-      const hi = Math.min(candidates.length - 1, candidates.findIndex((c) => c >= avg));
+      const avg = chosenSteps.reduce((a, b) => a + b, 0) / prompts.length;
+      const hi = candidates.findIndex((c) => c >= avg);
       const lo = Math.max(0, hi - 1);
+      const e = evaluateOnTable({ table, chosenSteps, candidates, baselineSteps: reward.baselineSteps, fixedSteps: candidates[hi], tau });
+      // Fixed steps at the same average: linear interpolation between the neighbouring candidates.
       const t = candidates[hi] === candidates[lo] ? 0 : (avg - candidates[lo]) / (candidates[hi] - candidates[lo]);
-      const [a, b] = [fixedAt(lo), fixedAt(hi)];
+      const [a, b] = [e.fixedCurve[lo], e.fixedCurve[hi]];
+      const share = (x: { shareMeetingTau: number | null }) => x.shareMeetingTau ?? 0;
       const label = Object.entries(combo).map(([k, v]) => `${k}=${v}`).join(' ');
       console.log(
-        `${label.padEnd(44)} steps ${avg.toFixed(1).padStart(5)}  meeting tau ${((100 * meeting) / images).toFixed(1).padStart(5)}%  fidelity ${(quality / images).toFixed(4)}  | fixed ${avg.toFixed(1)}: ${(100 * (a.share + t * (b.share - a.share))).toFixed(1)}%, ${(a.quality + t * (b.quality - a.quality)).toFixed(4)}`,
+        `${label.padEnd(44)} steps ${avg.toFixed(1).padStart(5)}  meeting tau ${(100 * share(e)).toFixed(1).padStart(5)}%  fidelity ${e.meanQuality.toFixed(4)}  | fixed ${avg.toFixed(1)}: ${(100 * (share(a) + t * (share(b) - share(a)))).toFixed(1)}%, ${(a.meanQuality + t * (b.meanQuality - a.meanQuality)).toFixed(4)}`,
       );
     }
   } finally {
