@@ -1,16 +1,16 @@
 // "AdaDiff: Generate All Assets", and the lens's "Generate asset" for targets the asset core knows:
 // both run the server's adadiff.server.generateAssets (the same pipeline as `adadiff assets`, with
 // the lock file and its safety rules) under a notification the user can cancel.
-import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { ExecuteCommandRequest, LSPErrorCodes, ResponseError, WorkDoneProgress } from 'vscode-languageclient/node';
+import { LSPErrorCodes, ResponseError } from 'vscode-languageclient/node';
 import type { AssetReport, AssetSummary } from '../server/assets/generate';
 import { describeAsset } from '../server/assets/report';
 import { isScannedMarkdown } from '../server/assets/scanned';
 import { type GenerateAssetsArgs, type GenerateAssetsResult, type PromptCommandArgs, ServerCommands } from '../server/protocol';
 import { errorMessage } from './preview-panel';
 import type { AdaDiffServer } from './server';
+import { execute, withServerProgress } from './server-progress';
 
 const UNTRUSTED = 'AdaDiff writes no files in an untrusted workspace.';
 
@@ -92,22 +92,12 @@ export class AssetCommands {
   private async run(args: GenerateAssetsArgs, title: string): Promise<GenerateAssetsResult | undefined> {
     try {
       const client = await this.server.start();
-      return await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
-        const workDoneToken = randomUUID();
-        let shown = 0;
-        const sub = client.onProgress(WorkDoneProgress.type, workDoneToken, (p) => {
-          if (p.kind === 'end') return;
-          const increment = p.percentage !== undefined && p.percentage > shown ? p.percentage - shown : undefined;
-          shown = Math.max(shown, p.percentage ?? 0);
-          progress.report({ message: p.message, increment });
-        });
-        try {
-          // Cancel answers with the summary of what was finished, not with an error.
-          return (await client.sendRequest(ExecuteCommandRequest.type, { command: ServerCommands.generateAssets, arguments: [args], workDoneToken }, token)) as GenerateAssetsResult;
-        } finally {
-          sub.dispose();
-        }
-      });
+      // Cancel answers with the summary of what was finished, not with an error.
+      return await withServerProgress(
+        client,
+        title,
+        (workDoneToken, token) => execute<GenerateAssetsResult>(client, ServerCommands.generateAssets, args, token, workDoneToken),
+      );
     } catch (err) {
       // Cancelled before the first image: nothing was written, nothing to say.
       if (err instanceof ResponseError && err.code === LSPErrorCodes.RequestCancelled) return undefined;

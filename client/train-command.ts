@@ -5,7 +5,7 @@
 // bundled model, unwritable folder, too few prompts); this side only asks and shows.
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
-import { ExecuteCommandRequest, LSPErrorCodes, ResponseError, WorkDoneProgress } from 'vscode-languageclient/node';
+import { LSPErrorCodes, ResponseError } from 'vscode-languageclient/node';
 import { MIN_TRAINING_PROMPTS, parsePromptLines } from '../server/adadiff/prompt-list';
 import { formatSeconds } from '../server/lsp/present';
 import {
@@ -17,7 +17,9 @@ import {
   type TrainPolicyResult,
   type WorkspacePromptsResult,
 } from '../server/protocol';
+import { errorMessage } from './preview-panel';
 import type { AdaDiffServer } from './server';
+import { execute, withServerProgress } from './server-progress';
 
 /** The general prompt set in the extension folder (shipped in the .vsix). */
 export const GENERAL_PROMPTS = 'prompts/general.txt';
@@ -26,15 +28,7 @@ type Source = 'workspace' | 'file' | 'general';
 
 const isArgs = (x: unknown): x is TrainPolicyCommandArgs => typeof x === 'object' && x !== null && !Array.isArray(x);
 
-function execute<T>(client: LanguageClient, command: string, args: object, token?: vscode.CancellationToken, workDoneToken?: string): Promise<T> {
-  return client.sendRequest(ExecuteCommandRequest.type, { command, arguments: [args], workDoneToken }, token) as Promise<T>;
-}
-
-const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
-
 export class TrainCommand {
-  private nextToken = 1;
-
   constructor(
     private readonly server: AdaDiffServer,
     private readonly extensionUri: vscode.Uri,
@@ -64,38 +58,24 @@ export class TrainCommand {
       if (result) this.announce(result);
       return result;
     } catch (err) {
-      this.log.error(`train a step policy: ${message(err)}`);
-      void vscode.window.showErrorMessage(`AdaDiff: ${message(err)}`);
+      this.log.error(`train a step policy: ${errorMessage(err)}`);
+      void vscode.window.showErrorMessage(`AdaDiff: ${errorMessage(err)}`);
       return undefined;
     }
   }
 
   private async train(client: LanguageClient, args: TrainPolicyArgs, estimate: TrainEstimate): Promise<TrainPolicyResult | undefined> {
-    const workDoneToken = `adadiff-train-${this.nextToken++}`;
     this.log.info(`training a step policy for ${estimate.modelPath}: ${estimate.trainPrompts} + ${estimate.heldOutPrompts} held-out prompts, estimated ${formatSeconds(estimate.seconds)}`);
-    return vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `AdaDiff: training a step policy for ${estimate.model}`, cancellable: true },
-      async (progress, cancel) => {
-        // The request carries our token, so the server reports to this notification and its Cancel is $/cancelRequest.
-        let reported = 0;
-        const sub = client.onProgress(WorkDoneProgress.type, workDoneToken, (v) => {
-          if (v.kind === 'end') return;
-          const increment = v.percentage === undefined ? undefined : Math.max(0, v.percentage - reported);
-          reported = v.percentage ?? reported;
-          progress.report({ message: v.message, increment });
-        });
-        try {
-          return await execute<TrainPolicyResult>(client, ServerCommands.trainPolicy, args, cancel, workDoneToken);
-        } catch (err) {
-          const cancelled = cancel.isCancellationRequested || err instanceof vscode.CancellationError || (err instanceof ResponseError && err.code === LSPErrorCodes.RequestCancelled);
-          if (!cancelled) throw err;
-          void vscode.window.showInformationMessage('AdaDiff: training cancelled. The reward table made so far is cached: running it again resumes from there.');
-          return undefined;
-        } finally {
-          sub.dispose();
-        }
-      },
-    );
+    return withServerProgress(client, `AdaDiff: training a step policy for ${estimate.model}`, async (workDoneToken, cancel) => {
+      try {
+        return await execute<TrainPolicyResult>(client, ServerCommands.trainPolicy, args, cancel, workDoneToken);
+      } catch (err) {
+        const cancelled = cancel.isCancellationRequested || err instanceof vscode.CancellationError || (err instanceof ResponseError && err.code === LSPErrorCodes.RequestCancelled);
+        if (!cancelled) throw err;
+        void vscode.window.showInformationMessage('AdaDiff: training cancelled. The reward table made so far is cached: running it again resumes from there.');
+        return undefined;
+      }
+    });
   }
 
   private announce(r: TrainPolicyResult): void {
