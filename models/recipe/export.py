@@ -428,7 +428,8 @@ def load_trained(args_tiny=False, ckpt=os.path.join(HERE, "checkpoints"), out=os
         unet.load_state_dict(s["ema_unet"])
         ae.load_state_dict(torch.load(ck_a, map_location="cpu")["ae"])
         info = {"unet_steps": s["step"], "unet_train_seconds": round(s["spent"]), "loss_ema": s.get("loss"),
-                "lr": s["opt"]["param_groups"][0].get("lr")}
+                "lr": s["lr"] if "lr" in s else s["opt"]["param_groups"][0].get("lr")}
+        info.update({k: s[k] for k in ("batch", "device", "resumed_from") if k in s})  # gpu_train.sh's slim checkpoint
         scale = torch.load(os.path.join(work, "latents.pt"))["scale"]
     else:
         load_ae_from_onnx(ae, out)

@@ -51,8 +51,8 @@ def seed_all(seed):
     torch.manual_seed(seed)
 
 
-def load_data(args):
-    images = np.load(os.path.join(args.work, "images.npy"))
+def load_data(args, images=True):
+    images = np.load(os.path.join(args.work, "images.npy")) if images else None
     meta = json.load(open(os.path.join(args.work, "meta.json")))
     split = json.load(open(os.path.join(args.work, "split.json")))
     return images, meta, split
@@ -98,7 +98,10 @@ def train_ae(args):
     if os.path.exists(ck):
         s = torch.load(ck, map_location="cpu")
         ae.load_state_dict(s["ae"])
-        opt.load_state_dict(s["opt"])
+        if "opt" in s:
+            opt.load_state_dict(s["opt"])
+        else:  # a slim checkpoint (gpu_train.sh drops the optimiser state to fit the way back)
+            log(args, "unet: the checkpoint has no optimiser state: fresh optimiser")
         step, spent = s["step"], s["spent"]
         for pg in opt.param_groups:
             pg["lr"] = args.ae_lr
@@ -184,8 +187,9 @@ def get_tokenizer(args, meta):
 
 def train_unet(args):
     import export
-    images, meta, split = load_data(args)
     lat_path = os.path.join(args.work, "latents.pt")
+    # The images are needed only to encode latents: a GPU machine gets the latents alone (gpu_pack.sh).
+    images, meta, split = load_data(args, images=not os.path.exists(lat_path))
     ae, _, _ = make_models(args)
     ae_ck = os.path.join(args.ckpt, "ae.pt")
     if os.path.exists(ae_ck):
@@ -215,7 +219,10 @@ def train_unet(args):
         s = torch.load(ck, map_location="cpu")
         te.load_state_dict(s["te"])
         unet.load_state_dict(s["unet"])
-        opt.load_state_dict(s["opt"])
+        if "opt" in s:
+            opt.load_state_dict(s["opt"])
+        else:  # a slim checkpoint (gpu_train.sh drops the optimiser state to fit the way back)
+            log(args, "unet: the checkpoint has no optimiser state: fresh optimiser")
         step, spent = s["step"], s["spent"]
         ema_te, ema_unet = EMA(te, args.ema), EMA(unet, args.ema)
         ema_te.model.load_state_dict(s["ema_te"])
