@@ -75,7 +75,8 @@ def _export(module, args, path, inputs, outputs, dyn):
     module.eval()
     with torch.no_grad():
         torch.onnx.export(module, args, tmp, opset_version=OPSET, input_names=inputs, output_names=outputs,
-                          dynamic_axes=dyn, do_constant_folding=False, export_params=True)
+                          dynamic_axes=dyn, do_constant_folding=False, export_params=True,
+                          custom_opsets={"com.microsoft": 1})  # nets.FusedAttention
     os.replace(tmp, path)
 
 

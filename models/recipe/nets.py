@@ -181,8 +181,20 @@ class GroupNorm32(nn.GroupNorm):
     """GroupNorm computed in fp32 (torch 1.13 CPU autocast needs it)."""
 
     def forward(self, x):
+        if torch.onnx.is_in_onnx_export():
+            return self._export_forward(x)
         with torch.autocast(x.device.type, enabled=False):
             return F.group_norm(x.float(), self.num_groups, self.weight, self.bias, self.eps)
+
+    def _export_forward(self, x):
+        # torch's group_norm symbolic reshapes back through Shape(x): one more node per norm, and a
+        # dynamic shape. With C, H, W as Python ints the export gets constant Reshape shapes.
+        C, H, W = (int(n) for n in x.shape[1:])
+        G = self.num_groups
+        one, zero = torch.ones(G, dtype=x.dtype), torch.zeros(G, dtype=x.dtype)  # the symbolic needs them
+        y = F.instance_norm(x.reshape(-1, G, C // G * H * W), weight=one, bias=zero, eps=self.eps)
+        y = y.reshape(-1, C, H, W)
+        return y * self.weight[:, None, None] + self.bias[:, None, None]
 
 
 class LayerNorm32(nn.LayerNorm):
@@ -227,6 +239,26 @@ def attention(q, k, v, heads, mask=None):
     return (w @ v).transpose(1, 2).reshape(-1, N, C)
 
 
+class FusedAttention(torch.autograd.Function):
+    """attention() without a mask, exported as one com.microsoft MultiHeadAttention node.
+
+    onnxruntime has a CPU kernel for it (and WebGPU and CUDA ones): one node instead of the four
+    Reshapes, four Transposes, two MatMuls, a Mul and a Softmax of each attention. With the
+    constant GroupNorm shapes the UNet runs 447 nodes per call instead of 569, and a call took 4%
+    less, measured interleaved with 2 threads. Eager PyTorch runs attention() itself, so training
+    is unchanged, and export.py --verify compares the two."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, heads):
+        return attention(q, k, v, heads)
+
+    @staticmethod
+    def symbolic(g, q, k, v, heads):
+        out = g.op("com.microsoft::MultiHeadAttention", q, k, v, num_heads_i=heads)
+        out.setType(q.type())
+        return out
+
+
 class Attn(nn.Module):
     def __init__(self, dim, ctx_dim=None, heads=4):
         super().__init__()
@@ -238,6 +270,8 @@ class Attn(nn.Module):
 
     def forward(self, x, ctx=None, mask=None):
         ctx = x if ctx is None else ctx
+        if mask is None and torch.onnx.is_in_onnx_export():
+            return self.o(FusedAttention.apply(self.q(x), self.k(ctx), self.v(ctx), self.heads))
         return self.o(attention(self.q(x), self.k(ctx), self.v(ctx), self.heads, mask))
 
 
