@@ -56,11 +56,11 @@ export const benchSessionOptions: BenchSection = {
     const dims = dimValues(latent, sequence);
     const overrides = Object.fromEntries(Object.entries(dims).filter(([k]) => /batch|sequence|height|width/.test(k)));
     const threads = availableParallelism();
-    const chosen = sessionOptions('shared', 'loop');
+    const chosen = sessionOptions('shared');
     const variants: Variant[] = [
       { name: 'product', options: chosen },
       // The CLI's share: every core, with onnxruntime's default spinning between ops.
-      { name: 'dedicated (CLI)', options: sessionOptions('dedicated', 'loop') },
+      { name: 'dedicated (CLI)', options: sessionOptions('dedicated') },
       { name: 'level basic', options: { ...chosen, graphOptimizationLevel: 'basic' } },
       { name: 'level extended', options: { ...chosen, graphOptimizationLevel: 'extended' } },
       { name: 'free dims fixed', options: { ...chosen, freeDimensionOverrides: overrides } },

@@ -54,7 +54,7 @@ export const benchTorch: BenchSection = {
     try {
       const handles = { dedicated: await engines.dedicated.open(model.dir), shared: await engines.shared.open(model.dir) };
       const guidance = handles.dedicated.guidance;
-      const threads = { dedicated: sessionOptions('dedicated', 'loop').intraOpNumThreads!, shared: sessionOptions('shared', 'loop').intraOpNumThreads! };
+      const threads = { dedicated: sessionOptions('dedicated').intraOpNumThreads!, shared: sessionOptions('shared').intraOpNumThreads! };
       console.log(`"${PROMPT}", ${STEPS} DDIM steps, guidance ${guidance} (UNet at batch 2), ${BLOCKS} alternating blocks of ${PER_BLOCK} runs per side, after one warm-up run each`);
       const loadBefore = noteLoad('before');
       const ort: Record<'dedicated' | 'shared', OrtRun[]> = { dedicated: [], shared: [] };

@@ -45,7 +45,7 @@ export function savingFraction(cal: Calibration, steps: number, baselineSteps: n
 export async function calibrationKey(model: LoadedModel, shape: CalibrationShape, runtimeVersion: string): Promise<string> {
   const [c, h, w] = model.latentShape(shape.width, shape.height);
   const providers = Object.entries(model.providers).map(([part, p]) => `${part}=${p?.used}`).join(',');
-  const parts = [CACHE_VERSION, await model.folder.hash(), providers, runtimeVersion, JSON.stringify([sessionOptions(model.cpu, 'once'), sessionOptions(model.cpu, 'loop')]), shape.guided ? 2 : 1, c, h, w];
+  const parts = [CACHE_VERSION, await model.folder.hash(), providers, runtimeVersion, JSON.stringify(sessionOptions(model.cpu)), shape.guided ? 2 : 1, c, h, w];
   return createHash('sha256').update(parts.join('|')).digest('hex').slice(0, 24);
 }
 

@@ -59,7 +59,10 @@ export async function loadPolicy(modelDir: string): Promise<StepPolicy | null> {
 
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(onnxPath, { executionProviders: ['cpu'], logSeverityLevel: 3 });
+    // One thread: the policy is a few small matrices, and ONNX Runtime's default pool (a thread per
+    // core, spinning after each call) kept spinning into the first UNet steps of the image the
+    // prediction was for, which took 7-15 ms instead of 6 (bench torch, per-step times).
+    session = await ort.InferenceSession.create(onnxPath, { executionProviders: ['cpu'], intraOpNumThreads: 1, logSeverityLevel: 3 });
   } catch (err) {
     throw new PolicyError(onnxPath, `does not load in onnxruntime (${(err as Error).message}); train the policy again`);
   }

@@ -52,14 +52,6 @@ const DIM_NAMES = {
 };
 
 /**
- * 'loop': the UNet, called once per step back to back; 'once': the text encoder and the VAE, once
- * per image. Each session has its own thread pool, so a spinning pool of a part that just ran takes
- * cores from the next part: with spinning on every part, the CLI's VAE took 26 ms instead of 14 after
- * the UNet loop (`npm run bench -- torch`); only the UNet spins.
- */
-export type PartRole = 'loop' | 'once';
-
-/**
  * Options every part shares, chosen for diffusion models and measured with `npm run bench --
  * session-options` (one UNet call at the guidance batch 2, variants interleaved; four runs on the
  * bundled model's architecture, onnxruntime-node 1.30, a 2-core machine shared with a training run
@@ -76,8 +68,12 @@ export type PartRole = 'loop' | 'once';
  *   slower (22.1 vs 10.8 ms) at load ~4 with spinning on: every op waits for its slowest thread;
  *   with spinning, threads busy-wait after each run, taking CPU from the editor between hovers.
  *   'dedicated' (the CLI: a batch the user is waiting for): every core this process may use, with
- *   ONNX Runtime's default spinning, which keeps the threads hot between the many small ops of a
- *   small UNet (`npm run bench -- torch` and `-- session-options` measure both shares side by side).
+ *   spinning, which keeps the threads hot between the many small ops of a small UNet (`npm run
+ *   bench -- torch` and `-- session-options` measure both shares side by side), and
+ *   session.force_spinning_stop, so a pool stops spinning when its call returns. Each part has its
+ *   own pool: with ONNX Runtime's default spin after a call, the UNet's pool was still spinning
+ *   when the VAE ran after the loop, which took 14.4-15.9 ms instead of 8.2-8.4 (3 interleaved
+ *   rounds of 8 images, UNet steps unchanged at 5.4-5.8 ms); with the stop every part can spin.
  *   ONNX Runtime's own default counts the host's physical cores, wrong in containers and cgroups.
  * - no free dimension overrides by default: fixing batch/sequence/size measured 0.93-1.04x, within
  *   the noise, and would make every other shape fail; LoadOptions.shape still offers it.
@@ -89,15 +85,15 @@ export type PartRole = 'loop' | 'once';
  * - logSeverityLevel 3 (errors only): expected warnings (nodes placed on CPU beside a GPU
  *   provider, unused initializers in exported graphs) would otherwise flood the server's stderr.
  */
-export function sessionOptions(cpu: CpuShare = 'shared', role: PartRole = 'once', freeDimensionOverrides?: Record<string, number>): ort.InferenceSession.SessionOptions {
+export function sessionOptions(cpu: CpuShare = 'shared', freeDimensionOverrides?: Record<string, number>): ort.InferenceSession.SessionOptions {
   const cores = os.availableParallelism();
-  const spin = cpu === 'dedicated' && role === 'loop';
+  const spin = cpu === 'dedicated';
   return {
     graphOptimizationLevel: 'all',
-    intraOpNumThreads: cpu === 'dedicated' ? cores : Math.max(1, cores - 1),
+    intraOpNumThreads: spin ? cores : Math.max(1, cores - 1),
     executionMode: 'sequential',
     logSeverityLevel: 3,
-    extra: { session: { intra_op: { allow_spinning: spin ? '1' : '0' } } },
+    extra: { session: spin ? { intra_op: { allow_spinning: '1' }, force_spinning_stop: '1' } : { intra_op: { allow_spinning: '0' } } },
     ...(freeDimensionOverrides ? { freeDimensionOverrides } : {}),
   };
 }
@@ -118,9 +114,9 @@ interface PartSession {
   readonly outputs: TensorSlot[];
 }
 
-async function openSession(file: string, providers: readonly string[], cpu: CpuShare, role: PartRole, freeDims?: Record<string, number>): Promise<PartSession> {
+async function openSession(file: string, providers: readonly string[], cpu: CpuShare, freeDims?: Record<string, number>): Promise<PartSession> {
   try {
-    const { session, choice } = await createSessionWithFallback(file, providers, sessionOptions(cpu, role, freeDims));
+    const { session, choice } = await createSessionWithFallback(file, providers, sessionOptions(cpu, freeDims));
     try {
       return { file, session, choice, inputs: inputSlots(file, session), outputs: outputSlots(file, session) };
     } catch (error) {
@@ -195,8 +191,8 @@ export async function loadModel(folder: ModelFolder, opts: LoadOptions = {}): Pr
   const sequence = shape ? tokenizer.maxLength : undefined;
 
   const opened: PartSession[] = [];
-  const open = async (file: string, freeDims?: Record<string, number>, role: PartRole = 'once') => {
-    const part = await openSession(file, providers, cpu, role, freeDims);
+  const open = async (file: string, freeDims?: Record<string, number>) => {
+    const part = await openSession(file, providers, cpu, freeDims);
     opened.push(part);
     return part;
   };
@@ -205,7 +201,6 @@ export async function loadModel(folder: ModelFolder, opts: LoadOptions = {}): Pr
     const unet = await open(
       folder.unet.onnx,
       shape ? overrides({ batch: shape.batch, sequence, height: shape.height / scale, width: shape.width / scale }) : undefined,
-      'loop',
     );
     // VAE dims stay free: exporters name the latent's and the image's sides alike ("height").
     const vaeDecoder = await open(folder.vaeDecoder.onnx);
