@@ -74,7 +74,9 @@ function explainFailure(name: string, message: string): string {
     return `${message} (the provider is installed but a library it needs did not load: check the NVIDIA driver, CUDA 12 and cuDNN 9 are installed and on the library path)`;
   }
   if (name === 'webgpu' && /adapter/i.test(message)) {
-    return `${message} (no GPU driver offers WebGPU here: on Linux install a Vulkan driver, e.g. mesa-vulkan-drivers or the NVIDIA driver's Vulkan ICD)`;
+    // Seen on an H100 container with the loader but without libglvnd: the NVIDIA ICD loads yet
+    // hands out no vkCreateInstance, and Dawn reports only that no adapter was found.
+    return `${message} (no GPU driver offers WebGPU here: on Linux install a Vulkan driver, e.g. mesa-vulkan-drivers or the NVIDIA driver's Vulkan ICD, which also needs libglvnd0 and libx11-6)`;
   }
   return message;
 }
