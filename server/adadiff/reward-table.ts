@@ -13,7 +13,8 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import type { LoadedModel, PromptTokenizer, SchedulerName } from '../model/contract';
+import type { CpuShare, LoadedModel, PromptTokenizer, SchedulerName } from '../model/contract';
+import { sessionOptions } from '../model/session';
 import { generate, throwIfCancelled } from '../pipeline/generate';
 import type { RgbImage } from '../pipeline/png';
 import type { ScorerKind } from './reward';
@@ -48,13 +49,15 @@ export const fidelityScorer: QualityScorer = {
  * it; the first output holds the score (its first element is used). When the graph fixes H and W
  * to another size, the image is resized bilinearly.
  */
-export async function loadOnnxScorer(file: string, tokenizer?: PromptTokenizer): Promise<QualityScorer> {
+export async function loadOnnxScorer(file: string, tokenizer?: PromptTokenizer, cpu: CpuShare = 'shared'): Promise<QualityScorer> {
   const bytes = await fs.readFile(file).catch((err: Error) => {
     throw new Error(`scorer ${file}: ${err.message}`);
   });
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], logSeverityLevel: 3 });
+    // The model's CPU share: with ONNX Runtime's defaults (a thread per core, spinning after each
+    // call) its pool would spin into the next image's UNet steps, as the policy's measurably did.
+    session = await ort.InferenceSession.create(bytes, { ...sessionOptions(cpu), executionProviders: ['cpu'] });
   } catch (err) {
     throw new Error(`scorer ${file}: does not load in onnxruntime (${(err as Error).message})`);
   }

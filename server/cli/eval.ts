@@ -37,7 +37,7 @@ export const evalCommand: Command = {
         prompts,
         seeds: listOption('seeds', values.seeds, 0, 0xffffffff),
         tau: numberOption('tau', values.tau, 0, 1),
-        scorer: values.scorer ? await loadOnnxScorer(values.scorer, model.tokenizer) : undefined,
+        scorer: values.scorer ? await loadOnnxScorer(values.scorer, model.tokenizer, model.cpu) : undefined,
         cacheDir: join(cacheDir(), 'reward-tables'),
         onProgress: (p) => {
           if (p.phase === 'table') bar.update(p.progress.done, p.progress.total, 'reward table');

@@ -62,7 +62,7 @@ export const trainPolicyCommand: Command = {
     const heldOut = values['held-out'] ? await readPromptsFile(values['held-out']) : undefined;
     const model = await cliModel(values.model ?? bundledModelDir());
     try {
-      const scorer = values.scorer ? await loadOnnxScorer(values.scorer, model.tokenizer) : undefined;
+      const scorer = values.scorer ? await loadOnnxScorer(values.scorer, model.tokenizer, model.cpu) : undefined;
       const bar = progressBar('train-policy');
       const abort = new AbortController();
       process.once('SIGINT', () => abort.abort());
