@@ -33,6 +33,11 @@ before(async () => {
   fixtures = await ensureFixtures();
 });
 
+test('the bundle runs as the executable npm links for `npx adadiff` (its mode survives a rebuild)', async () => {
+  const { stdout } = await run(CLI, ['--version'], { env });
+  assert.equal(stdout.trim(), JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')).version);
+});
+
 describe('adadiff generate', () => {
   for (const variant of ['optimum', 'diffusers-script', 'int64-timestep', 'fp16'] as const) {
     test(`${variant}: PNG with parameters that read back, same bytes on repeat`, async () => {
