@@ -98,10 +98,7 @@ def train_ae(args):
     if os.path.exists(ck):
         s = torch.load(ck, map_location="cpu")
         ae.load_state_dict(s["ae"])
-        if "opt" in s:
-            opt.load_state_dict(s["opt"])
-        else:  # a slim checkpoint (gpu_train.sh drops the optimiser state to fit the way back)
-            log(args, "unet: the checkpoint has no optimiser state: fresh optimiser")
+        opt.load_state_dict(s["opt"])
         step, spent = s["step"], s["spent"]
         for pg in opt.param_groups:
             pg["lr"] = args.ae_lr
@@ -214,16 +211,18 @@ def train_unet(args):
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     ck = os.path.join(args.ckpt, "unet.pt")
     step, spent = 0, 0.0
+    warm_from = 0  # the step a fresh optimiser starts its learning-rate warm-up at
     ema_te = ema_unet = None
     if os.path.exists(ck):
         s = torch.load(ck, map_location="cpu")
         te.load_state_dict(s["te"])
         unet.load_state_dict(s["unet"])
+        step, spent = s["step"], s["spent"]
         if "opt" in s:
             opt.load_state_dict(s["opt"])
         else:  # a slim checkpoint (gpu_train.sh drops the optimiser state to fit the way back)
-            log(args, "unet: the checkpoint has no optimiser state: fresh optimiser")
-        step, spent = s["step"], s["spent"]
+            warm_from = step
+            log(args, "unet: the checkpoint has no optimiser state: fresh optimiser, warm-up again")
         ema_te, ema_unet = EMA(te, args.ema), EMA(unet, args.ema)
         ema_te.model.load_state_dict(s["ema_te"])
         ema_unet.model.load_state_dict(s["ema_unet"])
@@ -293,7 +292,7 @@ def train_unet(args):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         for pg in opt.param_groups:
-            pg["lr"] = args.lr * min(1.0, (step + 1) / args.warmup)
+            pg["lr"] = args.lr * min(1.0, (step + 1 - warm_from) / args.warmup)
         opt.step()
         ema_te.update(te, step)
         ema_unet.update(unet, step)
