@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import { LSPErrorCodes, ResponseError } from 'vscode-languageclient/node';
 import type { AssetReport, AssetSummary } from '../server/assets/generate';
 import { describeAsset } from '../server/assets/report';
+import { isIgnoredFile } from '../server/assets/gitignore';
 import { isScannedMarkdown } from '../server/assets/scanned';
 import { type GenerateAssetsArgs, type GenerateAssetsResult, type PromptCommandArgs, ServerCommands } from '../server/protocol';
 import { errorMessage } from './preview-panel';
@@ -44,11 +45,21 @@ export class AssetCommands {
   }
 
   /** Whether the asset core generates this lens's target: a file-backed Markdown document it walks. */
-  knows(args: PromptCommandArgs): boolean {
+  async knows(args: PromptCommandArgs): Promise<boolean> {
     if (!args.target || !args.uri) return false;
     const uri = vscode.Uri.parse(args.uri);
     const folder = uri.scheme === 'file' ? vscode.workspace.getWorkspaceFolder(uri) : undefined;
-    return !!folder && isScannedMarkdown(path.relative(folder.uri.fsPath, uri.fsPath));
+    if (!folder) return false;
+    const rel = path.relative(folder.uri.fsPath, uri.fsPath);
+    if (!isScannedMarkdown(rel)) return false;
+    const readText = async (p: string) => {
+      try {
+        return new TextDecoder().decode(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(folder.uri, p)));
+      } catch {
+        return undefined;
+      }
+    };
+    return !(await isIgnoredFile(rel, readText));
   }
 
   /**

@@ -69,7 +69,7 @@ class Commands {
     const prompt = isPromptArgs(args) ? args : await this.promptAtCursor(ClientCommands.generateAsset);
     if (!prompt) return undefined;
     // Targets `adadiff assets` knows go through it (lock file, safety rules); others: the panel and a save dialog.
-    if (this.assets.knows(prompt)) return this.assets.generateTarget(prompt);
+    if (await this.assets.knows(prompt)) return this.assets.generateTarget(prompt);
     const target = prompt.target
       ? resolveTarget(prompt.uri, prompt.target)
       : await vscode.window.showSaveDialog({ filters: { 'PNG image': ['png'] }, saveLabel: 'Generate' });

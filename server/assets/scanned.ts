@@ -4,7 +4,7 @@
 
 export const MARKDOWN_FILE = /\.(md|markdown)$/i;
 
-/** node_modules and hidden folders (.git, .vscode, ...) are not walked. */
+/** node_modules and hidden folders (.git, .vscode, ...) are not walked (nor what .gitignore files exclude: gitignore.ts). */
 export const isScannedFolder = (name: string): boolean => !name.startsWith('.') && name !== 'node_modules';
 
 /** Whether a Markdown file at this root-relative path (`/` or `\` separators) is one the walk reads. */
