@@ -25,10 +25,9 @@ export function defaultProviders(platform: NodeJS.Platform = process.platform): 
 }
 
 /**
- * onnxruntime-node's install script fetches the CUDA provider from NuGet. It reads the
- * ONNXRUNTIME_NODE_INSTALL variable before its command-line flag and before npm's config, so
- * this works even inside a project whose .npmrc says onnxruntime-node-install=skip (where a
- * `npm run` script with only the flag would be skipped by npm_config_onnxruntime_node_install).
+ * onnxruntime-node's install script fetches the CUDA provider from NuGet. `npm ci` never runs it
+ * (allowScripts denies it), so it is run by hand; the variable asks it for CUDA 12 explicitly,
+ * where without a flag it would skip a project-local install.
  */
 export const CUDA_INSTALL_COMMAND = 'ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install';
 

@@ -17,7 +17,27 @@ export interface CodeServerInstall {
   entry: string;
 }
 
-function npm(args: string[], env: NodeJS.ProcessEnv = process.env): void {
+// Where to fetch from and where to cache: the only settings of an outer npm (`npm test`) that an
+// install of our own should inherit.
+const INHERITED_NPM_CONFIG = /^npm_config_(registry|cache|cafile|ca|userconfig|globalconfig|proxy|https_proxy|noproxy|strict_ssl)$/i;
+
+/**
+ * The environment for an npm of our own, started from inside an npm script. The outer npm exports
+ * its whole state (npm_config_*, npm_package_*, NODE, ...), and an inner npm reads npm_config_* as
+ * its own config: code-server's postinstall then saw the outer Node 20 in npm_config_user_agent
+ * and refused, although the inner npm ran on Node 24.
+ */
+export function npmEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (/^npm_/i.test(key) && !INHERITED_NPM_CONFIG.test(key)) continue;
+    if (key === 'NODE' || key === 'INIT_CWD') continue;
+    env[key] = value;
+  }
+  return { ...env, ...extra };
+}
+
+function npm(args: string[], env: NodeJS.ProcessEnv = npmEnv()): void {
   const r = spawnSync('npm', ['--no-audit', '--no-fund', '--loglevel=error', ...args], { stdio: 'inherit', env });
   if (r.status !== 0) throw new Error(`npm ${args.join(' ')} failed (${r.status ?? r.signal})`);
 }
@@ -42,7 +62,7 @@ export function ensureCodeServer(log: (line: string) => void = console.log): Cod
     // and compiles VS Code's own dependencies.
     writeFileSync(join(partial, 'package.json'), JSON.stringify({ private: true, allowScripts: { 'code-server': true, argon2: true } }));
     // code-server's postinstall refuses any Node but 24, and node-gyp must build against its headers.
-    const env = { ...process.env, PATH: `${join(nodeDir, 'bin')}:${process.env.PATH}`, npm_config_nodedir: nodeDir };
+    const env = npmEnv({ PATH: `${join(nodeDir, 'bin')}:${process.env.PATH}`, npm_config_nodedir: nodeDir });
     npm(['install', '--prefix', partial, `code-server@${CODE_SERVER_VERSION}`], env);
     writeFileSync(join(partial, '.complete'), `${new Date().toISOString()}\n`);
     rmSync(dir, { recursive: true, force: true });
