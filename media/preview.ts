@@ -39,9 +39,12 @@ function renderFacts(s: PanelState): void {
   const rows: [string, string][] = [['Seed', String(s.subject.seed)]];
   const p = s.preview;
   if (p) {
-    const saving = p.baselineSteps > 0 ? 1 - p.predictedSteps / p.baselineSteps : 0;
-    rows.push(['Steps', `${p.predictedSteps} predicted · ${p.baselineSteps} baseline (${percent(saving)})${p.policy ? '' : ' · no step policy'}`]);
-    if (p.steps !== p.predictedSteps) rows.push(['Steps run', String(p.steps)]);
+    const chosen = p.refinedSteps ?? p.predictedSteps;
+    const saving = p.baselineSteps > 0 ? 1 - chosen / p.baselineSteps : 0;
+    // The first-step-aware choice is made after the first denoising step; the prompt-only one is what the lens said.
+    const how = p.refinedSteps !== undefined ? `chosen after the first step (the prompt alone: ${p.predictedSteps})` : 'predicted';
+    rows.push(['Steps', `${chosen} ${how} · ${p.baselineSteps} baseline (${percent(saving)})${p.policy ? '' : ' · no step policy'}`]);
+    if (p.steps !== chosen) rows.push(['Steps run', String(p.steps)]);
     rows.push(['Time', `${seconds(p.actualSeconds)} actual · ${seconds(p.estimatedSeconds)} predicted`]);
     rows.push(['Size', `${p.width} × ${p.height}`]);
     rows.push(['Model', p.model]);

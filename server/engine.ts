@@ -3,6 +3,7 @@
 import { resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { type Calibration, CalibrationStore, estimateSeconds, getCalibration } from './adadiff/cost';
+import { firstStep, sharedFirstCall, type FirstStep } from './adadiff/first-step';
 import { loadPolicy, promptFeatures, type StepPolicy } from './adadiff/policy';
 import type { CpuShare, SchedulerName } from './model/contract';
 import { openModelFolder } from './model/folder';
@@ -66,7 +67,10 @@ export interface RenderHooks {
 export interface RenderResult {
   png: Buffer;
   parameters: GenerationParameters;
+  /** The prompt-only prediction (what hovers and lenses show). */
   prediction: StepPrediction;
+  /** The first-step-aware policy's choice, when it made the choice (steps 'auto', see firstStepApplies). */
+  refinedSteps?: number;
   result: GenerateResult;
 }
 
@@ -96,13 +100,31 @@ export class ModelHandle {
     return getCalibration(this.model, { guided: guidance > 1, width, height }, this.store, runtimeVersion());
   }
 
+  /**
+   * Whether a render with these settings may let the first-step-aware policy choose: the policy has
+   * one, the settings are those it was trained with (its first-step summaries mean nothing for
+   * others), and the scheduler's schedules share their first UNet call.
+   */
+  firstStepApplies(settings: { scheduler: SchedulerName; guidance: number; width: number; height: number }): boolean {
+    const m = this.policy?.manifest;
+    if (!m?.firstStep || !this.policy?.refine) return false;
+    if (settings.scheduler !== m.scheduler || settings.guidance !== m.guidance) return false;
+    if (settings.width !== m.training.width || settings.height !== m.training.height) return false;
+    return sharedFirstCall(this.model.folder.schedulerConfig, settings.scheduler, m.candidates).shared;
+  }
+
   async predict(prompt: string, signal?: AbortSignal): Promise<StepPrediction> {
+    return (await this.predictWithFeatures(prompt, signal)).prediction;
+  }
+
+  private async predictWithFeatures(prompt: string, signal?: AbortSignal): Promise<{ prediction: StepPrediction; features?: Awaited<ReturnType<typeof promptFeatures>> }> {
     let steps = this.baselineSteps;
     let candidates = [steps];
     let probabilities = [1];
     let droppedTokens: number;
+    let features: Awaited<ReturnType<typeof promptFeatures>> | undefined;
     if (this.policy) {
-      const features = await promptFeatures(this.model, prompt);
+      features = await promptFeatures(this.model, prompt);
       throwIfCancelled(signal);
       droppedTokens = features.droppedTokens;
       ({ steps, candidates, probabilities } = await this.policy.predict(features.hidden, [1, features.tokens, features.dim], features.mask));
@@ -113,7 +135,7 @@ export class ModelHandle {
     const cal = await this.calibration();
     const estimatedSeconds = estimateSeconds(cal, steps);
     const baselineSeconds = estimateSeconds(cal, this.baselineSteps);
-    return {
+    const prediction = {
       steps,
       baselineSteps: this.baselineSteps,
       candidates,
@@ -125,26 +147,29 @@ export class ModelHandle {
       droppedTokens,
       provider: cal.provider,
     };
+    return { prediction, features };
   }
 
   async render(req: RenderRequest, hooks: RenderHooks = {}): Promise<RenderResult> {
-    const prediction = await this.predict(req.prompt, hooks.signal);
-    const steps = req.steps === undefined || req.steps === 'auto' ? prediction.steps : req.steps;
+    const { prediction, features } = await this.predictWithFeatures(req.prompt, hooks.signal);
+    const auto = req.steps === undefined || req.steps === 'auto';
+    let steps = auto ? prediction.steps : (req.steps as number);
     const seed = validateSeed(req.seed ?? this.defaults.seed);
     const guidance = req.guidance ?? this.guidance;
     const scheduler = req.scheduler ?? this.scheduler;
-    const result = await generate(this.model, {
-      prompt: req.prompt,
-      negativePrompt: req.negativePrompt,
-      steps,
-      seed,
-      guidance,
-      scheduler,
-      width: req.width,
-      height: req.height,
-      signal: hooks.signal,
-      onStep: hooks.onStep,
-    });
+    const [, h, w] = this.model.latentShape(req.width, req.height);
+    const size = { width: w * this.model.vaeScaleFactor, height: h * this.model.vaeScaleFactor };
+    const settings = { prompt: req.prompt, negativePrompt: req.negativePrompt, seed, guidance, scheduler, width: req.width, height: req.height, signal: hooks.signal };
+    // The first UNet call is made before the step count is known, read by the first-step-aware
+    // policy, and reused by generate(): the image is exactly the chosen count's image.
+    let first: FirstStep | undefined;
+    let refinedSteps: number | undefined;
+    if (auto && features && this.firstStepApplies({ scheduler, guidance, ...size })) {
+      first = await firstStep(this.model, { ...settings, steps: prediction.steps });
+      refinedSteps = (await this.policy!.refine!(features.hidden, [1, features.tokens, features.dim], features.mask, first.features)).steps;
+      steps = refinedSteps;
+    }
+    const result = await generate(this.model, { ...settings, steps, first: first?.call, onStep: hooks.onStep });
     const parameters: GenerationParameters = {
       prompt: req.prompt,
       negativePrompt: req.negativePrompt,
@@ -157,9 +182,10 @@ export class ModelHandle {
       modelHash: await this.model.folder.hash(),
       modelName: this.model.folder.name,
       predictedSteps: prediction.policy ? prediction.steps : undefined,
+      firstStepSteps: refinedSteps,
       baselineSteps: prediction.baselineSteps,
     };
-    return { png: encodePng(result.image, { parameters: formatParameters(parameters) }), parameters, prediction, result };
+    return { png: encodePng(result.image, { parameters: formatParameters(parameters) }), parameters, prediction, ...(refinedSteps !== undefined ? { refinedSteps } : {}), result };
   }
 
   async dispose(): Promise<void> {

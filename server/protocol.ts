@@ -139,8 +139,10 @@ export interface PreviewResult {
   negativePrompt?: string;
   /** Steps actually run. */
   steps: number;
-  /** The policy's prediction (the baseline when the model has no policy). */
+  /** The policy's prediction from the prompt alone (the baseline when the model has no policy). */
   predictedSteps: number;
+  /** The first-step-aware policy's choice, made after the first UNet call, when it made the choice. */
+  refinedSteps?: number;
   baselineSteps: number;
   seed: number;
   /** The cost model's time for this render, including the VAE decodes of the intermediate images it streamed. */

@@ -15,8 +15,8 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { GraphBuilder, attr, tensor } from '../onnx';
-import { POLICY_IO, validatePolicyManifest, type PolicyManifest } from './policy-manifest';
-import { attentionParamNames, type PolicyNet } from './policy-net';
+import { POLICY_FIRST_STEP_ONNX, POLICY_IO, validatePolicyManifest, type PolicyManifest } from './policy-manifest';
+import { attentionParamNames, extraDimOf, type PolicyNet } from './policy-net';
 
 export const POLICY_DIR = 'adadiff';
 export const POLICY_ONNX = 'policy.onnx';
@@ -66,7 +66,15 @@ export function buildPolicyGraph(net: PolicyNet, metadata: Record<string, string
   const poolWeights = g.op('Unsqueeze', [g.op('Softmax', [poolScores], { axis: attr.int(-1) }), int64([1])]);
   const pooled = g.op('Squeeze', [g.op('MatMul', [poolWeights, z]), int64([1])], {}, 'pooled');
 
-  const fc1 = g.op('Tanh', [g.op('Add', [g.op('MatMul', [pooled, param('mlp.fc1.weight')]), param('mlp.fc1.bias')])]);
+  let head = pooled;
+  const e = extraDimOf(net.architecture);
+  if (e > 0) {
+    const extra = g.input(POLICY_IO.firstStep, 'float32', ['batch', e]);
+    const n = net.extraNormalizer!;
+    const standardised = g.op('Mul', [g.op('Sub', [extra, f32('first_step.mean', [e], n.mean)]), f32('first_step.scale', [e], n.scale)]);
+    head = g.op('Concat', [pooled, standardised], { axis: attr.int(1) }, 'head');
+  }
+  const fc1 = g.op('Tanh', [g.op('Add', [g.op('MatMul', [head, param('mlp.fc1.weight')]), param('mlp.fc1.bias')])]);
   g.op('Add', [g.op('MatMul', [fc1, param('mlp.fc2.weight')]), param('mlp.fc2.bias')], {}, POLICY_IO.logits);
   g.output(POLICY_IO.logits, 'float32', ['batch', k]);
   return g.toBytes({
@@ -81,8 +89,14 @@ export interface ExportedPolicy {
   manifestPath: string;
 }
 
-/** Writes adadiff/policy.onnx, then adadiff/policy.json, each atomically (temp file + rename). */
-export async function exportPolicy(net: PolicyNet, manifest: PolicyManifest, modelDir: string): Promise<ExportedPolicy> {
+/**
+ * Writes adadiff/policy.onnx (and policy-first-step.onnx when `firstStepNet` is given), then
+ * adadiff/policy.json, each atomically (temp file + rename).
+ */
+export async function exportPolicy(net: PolicyNet, manifest: PolicyManifest, modelDir: string, firstStepNet?: PolicyNet): Promise<ExportedPolicy> {
+  if ((firstStepNet === undefined) !== (manifest.firstStep === undefined)) {
+    throw new Error('export: a first-step network and its manifest section go together');
+  }
   validatePolicyManifest(manifest);
   if (
     manifest.architecture.inputDim !== net.architecture.inputDim ||
@@ -100,6 +114,7 @@ export async function exportPolicy(net: PolicyNet, manifest: PolicyManifest, mod
     'adadiff.baseline_steps': String(manifest.baselineSteps),
   });
   await writeAtomic(onnxPath, bytes);
+  if (firstStepNet) await writeAtomic(path.join(dir, POLICY_FIRST_STEP_ONNX), buildPolicyGraph(firstStepNet, { 'adadiff.candidates': manifest.candidates.join(',') }));
   await writeAtomic(manifestPath, JSON.stringify(manifest, null, 2) + '\n');
   return { onnxPath, manifestPath };
 }

@@ -19,10 +19,13 @@ export const COLORS = {
   wordCount: [44, 160, 44],
   fixed: [0, 0, 0],
   tau: [255, 127, 14],
+  oracle: [148, 103, 189],
+  imageOracle: [140, 86, 75],
+  firstStep: [227, 119, 194],
 } as const satisfies Record<string, Color>;
 
-/** Quality (y) against average steps (x), with an optional horizontal threshold line. */
-export function plotQualityVsSteps(series: PlotSeries[], opts: { maxSteps: number; tau?: number | null; title?: string }): Buffer {
+/** Quality or a share (y) against average steps (x), with an optional horizontal reference line. */
+export function plotQualityVsSteps(series: PlotSeries[], opts: { maxSteps: number; reference?: { value: number; label: string }; title?: string }): Buffer {
   const W = 640;
   const H = 420;
   const left = 56;
@@ -31,7 +34,7 @@ export function plotQualityVsSteps(series: PlotSeries[], opts: { maxSteps: numbe
   const bottom = 40;
   const c = new Canvas(W, H);
   const qs = series.flatMap((s) => s.points.map((p) => p.quality));
-  if (opts.tau != null) qs.push(opts.tau);
+  if (opts.reference) qs.push(opts.reference.value);
   const yMax = Math.max(1, ...qs);
   const yMin = Math.min(Math.floor(Math.min(...qs) * 20) / 20, yMax - 0.05);
   const px = (steps: number) => left + (steps / opts.maxSteps) * (W - left - right);
@@ -55,7 +58,7 @@ export function plotQualityVsSteps(series: PlotSeries[], opts: { maxSteps: numbe
   c.text(left + (W - left - right) / 2 - 40, H - 14, 'AVERAGE STEPS', ink);
   c.text(8, 10, opts.title ?? 'QUALITY VS AVERAGE STEPS', ink);
 
-  if (opts.tau != null) c.line(left, py(opts.tau), W - right, py(opts.tau), COLORS.tau, 4);
+  if (opts.reference) c.line(left, py(opts.reference.value), W - right, py(opts.reference.value), COLORS.tau, 4);
   for (const s of series) {
     if (s.line) {
       for (let i = 1; i < s.points.length; i++) {
@@ -66,7 +69,7 @@ export function plotQualityVsSteps(series: PlotSeries[], opts: { maxSteps: numbe
   }
 
   const legend = [...series.map((s) => ({ label: s.label, color: s.color }))];
-  if (opts.tau != null) legend.push({ label: `TAU ${opts.tau}`, color: COLORS.tau });
+  if (opts.reference) legend.push({ label: opts.reference.label, color: COLORS.tau });
   legend.forEach((entry, i) => {
     const y = top + i * 16;
     c.rect(W - right + 14, y, 10, 8, entry.color);

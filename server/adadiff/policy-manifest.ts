@@ -15,6 +15,8 @@ export const POLICY_VERSION = 1;
 export const POLICY_IO = {
   hidden: 'last_hidden_state',
   mask: 'attention_mask',
+  /** The first-step-aware graph's extra input [B, E]: the first UNet call's summary (first-step.ts). */
+  firstStep: 'first_step',
   logits: 'logits',
 } as const;
 
@@ -88,6 +90,11 @@ export interface PolicyEvaluation {
   /** Mean quality over prompt x seed images at the chosen steps. */
   meanQuality: number;
   baselines: {
+    /**
+     * The baseline that matters: the least fixed step count (a column of the table) whose share of
+     * images meeting tau is at least the policy's; null when none is (or without tau).
+     */
+    fixedSameShare: (StrategyResult & { steps: number }) | null;
     /** Fixed steps: the policy's average rounded, generated and scored like every candidate. */
     fixed: StrategyResult & { steps: number };
     /** Random steps drawn from the policy's own step distribution (exact expectation). */
@@ -97,6 +104,14 @@ export interface PolicyEvaluation {
     /** The baseline schedule (the longest candidate) for every prompt. */
     full: StrategyResult;
   };
+  /**
+   * Bounds (with tau): per prompt, the least candidate at which every seed's image meets tau (the
+   * best a prompt-only policy can do without losing images); per image, the least candidate at
+   * which that image meets tau. The largest candidate where none does.
+   */
+  oracles?: { prompt: StrategyResult; image: StrategyResult };
+  /** Spearman correlation of the chosen steps (mean over seeds) with the prompt oracle's steps. */
+  oracleSpearman?: number | null;
   /** Fixed steps at every candidate: the quality-vs-steps curve the baselines lie on. */
   fixedCurve: (StrategyResult & { steps: number })[];
   /** Pearson correlation of chosen steps with the prompt's word count; null when either is constant. */
@@ -124,8 +139,39 @@ export interface PolicyManifest {
   features: PolicyFeatureSpec;
   architecture: PolicyArchitecture;
   training: PolicyTrainingInfo;
+  /** The prompt-only policy on the first held-out set. */
   evaluation?: PolicyEvaluation;
+  /** Every held-out set (e.g. in- and out-of-distribution), prompt-only and first-step-aware. */
+  evaluations?: NamedEvaluation[];
+  firstStep?: FirstStepPolicySpec;
 }
+
+export interface NamedEvaluation {
+  /** The prompts file's name, or what the caller calls the set. */
+  name: string;
+  promptOnly: PolicyEvaluation;
+  firstStep?: PolicyEvaluation;
+}
+
+/**
+ * The first-step-aware policy (adadiff/policy-first-step.onnx): the same network over the prompt's
+ * features plus a summary of the generation's first UNet call, trained per image on the same
+ * reward table. Used where the chosen scheduler's schedules share that call and the scheduler and
+ * guidance are the policy's; the prompt-only policy everywhere else.
+ */
+export interface FirstStepPolicySpec {
+  file: typeof POLICY_FIRST_STEP_ONNX;
+  /** The summary's entries in order (first-step.ts). */
+  features: string[];
+  architecture: PolicyArchitecture;
+  /** Training images (prompt x seed) and the argmax's mean reward on them, against the per-image best. */
+  images: number;
+  finalGreedyReward: number;
+  oracleReward: number;
+  trainingSeconds: number;
+}
+
+export const POLICY_FIRST_STEP_ONNX = 'policy-first-step.onnx';
 
 const SCHEDULERS: readonly SchedulerName[] = ['ddim', 'euler', 'dpmpp-2m', 'dpmpp-2m-karras', 'lcm'];
 
@@ -150,6 +196,16 @@ export function validatePolicyManifest(value: unknown): PolicyManifest {
   }
   if (!m.architecture || m.architecture.outputs !== m.candidates.length || m.architecture.inputDim !== m.features.dim) {
     fail('architecture does not match the candidates and feature width');
+  }
+  if (m.firstStep !== undefined) {
+    const f = m.firstStep;
+    if (f.file !== POLICY_FIRST_STEP_ONNX) fail(`firstStep.file must be ${POLICY_FIRST_STEP_ONNX}`);
+    if (!Array.isArray(f.features) || !f.architecture || f.architecture.extraDim !== f.features.length) {
+      fail('firstStep.architecture.extraDim must equal the number of firstStep.features');
+    }
+    if (f.architecture.outputs !== m.candidates.length || f.architecture.inputDim !== m.features.dim) {
+      fail('firstStep.architecture does not match the candidates and feature width');
+    }
   }
   return m;
 }

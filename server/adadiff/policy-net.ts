@@ -30,6 +30,11 @@ export interface PolicyArchitecture {
   mlpDim: number;
   /** Number of candidate step counts K. */
   outputs: number;
+  /**
+   * Width E of a per-image feature vector joined to the pooled prompt code before the MLP (the
+   * first-step-aware policy's summary of the first UNet call); 0 or absent for prompt-only.
+   */
+  extraDim?: number;
 }
 
 /**
@@ -51,10 +56,17 @@ export interface Tensor {
 /** Trainable tensors by name; the names are stable and used by export and serialisation. */
 export type PolicyParams = Record<string, Tensor>;
 
+export interface Normalizer {
+  mean: Float64Array;
+  scale: Float64Array;
+}
+
 export interface PolicyNet {
   architecture: PolicyArchitecture;
   /** Fixed standardisation of the input features (not trained): x = (f - mean) * scale. */
-  normalizer: { mean: Float64Array; scale: Float64Array };
+  normalizer: Normalizer;
+  /** The same for the per-image features (architecture.extraDim entries). */
+  extraNormalizer?: Normalizer;
   params: PolicyParams;
 }
 
@@ -64,7 +76,11 @@ export interface TokenFeatures {
   tokens: number;
   dim: number;
   mask: ArrayLike<number>;
+  /** Per-image features (architecture.extraDim of them), for the first-step-aware policy. */
+  extra?: ArrayLike<number>;
 }
+
+export const extraDimOf = (arch: PolicyArchitecture): number => arch.extraDim ?? 0;
 
 export const attentionParamNames = (layer: number) =>
   ({ query: `attn${layer}.query`, key: `attn${layer}.key`, value: `attn${layer}.value` }) as const;
@@ -83,7 +99,7 @@ function parameterShapes(arch: PolicyArchitecture): Record<string, number[]> {
     'proj.weight': [d, h],
     'proj.bias': [h],
     'pool.query': [h],
-    'mlp.fc1.weight': [h, m],
+    'mlp.fc1.weight': [h + extraDimOf(arch), m],
     'mlp.fc1.bias': [m],
     'mlp.fc2.weight': [m, k],
     'mlp.fc2.bias': [k],
@@ -103,6 +119,7 @@ function validateArchitecture(arch: PolicyArchitecture): void {
   if (!Number.isInteger(arch.attentionLayers) || arch.attentionLayers < 0) {
     throw new Error('policy: attentionLayers must be a non-negative integer');
   }
+  if (!Number.isInteger(extraDimOf(arch)) || extraDimOf(arch) < 0) throw new Error('policy: extraDim must be a non-negative integer');
 }
 
 /**
@@ -124,11 +141,32 @@ export function createPolicyNet(arch: PolicyArchitecture, seed = 0): PolicyNet {
     }
     params[name] = { shape, data };
   }
+  const identity = (n: number): Normalizer => ({ mean: new Float64Array(n), scale: new Float64Array(n).fill(1) });
   return {
     architecture: { ...arch },
-    normalizer: { mean: new Float64Array(arch.inputDim), scale: new Float64Array(arch.inputDim).fill(1) },
+    normalizer: identity(arch.inputDim),
+    ...(extraDimOf(arch) > 0 ? { extraNormalizer: identity(extraDimOf(arch)) } : {}),
     params,
   };
+}
+
+/** Per-entry mean and 1/std of the per-image features over the training images. */
+export function fitExtraNormalizer(features: TokenFeatures[], dim: number): Normalizer {
+  const mean = new Float64Array(dim);
+  const sq = new Float64Array(dim);
+  for (const f of features) {
+    if (f.extra?.length !== dim) throw new Error(`policy: per-image features must have ${dim} entries`);
+    for (let j = 0; j < dim; j++) {
+      mean[j] += f.extra[j];
+      sq[j] += f.extra[j] * f.extra[j];
+    }
+  }
+  const scale = new Float64Array(dim);
+  for (let j = 0; j < dim; j++) {
+    mean[j] /= features.length;
+    scale[j] = 1 / Math.sqrt(Math.max(sq[j] / features.length - mean[j] * mean[j], 0) + 1e-6);
+  }
+  return { mean, scale };
 }
 
 /** Per-feature mean and 1/std over every real token of the training prompts. */
@@ -165,6 +203,18 @@ function checkFeatures(f: TokenFeatures, dim: number): void {
     throw new Error(`policy: features hold ${f.hidden.length} values, expected ${f.tokens} x ${f.dim}`);
   }
   if (f.mask.length !== f.tokens) throw new Error(`policy: mask has ${f.mask.length} entries for ${f.tokens} tokens`);
+}
+
+/** The MLP's input: the pooled prompt code, then the standardised per-image features. */
+function mlpInput(net: PolicyNet, pooled: Float64Array, f: TokenFeatures): Float64Array {
+  const e = extraDimOf(net.architecture);
+  if (e === 0) return pooled;
+  if (f.extra?.length !== e) throw new Error(`policy: this policy reads ${e} per-image features, got ${f.extra?.length ?? 0}`);
+  const { mean, scale } = net.extraNormalizer!;
+  const out = new Float64Array(pooled.length + e);
+  out.set(pooled);
+  for (let j = 0; j < e; j++) out[pooled.length + j] = (f.extra[j] - mean[j]) * scale[j];
+  return out;
 }
 
 // ---- dense helpers (row-major) ---------------------------------------------------------------
@@ -255,6 +305,8 @@ export interface ForwardCache {
   z: Float64Array;
   pool: Float64Array;
   pooled: Float64Array;
+  /** pooled, joined by the standardised per-image features. */
+  head: Float64Array;
   hidden: Float64Array;
   logits: Float64Array;
 }
@@ -305,13 +357,14 @@ export function forward(net: PolicyNet, f: TokenFeatures): ForwardCache {
   softmaxRows(pool, 1, n);
   const pooled = matmul(pool, z, 1, n, h);
 
-  const hidden = matmul(pooled, P['mlp.fc1.weight'].data, 1, h, m);
+  const head = mlpInput(net, pooled, f);
+  const hidden = matmul(head, P['mlp.fc1.weight'].data, 1, head.length, m);
   const b1 = P['mlp.fc1.bias'].data;
   for (let j = 0; j < m; j++) hidden[j] = Math.tanh(hidden[j] + b1[j]);
   const logits = matmul(hidden, P['mlp.fc2.weight'].data, 1, m, k);
   const b2 = P['mlp.fc2.bias'].data;
   for (let j = 0; j < k; j++) logits[j] += b2[j];
-  return { n, x, layers, z, pool, pooled, hidden, logits };
+  return { n, x, layers, z, pool, pooled, head, hidden, logits };
 }
 
 /** Gradients with the same names and shapes as the parameters, all zero. */
@@ -334,10 +387,13 @@ export function backward(net: PolicyNet, cache: ForwardCache, dLogits: ArrayLike
   const dHidden = new Float64Array(m);
   matmulBT(dl, P['mlp.fc2.weight'].data, 1, k, m, dHidden);
   for (let j = 0; j < m; j++) dHidden[j] *= 1 - cache.hidden[j] * cache.hidden[j];
-  matmulAT(cache.pooled, dHidden, 1, h, m, grads['mlp.fc1.weight'].data);
+  const headDim = cache.head.length;
+  matmulAT(cache.head, dHidden, 1, headDim, m, grads['mlp.fc1.weight'].data);
   for (let j = 0; j < m; j++) grads['mlp.fc1.bias'].data[j] += dHidden[j];
-  const dPooled = new Float64Array(h);
-  matmulBT(dHidden, P['mlp.fc1.weight'].data, 1, m, h, dPooled);
+  // The per-image features are inputs, not parameters: only the pooled part carries on backwards.
+  const dHead = new Float64Array(headDim);
+  matmulBT(dHidden, P['mlp.fc1.weight'].data, 1, m, headDim, dHead);
+  const dPooled = dHead.subarray(0, h);
 
   // attention pooling: pooled = pool^T z, pool = softmax(z q / sqrt(H))
   const invSqrtH = 1 / Math.sqrt(h);
@@ -448,6 +504,7 @@ export interface SerializedPolicyNet {
   version: 1;
   architecture: PolicyArchitecture;
   normalizer: { mean: number[]; scale: number[] };
+  extraNormalizer?: { mean: number[]; scale: number[] };
   params: Record<string, { shape: number[]; data: number[] }>;
 }
 
@@ -461,6 +518,7 @@ export function serializePolicyNet(net: PolicyNet): SerializedPolicyNet {
     version: 1,
     architecture: { ...net.architecture },
     normalizer: { mean: Array.from(net.normalizer.mean), scale: Array.from(net.normalizer.scale) },
+    ...(net.extraNormalizer ? { extraNormalizer: { mean: Array.from(net.extraNormalizer.mean), scale: Array.from(net.extraNormalizer.scale) } } : {}),
     params,
   };
 }
@@ -484,9 +542,14 @@ export function deserializePolicyNet(value: unknown): PolicyNet {
   if (s.normalizer?.mean?.length !== d || s.normalizer?.scale?.length !== d) {
     throw new Error(`policy: input normalisation must have ${d} entries`);
   }
+  const e = extraDimOf(s.architecture);
+  if (e > 0 && (s.extraNormalizer?.mean?.length !== e || s.extraNormalizer?.scale?.length !== e)) {
+    throw new Error(`policy: per-image feature normalisation must have ${e} entries`);
+  }
   return {
     architecture: { ...s.architecture },
     normalizer: { mean: Float64Array.from(s.normalizer.mean), scale: Float64Array.from(s.normalizer.scale) },
+    ...(e > 0 ? { extraNormalizer: { mean: Float64Array.from(s.extraNormalizer!.mean), scale: Float64Array.from(s.extraNormalizer!.scale) } } : {}),
     params,
   };
 }

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { LoadedModel } from '../model/contract';
 import { POLICY_DIR, POLICY_JSON, POLICY_ONNX } from './export';
-import { POLICY_IO, validatePolicyManifest, type PolicyManifest } from './policy-manifest';
+import { POLICY_FIRST_STEP_ONNX, POLICY_IO, validatePolicyManifest, type PolicyManifest } from './policy-manifest';
 import type { TokenFeatures } from './policy-net';
 
 export interface StepPrediction {
@@ -25,6 +25,11 @@ export interface StepPolicy {
   readonly manifest: PolicyManifest;
   /** hidden: [1, L, D] text-encoder features; mask: [L], 1 for real tokens, 0 for padding. */
   predict(hidden: Float32Array, dims: readonly [number, number, number] | readonly number[], mask: Float32Array): Promise<StepPrediction>;
+  /**
+   * The first-step-aware choice: the same prompt features plus the first UNet call's summary
+   * (first-step.ts). Absent when the folder has no policy-first-step.onnx.
+   */
+  refine?(hidden: Float32Array, dims: readonly [number, number, number] | readonly number[], mask: Float32Array, firstStep: Float32Array): Promise<StepPrediction>;
   dispose(): Promise<void>;
 }
 
@@ -45,6 +50,28 @@ async function exists(file: string): Promise<boolean> {
   );
 }
 
+async function openGraph(file: string, inputs: readonly string[]): Promise<ort.InferenceSession> {
+  let session: ort.InferenceSession;
+  try {
+    // One thread: the policy is a few small matrices, and ONNX Runtime's default pool (a thread per
+    // core, spinning after each call) kept spinning into the first UNet steps of the image the
+    // prediction was for, which took 7-15 ms instead of 6 (bench torch, per-step times).
+    session = await ort.InferenceSession.create(file, { executionProviders: ['cpu'], intraOpNumThreads: 1, logSeverityLevel: 3 });
+  } catch (err) {
+    throw new PolicyError(file, `does not load in onnxruntime (${(err as Error).message}); train the policy again`);
+  }
+  const missing = inputs.filter((n) => !session.inputNames.includes(n));
+  if (missing.length > 0 || !session.outputNames.includes(POLICY_IO.logits)) {
+    await session.release();
+    throw new PolicyError(
+      file,
+      `has inputs [${session.inputNames.join(', ')}] and outputs [${session.outputNames.join(', ')}], ` +
+        `expected inputs ${inputs.join(', ')} and output ${POLICY_IO.logits}`,
+    );
+  }
+  return session;
+}
+
 export async function loadPolicy(modelDir: string): Promise<StepPolicy | null> {
   const onnxPath = path.join(modelDir, POLICY_DIR, POLICY_ONNX);
   const manifestPath = path.join(modelDir, POLICY_DIR, POLICY_JSON);
@@ -56,46 +83,53 @@ export async function loadPolicy(modelDir: string): Promise<StepPolicy | null> {
   } catch (err) {
     throw new PolicyError(manifestPath, `${(err as Error).message}; train the policy again (adadiff train-policy)`);
   }
-
-  let session: ort.InferenceSession;
-  try {
-    // One thread: the policy is a few small matrices, and ONNX Runtime's default pool (a thread per
-    // core, spinning after each call) kept spinning into the first UNet steps of the image the
-    // prediction was for, which took 7-15 ms instead of 6 (bench torch, per-step times).
-    session = await ort.InferenceSession.create(onnxPath, { executionProviders: ['cpu'], intraOpNumThreads: 1, logSeverityLevel: 3 });
-  } catch (err) {
-    throw new PolicyError(onnxPath, `does not load in onnxruntime (${(err as Error).message}); train the policy again`);
-  }
-  const missing = [POLICY_IO.hidden, POLICY_IO.mask].filter((n) => !session.inputNames.includes(n));
-  if (missing.length > 0 || !session.outputNames.includes(POLICY_IO.logits)) {
-    await session.release();
-    throw new PolicyError(
-      onnxPath,
-      `has inputs [${session.inputNames.join(', ')}] and outputs [${session.outputNames.join(', ')}], ` +
-        `expected inputs ${POLICY_IO.hidden}, ${POLICY_IO.mask} and output ${POLICY_IO.logits}`,
-    );
+  const session = await openGraph(onnxPath, [POLICY_IO.hidden, POLICY_IO.mask]);
+  let refined: ort.InferenceSession | undefined;
+  if (manifest.firstStep) {
+    const file = path.join(modelDir, POLICY_DIR, POLICY_FIRST_STEP_ONNX);
+    if (!(await exists(file))) {
+      await session.release();
+      throw new PolicyError(file, 'is missing although policy.json describes a first-step-aware policy; train the policy again');
+    }
+    refined = await openGraph(file, [POLICY_IO.hidden, POLICY_IO.mask, POLICY_IO.firstStep]).catch(async (err) => {
+      await session.release();
+      throw err;
+    });
   }
 
   const { dim } = manifest.features;
+  const feeds = (hidden: Float32Array, dims: readonly number[], mask: Float32Array): Record<string, ort.Tensor> => {
+    const [batch, tokens, width] = dims;
+    if (dims.length !== 3 || batch !== 1) throw new RangeError(`policy: expected features [1, L, D], got [${dims.join(', ')}]`);
+    if (width !== dim) {
+      throw new RangeError(`policy: the text encoder gives ${width}-wide features, the policy was trained on ${dim}; train it for this model`);
+    }
+    if (hidden.length !== tokens * width) throw new RangeError(`policy: ${hidden.length} feature values for [1, ${tokens}, ${width}]`);
+    if (mask.length !== tokens) throw new RangeError(`policy: mask has ${mask.length} entries for ${tokens} tokens`);
+    if (!mask.some((v) => v > 0.5)) throw new RangeError('policy: the mask marks no real token');
+    return {
+      [POLICY_IO.hidden]: new ort.Tensor('float32', hidden, [1, tokens, width]),
+      [POLICY_IO.mask]: new ort.Tensor('float32', mask, [1, tokens]),
+    };
+  };
+  const run = async (s: ort.InferenceSession, input: Record<string, ort.Tensor>) =>
+    stepFromLogits(manifest.candidates, (await s.run(input))[POLICY_IO.logits].data as Float32Array);
   return {
     manifest,
-    async predict(hidden, dims, mask) {
-      const [batch, tokens, width] = dims;
-      if (dims.length !== 3 || batch !== 1) throw new RangeError(`policy: expected features [1, L, D], got [${dims.join(', ')}]`);
-      if (width !== dim) {
-        throw new RangeError(`policy: the text encoder gives ${width}-wide features, the policy was trained on ${dim}; train it for this model`);
-      }
-      if (hidden.length !== tokens * width) throw new RangeError(`policy: ${hidden.length} feature values for [1, ${tokens}, ${width}]`);
-      if (mask.length !== tokens) throw new RangeError(`policy: mask has ${mask.length} entries for ${tokens} tokens`);
-      if (!mask.some((v) => v > 0.5)) throw new RangeError('policy: the mask marks no real token');
-      const out = await session.run({
-        [POLICY_IO.hidden]: new ort.Tensor('float32', hidden, [1, tokens, width]),
-        [POLICY_IO.mask]: new ort.Tensor('float32', mask, [1, tokens]),
-      });
-      const logits = out[POLICY_IO.logits].data as Float32Array;
-      return stepFromLogits(manifest.candidates, logits);
+    predict: async (hidden, dims, mask) => run(session, feeds(hidden, dims, mask)),
+    ...(refined && manifest.firstStep
+      ? {
+          refine: async (hidden: Float32Array, dims: readonly number[], mask: Float32Array, firstStep: Float32Array) => {
+            const e = manifest.firstStep!.features.length;
+            if (firstStep.length !== e) throw new RangeError(`policy: the first step gives ${firstStep.length} features, the policy reads ${e}`);
+            return run(refined!, { ...feeds(hidden, dims, mask), [POLICY_IO.firstStep]: new ort.Tensor('float32', firstStep, [1, e]) });
+          },
+        }
+      : {}),
+    dispose: async () => {
+      await session.release();
+      await refined?.release();
     },
-    dispose: () => session.release(),
   };
 }
 

@@ -1,23 +1,29 @@
 // Training a step policy for a model, end to end: text features of the training prompts -> reward
 // table (cached) -> policy gradient in TypeScript -> adadiff/policy.onnx + policy.json in the model
 // folder -> optionally the evaluation on held-out prompts, recorded in policy.json.
+// From the same table, where the scheduler's schedules share their first UNet call, a second
+// network is trained per image on the prompt plus that call's summary (first-step.ts) and written
+// beside it as adadiff/policy-first-step.onnx.
 
 import type { LoadedModel } from '../model/contract';
 import { throwIfCancelled } from '../pipeline/generate';
 import { evaluatePolicy, sha256Lines, type EvaluateProgress } from './evaluate';
 import { exportPolicy } from './export';
+import { FIRST_STEP_STATS, firstStep, firstStepFeatureNames, sharedFirstCall } from './first-step';
 import { loadPolicy, promptFeatures } from './policy';
-import { POLICY_FORMAT, POLICY_VERSION, type PolicyEvaluation, type PolicyManifest } from './policy-manifest';
+import { POLICY_FIRST_STEP_ONNX, POLICY_FORMAT, POLICY_VERSION, type NamedEvaluation, type PolicyEvaluation, type PolicyManifest } from './policy-manifest';
 import { DEFAULT_CANDIDATES, resolveRewardSettings, type RewardOptions } from './reward';
 import { buildRewardTable, fidelityScorer, type GenerationSettings, type QualityScorer, type RewardTable, type TableProgress } from './reward-table';
-import { TRAIN_DEFAULTS, trainPolicyNet, type TrainingLogEntry, type TrainOptions } from './trainer';
+import { TRAIN_DEFAULTS, trainPolicyNet, type TrainingExample, type TrainingLogEntry, type TrainOptions } from './trainer';
 
 export const DEFAULT_SEEDS: readonly number[] = [0, 1];
 
 export interface TrainPolicyOptions extends GenerationSettings {
   prompts: readonly string[];
-  /** Evaluated after training; the result goes into policy.json. */
-  heldOutPrompts?: readonly string[];
+  /** Evaluated after training, each set on its own (e.g. in- and out-of-distribution); the results go into policy.json. */
+  heldOut?: readonly { name: string; prompts: readonly string[] }[];
+  /** Train the first-step-aware policy too where the scheduler allows it. Default true. */
+  firstStep?: boolean;
   /** Seeds of the initial noise per prompt; rewards are averaged over them. Default [0, 1]. */
   seeds?: readonly number[];
   /** Candidate step counts. Default 5, 10, ..., 50. */
@@ -39,6 +45,7 @@ export interface TrainPolicyOptions extends GenerationSettings {
 export type TrainPolicyProgress =
   | { phase: 'features'; done: number; total: number }
   | { phase: 'table'; progress: TableProgress }
+  | { phase: 'first-step'; done: number; total: number }
   | { phase: 'train'; entry: TrainingLogEntry; epochs: number }
   | { phase: 'export'; onnxPath: string }
   | { phase: 'evaluate'; progress: EvaluateProgress };
@@ -49,8 +56,12 @@ export interface TrainPolicyResult {
   manifestPath: string;
   log: TrainingLogEntry[];
   table: RewardTable;
+  /** The prompt-only policy on the first held-out set. */
   evaluation?: PolicyEvaluation;
-  /** The evaluation plot, when held-out prompts were given. */
+  evaluations?: NamedEvaluation[];
+  /** Why no first-step-aware policy was trained, when none was. */
+  firstStepSkipped?: string;
+  /** The evaluation plot of the first held-out set, when held-out prompts were given. */
   plotPng?: Buffer;
 }
 
@@ -69,15 +80,12 @@ export async function trainPolicy(model: LoadedModel, opts: TrainPolicyOptions):
     opts.onProgress?.({ phase: 'features', done: i + 1, total: opts.prompts.length });
   }
 
+  const generation = { scheduler: opts.scheduler, guidance: opts.guidance, width: opts.width, height: opts.height, negativePrompt: opts.negativePrompt };
   const table = await buildRewardTable(model, {
     prompts: opts.prompts,
     seeds,
     steps: candidates,
-    scheduler: opts.scheduler,
-    guidance: opts.guidance,
-    width: opts.width,
-    height: opts.height,
-    negativePrompt: opts.negativePrompt,
+    ...generation,
     scorer,
     cacheDir: opts.cacheDir,
     signal: opts.signal,
@@ -86,11 +94,35 @@ export async function trainPolicy(model: LoadedModel, opts: TrainPolicyOptions):
 
   const examples = features.map((f, p) => ({ features: f, quality: table.rows[p].map((r) => r.quality) }));
   const epochs = opts.training?.epochs ?? TRAIN_DEFAULTS.epochs;
-  const trained = trainPolicyNet(examples, candidates, reward, {
-    ...opts.training,
-    signal: opts.signal,
-    onEpoch: (entry) => opts.onProgress?.({ phase: 'train', entry, epochs }),
-  });
+  const train = (data: TrainingExample[], extraDim = 0) =>
+    trainPolicyNet(data, candidates, reward, {
+      ...opts.training,
+      architecture: { ...opts.training?.architecture, extraDim },
+      signal: opts.signal,
+      onEpoch: (entry) => opts.onProgress?.({ phase: 'train', entry, epochs }),
+    });
+
+  // The first-step-aware policy: one example per image, its own row of the table.
+  const shared = sharedFirstCall(model.folder.schedulerConfig, opts.scheduler, candidates);
+  const firstStepSkipped = opts.firstStep === false ? 'not asked for' : shared.shared ? undefined : shared.reason;
+  const perImage: TrainingExample[] = [];
+  if (!firstStepSkipped) {
+    let done = 0;
+    for (const [p, prompt] of opts.prompts.entries()) {
+      for (const [s, seed] of seeds.entries()) {
+        throwIfCancelled(opts.signal);
+        const first = await firstStep(model, { prompt, seed, steps: candidates[0], ...generation, signal: opts.signal });
+        perImage.push({ features: { ...features[p], extra: first.features }, quality: [table.rows[p][s].quality] });
+        opts.onProgress?.({ phase: 'first-step', done: ++done, total: opts.prompts.length * seeds.length });
+      }
+    }
+  }
+  const trained = train(examples);
+  let refined: { trained: ReturnType<typeof trainPolicyNet>; names: string[] } | undefined;
+  if (perImage.length > 0) {
+    const dim = perImage[0].features.extra!.length;
+    refined = { trained: train(perImage, dim), names: firstStepFeatureNames(dim / FIRST_STEP_STATS.length) };
+  }
 
   const training: PolicyManifest['training'] = {
     prompts: opts.prompts.length,
@@ -125,27 +157,48 @@ export async function trainPolicy(model: LoadedModel, opts: TrainPolicyOptions):
     features: { source: 'text_encoder.last_hidden_state', tokens: features[0].tokens, dim: features[0].dim },
     architecture: trained.options.architecture,
     training,
+    ...(refined
+      ? {
+          firstStep: {
+            file: POLICY_FIRST_STEP_ONNX,
+            features: refined.names,
+            architecture: refined.trained.options.architecture,
+            images: opts.prompts.length * seeds.length,
+            finalGreedyReward: refined.trained.final.greedyReward,
+            oracleReward: refined.trained.oracleReward,
+            trainingSeconds: refined.trained.durationMs / 1000,
+          },
+        }
+      : {}),
   };
   const outDir = opts.outDir ?? model.folder.dir;
-  let written = await exportPolicy(trained.net, manifest, outDir);
+  const write = () => exportPolicy(trained.net, manifest, outDir, refined?.trained.net);
+  let written = await write();
   opts.onProgress?.({ phase: 'export', onnxPath: written.onnxPath });
 
-  const result: TrainPolicyResult = { manifest, ...written, log: trained.log, table };
-  if (opts.heldOutPrompts && opts.heldOutPrompts.length > 0) {
+  const result: TrainPolicyResult = { manifest, ...written, log: trained.log, table, ...(firstStepSkipped ? { firstStepSkipped } : {}) };
+  const heldOut = (opts.heldOut ?? []).filter((set) => set.prompts.length > 0);
+  if (heldOut.length > 0) {
     const policy = await loadPolicy(outDir);
     if (!policy) throw new Error(`train-policy: the policy just written to ${outDir} does not load`);
     try {
-      const evaluated = await evaluatePolicy(model, policy, {
-        prompts: opts.heldOutPrompts,
-        seeds,
-        scorer,
-        cacheDir: opts.cacheDir,
-        signal: opts.signal,
-        onProgress: (progress) => opts.onProgress?.({ phase: 'evaluate', progress }),
-      });
-      manifest.evaluation = evaluated.evaluation;
-      written = await exportPolicy(trained.net, manifest, outDir);
-      Object.assign(result, written, { evaluation: evaluated.evaluation, plotPng: evaluated.plotPng });
+      const evaluations: NamedEvaluation[] = [];
+      for (const set of heldOut) {
+        const evaluated = await evaluatePolicy(model, policy, {
+          prompts: set.prompts,
+          seeds,
+          scorer,
+          cacheDir: opts.cacheDir,
+          signal: opts.signal,
+          onProgress: (progress) => opts.onProgress?.({ phase: 'evaluate', progress }),
+        });
+        evaluations.push({ name: set.name, promptOnly: evaluated.evaluation, ...(evaluated.firstStep ? { firstStep: evaluated.firstStep } : {}) });
+        if (evaluations.length === 1) Object.assign(result, { evaluation: evaluated.evaluation, plotPng: evaluated.plotPng });
+      }
+      manifest.evaluation = evaluations[0].promptOnly;
+      manifest.evaluations = evaluations;
+      written = await write();
+      Object.assign(result, written, { evaluations });
     } finally {
       await policy.dispose();
     }

@@ -15,6 +15,8 @@ import {
   backward,
   createPolicyNet,
   DEFAULT_ARCHITECTURE,
+  extraDimOf,
+  fitExtraNormalizer,
   fitNormalizer,
   forward,
   softmax,
@@ -28,16 +30,19 @@ import { promptRewards, type RewardSettings } from './reward';
 
 export type GradientEstimator = 'reinforce' | 'expected';
 
-/** One training prompt: its text-encoder features and its row of the reward table. */
+/**
+ * One training prompt (or, for the first-step-aware policy, one image): its features and its rows
+ * of the reward table.
+ */
 export interface TrainingExample {
   features: TokenFeatures;
-  /** quality[seed][candidate]. */
+  /** quality[seed][candidate]; one row for an image. */
   quality: number[][];
 }
 
 export interface TrainOptions {
   /** Network size; inputDim and outputs follow from the data. Defaults: DEFAULT_ARCHITECTURE. */
-  architecture?: Partial<Pick<PolicyArchitecture, 'hiddenDim' | 'attentionLayers' | 'mlpDim'>>;
+  architecture?: Partial<Pick<PolicyArchitecture, 'hiddenDim' | 'attentionLayers' | 'mlpDim' | 'extraDim'>>;
   /**
    * Default 'expected': the reward table holds every candidate, so the exact gradient of the same
    * objective is available; on the bundled model's table (5-fold cross-validation over the training
@@ -168,6 +173,7 @@ export function trainPolicyNet(
     dim,
   );
   net.normalizer = normalizer;
+  if (extraDimOf(architecture) > 0) net.extraNormalizer = fitExtraNormalizer(examples.map((e) => e.features), extraDimOf(architecture));
   const adam = new Adam(net.params, { learningRate: resolved.learningRate, weightDecay: resolved.weightDecay });
   const rng = createRng(resolved.seed ^ 0x5eed);
   const order = examples.map((_, i) => i);

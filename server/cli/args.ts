@@ -1,6 +1,6 @@
 // Shared argument handling for the `adadiff` commands: typed options, clear usage errors.
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { SchedulerName } from '../model/contract';
 import { parsePromptLines } from '../adadiff/prompt-list';
@@ -86,6 +86,13 @@ export async function readPromptsFile(file: string): Promise<string[]> {
   const prompts = parsePromptLines(text);
   if (prompts.length === 0) throw new UsageError(`${file} holds no prompts (one prompt a line)`);
   return prompts;
+}
+
+/** Held-out prompt sets from repeated --held-out / --prompts FILE options, each named by its file. */
+export async function heldOutSets(files: readonly string[] | undefined): Promise<{ name: string; prompts: string[] }[]> {
+  const sets = [];
+  for (const file of files ?? []) sets.push({ name: basename(file), prompts: await readPromptsFile(file) });
+  return sets;
 }
 
 export function listOption(name: string, value: string | undefined, min: number, max: number): number[] | undefined {

@@ -4,12 +4,12 @@ import { formatEvaluationTable } from '../adadiff/evaluate';
 import { loadOnnxScorer } from '../adadiff/reward-table';
 import { trainPolicy } from '../adadiff/train-policy';
 import { DEFAULTS } from '../engine';
-import { bundledModelDir, type Command, intOption, listOption, modelOption, numberOption, parse, readPromptsFile, schedulerOption, sizeOption, UsageError } from './args';
+import { bundledModelDir, type Command, heldOutSets, intOption, listOption, modelOption, numberOption, parse, readPromptsFile, schedulerOption, sizeOption, UsageError } from './args';
 import { cacheDir, cliModel } from './context';
 import { progressBar } from './progress';
 
 const usage =
-  'adadiff train-policy --prompts FILE [--model DIR] [--held-out FILE] [--out DIR] [--seeds 0,1] [--candidates 5,10,...,50] ' +
+  'adadiff train-policy --prompts FILE [--model DIR] [--held-out FILE]... [--out DIR] [--seeds 0,1] [--candidates 5,10,...,50] ' +
   '[--baseline-steps N (largest candidate)] [--scheduler ddim] [--guidance 7] [--size WxH] [--scorer FILE.onnx] ' +
   '[--tau 0.9] [--lambda 3] [--gamma 1] [--top-k 5] ' +
   '[--estimator expected|reinforce] [--epochs 150] [--lr 0.003] [--batch-size 16] [--samples 8] [--entropy 0.05] [--weight-decay 1] ' +
@@ -25,7 +25,7 @@ export const trainPolicyCommand: Command = {
       {
         ...modelOption,
         prompts: { type: 'string' },
-        'held-out': { type: 'string' },
+        'held-out': { type: 'string', multiple: true },
         out: { type: 'string' },
         seeds: { type: 'string' },
         candidates: { type: 'string' },
@@ -59,7 +59,7 @@ export const trainPolicyCommand: Command = {
       throw new UsageError(`--estimator must be reinforce or expected, got "${values.estimator}"`);
     }
     const prompts = await readPromptsFile(values.prompts);
-    const heldOut = values['held-out'] ? await readPromptsFile(values['held-out']) : undefined;
+    const heldOut = await heldOutSets(values['held-out']);
     const model = await cliModel(values.model ?? bundledModelDir());
     try {
       const scorer = values.scorer ? await loadOnnxScorer(values.scorer, model.tokenizer, model.cpu) : undefined;
@@ -68,7 +68,7 @@ export const trainPolicyCommand: Command = {
       process.once('SIGINT', () => abort.abort());
       const result = await trainPolicy(model, {
         prompts,
-        heldOutPrompts: heldOut,
+        heldOut,
         scheduler: schedulerOption(values.scheduler) ?? DEFAULTS.scheduler,
         guidance: numberOption('guidance', values.guidance, 0, 100) ?? DEFAULTS.guidance,
         ...sizeOption(values.size),
@@ -104,17 +104,21 @@ export const trainPolicyCommand: Command = {
         onProgress: (p) => {
           if (p.phase === 'features') bar.update(p.done, p.total, 'text features');
           else if (p.phase === 'table') bar.update(p.progress.done, p.progress.total, 'reward table');
+          else if (p.phase === 'first-step') bar.update(p.done, p.total, 'first denoising steps');
           else if (p.phase === 'train') bar.update(p.entry.epoch, p.epochs, `training, reward ${p.entry.greedyReward.toFixed(3)}`);
           else if (p.phase === 'evaluate' && p.progress.phase === 'table') bar.update(p.progress.progress.done, p.progress.progress.total, 'evaluation');
         },
       });
       bar.end();
       if (values.json) {
-        console.log(JSON.stringify({ onnxPath: result.onnxPath, manifestPath: result.manifestPath, evaluation: result.evaluation ?? null }));
+        console.log(JSON.stringify({ onnxPath: result.onnxPath, manifestPath: result.manifestPath, evaluation: result.evaluation ?? null, evaluations: result.evaluations ?? [] }));
       } else {
-        console.log(`wrote ${result.onnxPath} and ${result.manifestPath}`);
-        console.log(`reward table ${result.manifest.training.rewardTableSeconds.toFixed(1)} s, training ${result.manifest.training.trainingSeconds.toFixed(1)} s`);
-        if (result.evaluation) console.log(`\n${formatEvaluationTable(result.evaluation)}`);
+        const m = result.manifest;
+        console.log(`wrote ${result.onnxPath}${m.firstStep ? ` and ${m.firstStep.file}` : ''} and ${result.manifestPath}`);
+        if (result.firstStepSkipped) console.log(`no first-step-aware policy: ${result.firstStepSkipped}`);
+        const trainingSeconds = m.training.trainingSeconds + (m.firstStep?.trainingSeconds ?? 0);
+        console.log(`reward table ${m.training.rewardTableSeconds.toFixed(1)} s, training ${trainingSeconds.toFixed(1)} s`);
+        for (const e of result.evaluations ?? []) console.log(`\n## ${e.name}\n\n${formatEvaluationTable(e.promptOnly, e.firstStep)}`);
       }
       return 0;
     } finally {

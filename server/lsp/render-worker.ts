@@ -32,6 +32,8 @@ export interface RenderOutcome {
   seed: number;
   seconds: number;
   predictedSteps: number;
+  /** The first-step-aware policy's choice after the first UNet call, when it chose. */
+  refinedSteps?: number;
   baselineSteps: number;
   estimatedSeconds: number;
   /** Intermediate x0 images decoded and sent while it ran (each a VAE decode, inside `seconds`). */
@@ -114,6 +116,7 @@ function outcomeOf(r: RenderResult, model: string, previewImages: number): Rende
     seed: r.parameters.seed,
     seconds: r.result.timings.totalMs / 1000,
     predictedSteps: r.prediction.steps,
+    refinedSteps: r.refinedSteps,
     baselineSteps: r.prediction.baselineSteps,
     estimatedSeconds: r.prediction.estimatedSeconds,
     previewImages,

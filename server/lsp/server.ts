@@ -289,6 +289,7 @@ export function startServer(connection: Connection): void {
         negativePrompt: params.negativePrompt,
         steps: o.steps,
         predictedSteps: o.predictedSteps,
+        ...(o.refinedSteps !== undefined ? { refinedSteps: o.refinedSteps } : {}),
         baselineSteps: o.baselineSteps,
         seed: o.seed,
         // Like with like: the measured time includes the intermediate images the panel showed.

@@ -88,8 +88,10 @@ export function describeTrainProgress(p: TrainPolicyProgress): { message: string
       const cached = t.cached ? ` (${t.cached} from the cache)` : '';
       return { message: `reward table ${t.done}/${t.total}${cached}${eta(t.etaSeconds)}`, percentage: band(2, 80, t.done, t.total) };
     }
+    case 'first-step':
+      return { message: `first denoising steps ${p.done}/${p.total}`, percentage: band(80, 82, p.done, p.total) };
     case 'train':
-      return { message: `training epoch ${p.entry.epoch}/${p.epochs}`, percentage: band(80, 84, p.entry.epoch, p.epochs) };
+      return { message: `training epoch ${p.entry.epoch}/${p.epochs}`, percentage: band(82, 84, p.entry.epoch, p.epochs) };
     case 'export':
       return { message: 'writing the policy', percentage: 84 };
     case 'evaluate': {
@@ -207,7 +209,7 @@ export class PolicyTraining {
         options: {
           ...this.generation(s, model),
           prompts: train,
-          heldOutPrompts: heldOut,
+          heldOut: [{ name: 'held-out', prompts: heldOut }],
           seeds: args.seeds,
           candidates: args.candidates,
           training: args.epochs ? { epochs: args.epochs } : undefined,

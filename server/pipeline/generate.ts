@@ -1,6 +1,6 @@
 // The denoising loop: one function drives the CLI, the language server, asset generation and the
 // reward table, so an image made anywhere from the same inputs is the same image.
-import type { SchedulerConfig, SchedulerName } from '../model/contract';
+import type { Scheduler, SchedulerConfig, SchedulerName, TextEncoding } from '../model/contract';
 import type { LoadedModel } from '../model/session';
 import { GaussianNoise } from './noise';
 import type { RgbImage } from './png';
@@ -68,70 +68,139 @@ export function pipelineSchedulerConfig(raw: unknown): SchedulerConfig {
   return { ...resolveSchedulerConfig(raw), clip_sample: false };
 }
 
-export async function generate(model: LoadedModel, opts: GenerateOptions): Promise<GenerateResult> {
+/** Everything a denoising loop for `steps` needs before its first UNet call. */
+interface LoopSetup {
+  scheduler: Scheduler;
+  noise: GaussianNoise;
+  latents: Float32Array;
+  shape: [number, number, number];
+  guided: boolean;
+  text: TextEncoding;
+  textEncoderMs: number;
+  droppedTokens: number;
+}
+
+async function setUpLoop(model: LoadedModel, opts: Omit<GenerateOptions, 'onStep'>): Promise<LoopSetup> {
   if (!Number.isInteger(opts.steps) || opts.steps < 1 || opts.steps > 1000) {
     throw new RangeError(`steps must be an integer from 1 to 1000, got ${opts.steps}`);
   }
   if (!Number.isFinite(opts.guidance) || opts.guidance < 0) {
     throw new RangeError(`guidance must be a number >= 0, got ${opts.guidance}`);
   }
-  const started = performance.now();
-  const [channels, h, w] = model.latentShape(opts.width, opts.height);
-  const width = w * model.vaeScaleFactor;
-  const height = h * model.vaeScaleFactor;
-  const latentSize = channels * h * w;
+  const shape = model.latentShape(opts.width, opts.height);
   // Guidance 1 (or less) makes the unconditional branch cancel out: skip it and halve the cost.
   const guided = opts.guidance > 1;
-
   const positive = model.tokenizer.encode(opts.prompt);
   const negative = model.tokenizer.encode(opts.negativePrompt ?? '');
-  let t0 = performance.now();
+  const t0 = performance.now();
   const text = await model.encodeText(guided ? [negative.ids, positive.ids] : [positive.ids]);
   const textEncoderMs = performance.now() - t0;
   throwIfCancelled(opts.signal);
-
   const scheduler = createScheduler(opts.scheduler, pipelineSchedulerConfig(model.folder.schedulerConfig), opts.steps);
   const noise = new GaussianNoise(opts.seed);
-  let latents = noise.next(latentSize);
+  const latents = noise.next(shape[0] * shape[1] * shape[2]);
   for (let i = 0; i < latents.length; i++) latents[i] *= scheduler.initNoiseSigma;
+  return { scheduler, noise, latents, shape, guided, text, textEncoderMs, droppedTokens: positive.dropped };
+}
 
-  const batch = guided ? 2 : 1;
+/** The UNet's input at step `i`: the scaled latents, twice under guidance (unconditional, conditional). */
+function unetInput(setup: LoopSetup, latents: Float32Array, i: number): Float32Array {
+  const scaled = setup.scheduler.scaleModelInput(latents, i);
+  if (!setup.guided) return scaled;
+  const input = new Float32Array(scaled.length * 2);
+  input.set(scaled, 0);
+  input.set(scaled, scaled.length);
+  return input;
+}
+
+/** Classifier-free guidance: uncond + g (cond - uncond), or the output itself without guidance. */
+function guide(out: Float32Array, guided: boolean, guidance: number): Float32Array {
+  if (!guided) return out;
+  const n = out.length / 2;
+  const eps = new Float32Array(n);
+  for (let j = 0; j < n; j++) eps[j] = out[j] + guidance * (out[n + j] - out[j]);
+  return eps;
+}
+
+/**
+ * The first UNet call of a generation, made before the step count is chosen. With trailing
+ * timestep spacing every schedule starts with the same call (the same timestep and the same scaled
+ * noise), so a policy can read it and generate() can reuse it: the image is still exactly the
+ * N-step image. `sharedFirstCall` (first-step.ts) says whether a scheduler's schedules share it.
+ */
+export interface FirstCall {
+  timestep: number;
+  /** The UNet's input and raw output (both halves under guidance). */
+  input: Float32Array;
+  output: Float32Array;
+  ms: number;
+  /** The latents' shape [C, h, w]. */
+  shape: [number, number, number];
+  guided: boolean;
+  /** The x0 prediction after the call (from the guided noise prediction). */
+  predOriginal: Float32Array;
+}
+
+/** Runs the first UNet call of a `steps`-step generation (any step count whose schedule shares it). */
+export async function firstUnetCall(model: LoadedModel, opts: Omit<GenerateOptions, 'onStep'>): Promise<FirstCall> {
+  const setup = await setUpLoop(model, opts);
+  const [c, h, w] = setup.shape;
+  const input = unetInput(setup, setup.latents, 0);
+  const timestep = setup.scheduler.timesteps[0];
+  const t0 = performance.now();
+  const output = await model.unet(input, [setup.guided ? 2 : 1, c, h, w], timestep, setup.text.hidden, setup.text.dims);
+  const ms = performance.now() - t0;
+  const { predOriginal } = setup.scheduler.step(guide(output, setup.guided, opts.guidance), 0, setup.latents, (n) => setup.noise.next(n));
+  return { timestep, input, output, ms, shape: setup.shape, guided: setup.guided, predOriginal };
+}
+
+function sameValues(a: Float32Array, b: Float32Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export async function generate(model: LoadedModel, opts: GenerateOptions & { first?: FirstCall }): Promise<GenerateResult> {
+  const started = performance.now();
+  const setup = await setUpLoop(model, opts);
+  const { scheduler, noise, shape, guided } = setup;
+  const [channels, h, w] = shape;
+  let latents = setup.latents;
   const unetMs: number[] = [];
-  const modelInput = new Float32Array(latentSize * batch);
   for (let i = 0; i < scheduler.timesteps.length; i++) {
     throwIfCancelled(opts.signal);
-    const scaled = scheduler.scaleModelInput(latents, i);
-    modelInput.set(scaled, 0);
-    if (guided) modelInput.set(scaled, latentSize);
-    t0 = performance.now();
-    const out = await model.unet(modelInput, [batch, channels, h, w], scheduler.timesteps[i], text.hidden, text.dims);
-    unetMs.push(performance.now() - t0);
-    let eps = out;
-    if (guided) {
-      eps = new Float32Array(latentSize);
-      for (let j = 0; j < latentSize; j++) {
-        const uncond = out[j];
-        eps[j] = uncond + opts.guidance * (out[latentSize + j] - uncond);
+    const input = unetInput(setup, latents, i);
+    let out: Float32Array;
+    if (i === 0 && opts.first) {
+      // Reused only when it is this very call; anything else is a caller's mistake, not a fallback.
+      if (opts.first.timestep !== scheduler.timesteps[0] || !sameValues(opts.first.input, input)) {
+        throw new Error(`the first UNet call given was made for another schedule (timestep ${opts.first.timestep}, this one starts at ${scheduler.timesteps[0]})`);
       }
+      out = opts.first.output;
+      unetMs.push(opts.first.ms);
+    } else {
+      const t0 = performance.now();
+      out = await model.unet(input, [guided ? 2 : 1, channels, h, w], scheduler.timesteps[i], setup.text.hidden, setup.text.dims);
+      unetMs.push(performance.now() - t0);
     }
-    const { prevSample, predOriginal } = scheduler.step(eps, i, latents, (n) => noise.next(n));
+    const { prevSample, predOriginal } = scheduler.step(guide(out, guided, opts.guidance), i, latents, (n) => noise.next(n));
     latents = prevSample;
     await opts.onStep?.({
       step: i + 1,
       total: scheduler.timesteps.length,
-      preview: async () => decodeToRgb(model, predOriginal, [channels, h, w]),
+      preview: async () => decodeToRgb(model, predOriginal, shape),
     });
   }
   throwIfCancelled(opts.signal);
-  t0 = performance.now();
-  const image = await decodeToRgb(model, latents, [channels, h, w]);
+  const t0 = performance.now();
+  const image = await decodeToRgb(model, latents, shape);
   const vaeMs = performance.now() - t0;
   return {
     image,
     width: image.width,
     height: image.height,
-    droppedTokens: positive.dropped,
-    timings: { textEncoderMs, unetMs, vaeMs, totalMs: performance.now() - started },
+    droppedTokens: setup.droppedTokens,
+    timings: { textEncoderMs: setup.textEncoderMs, unetMs, vaeMs, totalMs: performance.now() - started },
   };
 }
 

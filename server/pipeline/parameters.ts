@@ -15,6 +15,8 @@ export interface GenerationParameters {
   modelName?: string;
   /** AdaDiff: what the policy predicted for this prompt (absent when the model has no policy). */
   predictedSteps?: number;
+  /** AdaDiff: what the first-step-aware policy chose after the first UNet call, when it chose. */
+  firstStepSteps?: number;
   baselineSteps: number;
 }
 
@@ -39,6 +41,7 @@ export function formatParameters(p: GenerationParameters): string {
     ['Model hash', p.modelHash.slice(0, 10)],
     ['Model', p.modelName],
     ['AdaDiff predicted steps', p.predictedSteps],
+    ['AdaDiff first-step steps', p.firstStepSteps],
     ['AdaDiff baseline steps', p.baselineSteps],
   ];
   const line = fields

@@ -53,7 +53,8 @@ test('evaluateOnTable: policy, fixed, random, word-count and full baselines by h
   close(e.baselines.wordCount.meanQuality, ((0.95 + 0.93) / 2 + 1 + (0.85 + 0.89) / 2) / 3);
   close(e.baselines.full.meanQuality, 1);
   assert.deepEqual(e.fixedCurve.map((r) => r.steps), [5, 10, 20]);
-  assert.deepEqual(e.stepHistogram, { '5': 1, '10': 1, '20': 1 });
+  // Counted per image: two seeds each.
+  assert.deepEqual(e.stepHistogram, { '5': 2, '10': 2, '20': 2 });
   close(e.stepsLengthCorrelation, pearson([5, 10, 20], [1, 5, 4])!);
   assert.equal(e.promptsSha256.length, 64);
   assert.throws(
@@ -69,8 +70,37 @@ test('evaluateOnTable: policy, fixed, random, word-count and full baselines by h
   for (let i = 0; i < img.data.length; i += 3) if (img.data[i] === 214 && img.data[i + 1] === 39) red++;
   assert.ok(red > 20, `${red} red pixels`);
   const md = formatEvaluationTable({ ...e, occlusion: [{ word: 'ornate', deltaSteps: 4, prompts: 2 }] });
-  assert.match(md, /\| AdaDiff policy \| 11\.7 \|/);
+  assert.match(md, /\| AdaDiff policy, prompt only \| 11\.7 \|/);
   assert.match(md, /ornate \(\+4\.0\)/);
+});
+
+test('evaluateOnTable: the least fixed count meeting tau as often, the oracles and Spearman, by hand', () => {
+  const e = evaluateOnTable({ table, chosenSteps: [5, 10, 20], candidates: [5, 10, 20], baselineSteps: 20, fixedSteps: 8, tau: 0.9 });
+  // Images meeting 0.9 at fixed 5 / 8 / 10 / 20: 2/6, 3/6, 4/6, 6/6; the policy meets it on all 6.
+  assert.equal(e.baselines.fixedSameShare?.steps, 20);
+  close(e.baselines.fixedSameShare!.shareMeetingTau, 1);
+  // Least candidate meeting tau on every seed: cat 5, dog 10, castle 20 (8 is no candidate).
+  close(e.oracles!.prompt.avgSteps, 35 / 3);
+  close(e.oracles!.prompt.shareMeetingTau, 1);
+  close(e.oracles!.image.avgSteps, 35 / 3);
+  close(e.oracleSpearman!, 1);
+  const md = formatEvaluationTable({ ...e, occlusion: [] });
+  assert.match(md, /fixed 20 steps \(least meeting tau as often as the prompt-only policy\) \| 20\.0 \|/);
+  assert.match(md, /bound: prompt oracle/);
+});
+
+test('evaluateOnTable: per-image choices of a first-step-aware policy', () => {
+  const e = evaluateOnTable({ table, chosenSteps: [[5, 5], [10, 8], [20, 10]], candidates: [5, 10, 20], baselineSteps: 20, fixedSteps: 10, tau: 0.9 });
+  close(e.avgSteps, 58 / 6);
+  // Every image meets 0.9 but the castle's second seed at 10 steps (0.89).
+  close(e.shareMeetingTau, 5 / 6);
+  assert.deepEqual(e.stepHistogram, { '5': 2, '8': 1, '10': 2, '20': 1 });
+  assert.equal(e.baselines.fixedSameShare?.steps, 20);
+  // Same multiset for random and word count.
+  close(e.baselines.random.avgSteps, 58 / 6);
+  close(e.baselines.wordCount.avgSteps, 58 / 6);
+  close(e.avgSeconds, (50 + 50 + 100 + 80 + 200 + 100) / 6 / 1000);
+  assert.throws(() => evaluateOnTable({ table, chosenSteps: [[5], [10, 8], [20, 10]], candidates: [5, 10, 20], baselineSteps: 20, fixedSteps: 10, tau: 0.9 }), /1 choices for 2 seeds/);
 });
 
 test('pearson and promptWords', () => {

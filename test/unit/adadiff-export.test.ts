@@ -13,6 +13,7 @@ import { DEFAULT_CANDIDATES, resolveRewardSettings } from '../../server/adadiff/
 
 const D = 32;
 const L = 12;
+const K = DEFAULT_CANDIDATES.length;
 
 function randomNet(arch: PolicyArchitecture, seed: number): PolicyNet {
   const net = createPolicyNet(arch, seed);
@@ -54,7 +55,7 @@ function manifestFor(net: PolicyNet): PolicyManifest {
 
 for (const attentionLayers of [0, 1, 2]) {
   test(`ONNX logits equal the TypeScript forward within 1e-5 (${attentionLayers} attention layers, batch of 4)`, async () => {
-    const net = randomNet({ inputDim: D, hiddenDim: 16, attentionLayers, mlpDim: 24, outputs: 10 }, attentionLayers);
+    const net = randomNet({ inputDim: D, hiddenDim: 16, attentionLayers, mlpDim: 24, outputs: DEFAULT_CANDIDATES.length }, attentionLayers);
     const real = [L, 1, 5, 9];
     const { hidden, mask } = batch(real, 7);
     const session = await ort.InferenceSession.create(Buffer.from(buildPolicyGraph(net)));
@@ -63,7 +64,7 @@ for (const attentionLayers of [0, 1, 2]) {
         last_hidden_state: new ort.Tensor('float32', hidden, [real.length, L, D]),
         attention_mask: new ort.Tensor('float32', mask, [real.length, L]),
       });
-      assert.deepEqual(out.logits.dims, [real.length, 10]);
+      assert.deepEqual(out.logits.dims, [real.length, DEFAULT_CANDIDATES.length]);
       const onnx = out.logits.data as Float32Array;
       let worst = 0;
       real.forEach((_, b) => {
@@ -73,7 +74,7 @@ for (const attentionLayers of [0, 1, 2]) {
           dim: D,
           mask: mask.subarray(b * L, (b + 1) * L),
         }).logits;
-        for (let j = 0; j < 10; j++) worst = Math.max(worst, Math.abs(onnx[b * 10 + j] - ts[j]));
+        for (let j = 0; j < K; j++) worst = Math.max(worst, Math.abs(onnx[b * K + j] - ts[j]));
       });
       assert.ok(worst < 1e-5, `max |onnx - ts| = ${worst}`);
     } finally {
@@ -86,7 +87,7 @@ test('exportPolicy + loadPolicy: predict gives the argmax of the TypeScript forw
   const dir = await mkdtemp(path.join(os.tmpdir(), 'adadiff-policy-'));
   try {
     assert.equal(await loadPolicy(dir), null);
-    const net = randomNet({ inputDim: D, hiddenDim: 16, attentionLayers: 1, mlpDim: 16, outputs: 10 }, 3);
+    const net = randomNet({ inputDim: D, hiddenDim: 16, attentionLayers: 1, mlpDim: 16, outputs: DEFAULT_CANDIDATES.length }, 3);
     const manifest = manifestFor(net);
     const { onnxPath, manifestPath } = await exportPolicy(net, manifest, dir);
     assert.deepEqual(JSON.parse(await readFile(manifestPath, 'utf8')), JSON.parse(JSON.stringify(manifest)));
@@ -119,6 +120,46 @@ test('exportPolicy + loadPolicy: predict gives the argmax of the TypeScript forw
     await writeFile(manifestPath, JSON.stringify(manifest));
     await writeFile(onnxPath, 'garbage');
     await assert.rejects(loadPolicy(dir), /policy\.onnx: does not load/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('first-step-aware export: ONNX equals the TypeScript forward with per-image features; refine() uses them; a missing graph is an error', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'adadiff-policy-'));
+  try {
+    const E = 4;
+    const promptOnly = randomNet({ inputDim: D, hiddenDim: 16, attentionLayers: 0, mlpDim: 16, outputs: DEFAULT_CANDIDATES.length }, 5);
+    const refined = randomNet({ inputDim: D, hiddenDim: 16, attentionLayers: 0, mlpDim: 16, outputs: DEFAULT_CANDIDATES.length, extraDim: E }, 6);
+    refined.extraNormalizer = { mean: Float64Array.from([0.1, 0.2, -0.3, 0]), scale: Float64Array.from([2, 1, 0.5, 3]) };
+    const manifest: PolicyManifest = {
+      ...manifestFor(promptOnly),
+      firstStep: { file: 'policy-first-step.onnx', features: ['a', 'b', 'c', 'd'], architecture: refined.architecture, images: 0, finalGreedyReward: 0, oracleReward: 0, trainingSeconds: 0 },
+    };
+    await assert.rejects(exportPolicy(promptOnly, manifest, dir), /go together/);
+    await exportPolicy(promptOnly, manifest, dir, refined);
+    const policy = (await loadPolicy(dir))!;
+    const refine = policy.refine!;
+    assert.ok(refine);
+    try {
+      let changed = 0;
+      for (const [i, n] of [3, 12, 1].entries()) {
+        const { hidden, mask } = batch([n], 40 + i);
+        for (const extra of [[0, 0, 0, 0], [3, -2, 1, 0.5], [-1, 4, 0, 2]]) {
+          const p = await refine(hidden, [1, L, D], mask, Float32Array.from(extra));
+          const expected = softmax(forward(refined, { hidden, tokens: L, dim: D, mask, extra: Float32Array.from(extra) }).logits);
+          p.probabilities.forEach((v, j) => assert.ok(Math.abs(v - expected[j]) < 1e-5, `${v} vs ${expected[j]}`));
+          assert.equal(p.steps, DEFAULT_CANDIDATES[expected.indexOf(Math.max(...expected))]);
+          if (p.steps !== (await policy.predict(hidden, [1, L, D], mask)).steps) changed++;
+        }
+      }
+      assert.ok(changed > 0, 'the per-image features change some choices');
+      await assert.rejects(refine(batch([3], 1).hidden, [1, L, D], batch([3], 1).mask, new Float32Array(3)), /reads 4/);
+    } finally {
+      await policy.dispose();
+    }
+    await rm(path.join(dir, 'adadiff', 'policy-first-step.onnx'));
+    await assert.rejects(loadPolicy(dir), /policy-first-step\.onnx: is missing/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

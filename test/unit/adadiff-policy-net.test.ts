@@ -35,11 +35,13 @@ function randomNet(arch: PolicyArchitecture, seed: number): PolicyNet {
   return net;
 }
 
-for (const attentionLayers of [0, 1, 2]) {
-  test(`finite differences match backward for every parameter tensor (${attentionLayers} attention layers)`, () => {
-    const arch = { inputDim: 7, hiddenDim: 6, attentionLayers, mlpDim: 5, outputs: 4 };
+// The last case is the first-step-aware shape: 3 per-image features joined before the MLP.
+for (const [attentionLayers, extraDim] of [[0, 0], [1, 0], [2, 0], [1, 3]]) {
+  test(`finite differences match backward for every parameter tensor (${attentionLayers} attention layers, ${extraDim} per-image features)`, () => {
+    const arch = { inputDim: 7, hiddenDim: 6, attentionLayers, mlpDim: 5, outputs: 4, extraDim };
     const net = randomNet(arch, 11 + attentionLayers);
-    const f = randomFeatures(3, 9, 7, 6);
+    const f = { ...randomFeatures(3, 9, 7, 6), ...(extraDim ? { extra: [0.4, -1.3, 2.2] } : {}) };
+    if (extraDim) net.extraNormalizer = { mean: Float64Array.from([0.1, -0.2, 0.3]), scale: Float64Array.from([1.5, 0.7, 0.9]) };
     const rng = createRng(99);
     const weights = Array.from({ length: 4 }, () => rng.normal());
     // A nonlinear objective of the logits: log pi(a) for a fixed a plus a linear term.

@@ -2,7 +2,7 @@
 // (64x64 images, 32-wide text features): small, but every piece runs for real.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFile, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { appendFile, cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ensureFixtures } from '../fixtures/make-fixtures';
@@ -100,7 +100,7 @@ test('trainPolicy writes a loadable policy and evaluates it on held-out prompts'
   const result = await trainPolicy(model, {
     ...settings,
     prompts: ['a red apple', 'a castle on a hill at sunset, ornate, intricate', 'a cat', 'portrait of an old sailor, detailed'],
-    heldOutPrompts: ['a green apple', 'a tower on a hill, ornate, intricate', 'a dog'],
+    heldOut: [{ name: 'held-out', prompts: ['a green apple', 'a tower on a hill, ornate, intricate', 'a dog'] }],
     seeds: [0],
     candidates: [2, 4, 8],
     training: { epochs: 5, architecture: { hiddenDim: 8, mlpDim: 8 } },
@@ -136,4 +136,49 @@ test('trainPolicy writes a loadable policy and evaluates it on held-out prompts'
   const mask = new Float32Array(ids.ids.length).map((_, i) => (i < ids.tokens ? 1 : 0));
   const p = await policy.predict(text.hidden, text.dims, mask);
   assert.ok([2, 4, 8].includes(p.steps));
+  // The fixture's leading spacing gives every schedule its own first timestep: prompt-only, and it says why.
+  assert.equal(m.firstStep, undefined);
+  assert.match(result.firstStepSkipped!, /ddim: the 2-step schedule starts at timestep \d+, the 4-step one at \d+/);
+});
+
+test('trainPolicy with trailing spacing also trains, exports and evaluates the first-step-aware policy, set by set', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'adadiff-trailing-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const modelDir = path.join(dir, 'model');
+  await cp((await ensureFixtures()).optimum, modelDir, { recursive: true });
+  const config = path.join(modelDir, 'scheduler', 'scheduler_config.json');
+  await writeFile(config, JSON.stringify({ ...JSON.parse(await readFile(config, 'utf8')), timestep_spacing: 'trailing' }));
+  const model = await loadModel(await openModelFolder(modelDir), { providers: ['cpu'] });
+  t.after(() => model.dispose());
+  const phases = new Set<string>();
+  const result = await trainPolicy(model, {
+    ...settings,
+    prompts: ['a red apple', 'a castle on a hill at sunset, ornate, intricate', 'a cat', 'portrait of an old sailor, detailed'],
+    heldOut: [
+      { name: 'like-training.txt', prompts: ['a green apple', 'a dog'] },
+      { name: 'unlike-training.txt', prompts: ['logo for a coffee shop', 'pixel art sword'] },
+    ],
+    seeds: [0, 1],
+    candidates: [2, 4, 8],
+    training: { epochs: 5, architecture: { hiddenDim: 8, mlpDim: 8 } },
+    cacheDir: path.join(dir, 'cache'),
+    onProgress: (p: TrainPolicyProgress) => phases.add(p.phase),
+  });
+  assert.deepEqual([...phases], ['features', 'table', 'first-step', 'train', 'export', 'evaluate']);
+  const f = result.manifest.firstStep!;
+  assert.equal(f.images, 8);
+  assert.equal(f.architecture.extraDim, 16);
+  assert.equal(f.features.length, 16);
+  assert.equal(result.firstStepSkipped, undefined);
+  assert.deepEqual(result.evaluations!.map((e) => e.name), ['like-training.txt', 'unlike-training.txt']);
+  for (const e of result.evaluations!) {
+    assert.equal(e.firstStep!.prompts, 2);
+    assert.equal(e.firstStep!.seeds.length, 2);
+    assert.ok(e.promptOnly.oracles!.image.avgSteps <= e.promptOnly.oracles!.prompt.avgSteps + 1e-9, 'per-image bound below the per-prompt bound');
+  }
+  const onDisk = JSON.parse(await readFile(result.manifestPath, 'utf8'));
+  assert.deepEqual(onDisk.evaluations, JSON.parse(JSON.stringify(result.evaluations)));
+  const policy = (await loadPolicy(modelDir))!;
+  t.after(() => policy.dispose());
+  assert.ok(policy.refine, 'policy-first-step.onnx loads');
 });

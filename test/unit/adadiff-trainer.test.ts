@@ -2,7 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TokenFeatures } from '../../server/adadiff/policy-net';
 import { createRng } from '../../server/adadiff/random';
-import { DEFAULT_CANDIDATES, resolveRewardSettings } from '../../server/adadiff/reward';
+import { resolveRewardSettings } from '../../server/adadiff/reward';
+
+// The paper's candidates: the made-up table below is written for them.
+const DEFAULT_CANDIDATES = [5, 10, 15, 20, 25, 30, 35, 40, 45, 50];
 import { choose, trainPolicyNet, type GradientEstimator, type TrainingExample } from '../../server/adadiff/trainer';
 
 // A synthetic reward table. Words are random vectors; the first 20 ("detailed", "ornate", ...) share
