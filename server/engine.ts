@@ -46,6 +46,11 @@ export interface StepPrediction {
   saving: number;
   droppedTokens: number;
   provider: string;
+  /**
+   * Whether a render with the default settings lets the first-step-aware policy choose again after
+   * the first UNet call: then `steps` is an estimate from the prompt alone.
+   */
+  refinedAfterFirstStep: boolean;
 }
 
 export interface RenderRequest {
@@ -113,6 +118,11 @@ export class ModelHandle {
     return sharedFirstCall(this.model.folder.schedulerConfig, settings.scheduler, m.candidates).shared;
   }
 
+  private imageSize(width?: number, height?: number): { width: number; height: number } {
+    const [, h, w] = this.model.latentShape(width, height);
+    return { width: w * this.model.vaeScaleFactor, height: h * this.model.vaeScaleFactor };
+  }
+
   async predict(prompt: string, signal?: AbortSignal): Promise<StepPrediction> {
     return (await this.predictWithFeatures(prompt, signal)).prediction;
   }
@@ -146,6 +156,7 @@ export class ModelHandle {
       saving: baselineSeconds > 0 ? 1 - estimatedSeconds / baselineSeconds : 0,
       droppedTokens,
       provider: cal.provider,
+      refinedAfterFirstStep: this.firstStepApplies({ scheduler: this.scheduler, guidance: this.guidance, ...this.imageSize() }),
     };
     return { prediction, features };
   }
@@ -157,8 +168,7 @@ export class ModelHandle {
     const seed = validateSeed(req.seed ?? this.defaults.seed);
     const guidance = req.guidance ?? this.guidance;
     const scheduler = req.scheduler ?? this.scheduler;
-    const [, h, w] = this.model.latentShape(req.width, req.height);
-    const size = { width: w * this.model.vaeScaleFactor, height: h * this.model.vaeScaleFactor };
+    const size = this.imageSize(req.width, req.height);
     const settings = { prompt: req.prompt, negativePrompt: req.negativePrompt, seed, guidance, scheduler, width: req.width, height: req.height, signal: hooks.signal };
     // The first UNet call is made before the step count is known, read by the first-step-aware
     // policy, and reused by generate(): the image is exactly the chosen count's image.

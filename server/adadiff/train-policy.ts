@@ -26,6 +26,8 @@ export interface TrainPolicyOptions extends GenerationSettings {
   firstStep?: boolean;
   /** Seeds of the initial noise per prompt; rewards are averaged over them. Default [0, 1]. */
   seeds?: readonly number[];
+  /** Seeds the held-out sets are judged on (more seeds, steadier shares). Default: `seeds`. */
+  heldOutSeeds?: readonly number[];
   /** Candidate step counts. Default 5, 10, ..., 50. */
   candidates?: readonly number[];
   /** Default: fidelity (SSIM to the longest candidate's image). */
@@ -186,7 +188,7 @@ export async function trainPolicy(model: LoadedModel, opts: TrainPolicyOptions):
       for (const set of heldOut) {
         const evaluated = await evaluatePolicy(model, policy, {
           prompts: set.prompts,
-          seeds,
+          seeds: opts.heldOutSeeds ?? seeds,
           scorer,
           cacheDir: opts.cacheDir,
           signal: opts.signal,

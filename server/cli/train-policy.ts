@@ -9,7 +9,7 @@ import { cacheDir, cliModel } from './context';
 import { progressBar } from './progress';
 
 const usage =
-  'adadiff train-policy --prompts FILE [--model DIR] [--held-out FILE]... [--out DIR] [--seeds 0,1] [--candidates 5,10,...,50] ' +
+  'adadiff train-policy --prompts FILE [--model DIR] [--held-out FILE]... [--out DIR] [--seeds 0,1] [--held-out-seeds 0,1] [--candidates 5,10,...,50] ' +
   '[--baseline-steps N (largest candidate)] [--scheduler ddim] [--guidance 7] [--size WxH] [--scorer FILE.onnx] ' +
   '[--tau 0.9] [--lambda 3] [--gamma 1] [--top-k 5] ' +
   '[--estimator expected|reinforce] [--epochs 150] [--lr 0.003] [--batch-size 16] [--samples 8] [--entropy 0.05] [--weight-decay 1] ' +
@@ -28,6 +28,7 @@ export const trainPolicyCommand: Command = {
         'held-out': { type: 'string', multiple: true },
         out: { type: 'string' },
         seeds: { type: 'string' },
+        'held-out-seeds': { type: 'string' },
         candidates: { type: 'string' },
         'baseline-steps': { type: 'string' },
         scheduler: { type: 'string' },
@@ -73,6 +74,7 @@ export const trainPolicyCommand: Command = {
         guidance: numberOption('guidance', values.guidance, 0, 100) ?? DEFAULTS.guidance,
         ...sizeOption(values.size),
         seeds: listOption('seeds', values.seeds, 0, 0xffffffff),
+        heldOutSeeds: listOption('held-out-seeds', values['held-out-seeds'], 0, 0xffffffff),
         candidates: listOption('candidates', values.candidates, 1, 1000),
         scorer,
         scorerFile: values.scorer,

@@ -88,6 +88,9 @@ export function hoverMarkdown({ uri, span, prediction: p, modelName, note }: Hov
   } else if (p.policy) {
     lines.push(`**AdaDiff: ${p.steps} steps** instead of ${p.baselineSteps} · ~${formatSeconds(p.estimatedSeconds)} instead of ~${formatSeconds(p.baselineSeconds)} on ${p.provider} · **${formatSaving(p.saving)}** time`);
     lines.push('', '```text', distributionChart(p), '```');
+    if (p.refinedAfterFirstStep) {
+      lines.push('', 'An estimate from the prompt alone: a preview or an asset chooses again after its first denoising step (the first-step-aware policy reads it), so the count can differ from seed to seed.');
+    }
   } else {
     lines.push(`**AdaDiff: ${p.steps} steps** (baseline) · ~${formatSeconds(p.estimatedSeconds)} on ${p.provider}`);
     // The settings scope travels with the link: the command trains the model this document's settings choose.

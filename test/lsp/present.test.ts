@@ -16,6 +16,7 @@ const prediction: StepPrediction = {
   saving: 0.7,
   droppedTokens: 0,
   provider: 'cpu',
+  refinedAfterFirstStep: false,
 };
 const span: PromptSpan = { text: 'a fox', range: { start: { line: 2, character: 2 }, end: { line: 2, character: 7 } }, kind: 'markdown-image', options: {}, target: 'img/fox.png' };
 
@@ -60,4 +61,10 @@ test('hover without a policy: a Train a step policy link carrying the settings s
   assert.doesNotMatch(none, /see the README/);
   const trained = hoverMarkdown({ uri: 'file:///w/a.md', span, prediction, modelName: 'tiny' });
   assert.doesNotMatch(trained, /adadiff\.trainPolicy/);
+});
+
+test('hover: a policy that chooses again after the first step says the count is an estimate from the prompt alone', () => {
+  const md = (refinedAfterFirstStep: boolean) => hoverMarkdown({ uri: 'file:///a.md', span, prediction: { ...prediction, refinedAfterFirstStep }, modelName: 'default' });
+  assert.match(md(true), /estimate from the prompt alone: a preview or an asset chooses again after its first denoising step/);
+  assert.doesNotMatch(md(false), /estimate from the prompt alone/);
 });

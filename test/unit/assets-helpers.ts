@@ -67,6 +67,7 @@ export function fakeEngine(options: { stepDelayMs?: number; fail?: (req: RenderR
       policy: true,
       estimatedSeconds: (10 + 20 * steps + 30) / 1000,
       baselineSeconds: (10 + 20 * 50 + 30) / 1000,
+      refinedAfterFirstStep: false,
       saving: 0,
       droppedTokens: 0,
       provider: 'cpu',
