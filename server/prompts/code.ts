@@ -16,6 +16,8 @@
 // are not prompts, since their text is only known at run time.
 // Sibling keyword arguments / properties in the same call or object give options: seed,
 // steps | num_inference_steps | num_steps (integer or "auto"), size ("WxH"), width + height, out.
+// For a callee's first argument, an object among the other arguments is that same object
+// (`pipe("a cat", { num_inference_steps: 20 })`).
 import type { Node as SyntaxNode } from '@vscode/tree-sitter-wasm';
 import { decodeJsString, decodeJsxString, decodePythonString } from './literals';
 import { mergeOptions, parseInteger, parseOptions, parseSize } from './options';
@@ -224,7 +226,10 @@ class CodeFinder {
     }
     const first = firstNonComment(args);
     if (!first || first.type === 'keyword_argument') return;
-    for (const literal of this.literals(first)) this.addCandidate(literal, args.id);
+    // `pipe("a cat", { steps: 20 })`: JavaScript has no keyword arguments, so an object beside the
+    // prompt is where its options and negative are written; it stands for the call's container.
+    const options = namedChildren(args).find((c) => c.type === 'object' && c.id !== first.id);
+    for (const literal of this.literals(first)) this.addCandidate(literal, options?.id ?? args.id);
   }
 
   private comment(node: SyntaxNode): void {

@@ -162,8 +162,9 @@ describe('prompts: JavaScript and TypeScript', () => {
     ].join('\n');
     const spans = await findPrompts(text, 'typescript');
     assert.deepEqual(texts(spans), ['a cat', 'a dog', 'a bird']);
-    // The callee's first argument and the options object are different containers.
-    assert.equal(spans[0].negative, undefined);
+    // The object beside a callee's first argument holds that prompt's options and negative.
+    assert.equal(spans[0].negative, 'blurry');
+    assert.deepEqual(spans[0].options, { seed: 9, steps: 14 });
     assert.equal(spans[1].negative, 'dark');
     assert.deepEqual(spans[1].options, { steps: 30, size: { width: 64, height: 64 } });
     assert.equal(spans[2].negative, 'noise');
