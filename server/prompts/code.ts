@@ -106,10 +106,11 @@ interface Negative extends Literal {
   container: number;
 }
 
-/** Option values found beside prompts, per call/object; width and height are joined at the end. */
-interface SiblingOptions extends PromptOptions {
+/** Option values found beside prompts, per call/object; width, height and offsets become options at the end. */
+interface SiblingOptions extends Omit<PromptOptions, 'stepsRange'> {
   width?: number;
   height?: number;
+  stepsLiteral?: { start: number; end: number };
 }
 
 export async function findCodePrompts(
@@ -190,7 +191,7 @@ class CodeFinder {
       .sort((a, b) => a.start - b.start)
       .map((c) => {
         const sibling = c.container === undefined ? undefined : this.siblings.get(c.container);
-        const options = mergeOptions(siblingOptions(sibling), c.marker);
+        const options = mergeOptions(siblingOptions(sibling, lines), c.marker);
         const attached = c.container === undefined ? undefined : nearest(negatives.get(c.container), c.start);
         const negative = attached?.text ?? options.negative;
         const span: PromptSpan = { text: c.text, range: lines.range(c.start, c.end), kind: 'code-string', options };
@@ -281,8 +282,14 @@ class CodeFinder {
     const int = typeof scalar === 'number' ? scalar : undefined;
     if (name === 'seed' && int !== undefined) options.seed = int;
     else if (STEP_NAMES.has(name)) {
-      if (int !== undefined && int >= 1) options.steps = int;
-      else if (scalar === 'auto') options.steps = 'auto';
+      if (int !== undefined && int >= 1) {
+        const literal = unwrap(value);
+        options.steps = int;
+        options.stepsLiteral = { start: literal.startIndex, end: literal.endIndex };
+      } else if (scalar === 'auto') {
+        options.steps = 'auto';
+        delete options.stepsLiteral;
+      }
     } else if (name === 'size' && typeof scalar === 'string') options.size = parseSize(scalar) ?? options.size;
     else if (name === 'width' && int !== undefined) options.width = int;
     else if (name === 'height' && int !== undefined) options.height = int;
@@ -482,9 +489,11 @@ function nearest(group: Negative[] | undefined, offset: number): Negative | unde
   return after.start - offset <= offset - before.end ? after : before;
 }
 
-function siblingOptions(sibling: SiblingOptions | undefined): PromptOptions | undefined {
+function siblingOptions(sibling: SiblingOptions | undefined, lines: LineIndex): PromptOptions | undefined {
   if (!sibling) return undefined;
-  const { width, height, ...options } = sibling;
+  const { width, height, stepsLiteral, ...rest } = sibling;
+  const options: PromptOptions = rest;
   if (!options.size && width !== undefined && height !== undefined) options.size = { width, height };
+  if (stepsLiteral) options.stepsRange = lines.range(stepsLiteral.start, stepsLiteral.end);
   return options;
 }

@@ -39,7 +39,13 @@ export function parseOptions(text: string): PromptOptions | undefined {
 /** Later options win: used to merge a fence's info string with its option lines, and so on. */
 export function mergeOptions(...all: (PromptOptions | undefined)[]): PromptOptions {
   const merged: PromptOptions = {};
-  for (const o of all) if (o) Object.assign(merged, o);
+  for (const o of all) {
+    if (!o) continue;
+    // A later steps value replaces the literal an earlier one was read from, or a quick fix would
+    // rewrite a count the prompt does not use.
+    if (o.steps !== undefined) delete merged.stepsRange;
+    Object.assign(merged, o);
+  }
   return merged;
 }
 

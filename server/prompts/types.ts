@@ -6,6 +6,11 @@ export type { Range };
 export interface PromptOptions {
   seed?: number;
   steps?: number | 'auto';
+  /**
+   * Code: the integer literal `steps` was read from (its digits only), so an editor can rewrite
+   * the count in place. Absent when the steps come from anything else (`auto`, a marker comment).
+   */
+  stepsRange?: Range;
   size?: { width: number; height: number };
   out?: string;
   negative?: string;

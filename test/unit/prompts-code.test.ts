@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { findPrompts, type PromptSpan } from '../../server/prompts';
-import { rangeOf } from './prompts-helpers';
+import { rangeOf, rangeWithin } from './prompts-helpers';
 
 const texts = (spans: PromptSpan[]) => spans.map((s) => s.text);
 
@@ -94,7 +94,7 @@ describe('prompts: Python', () => {
     const spans = await findPrompts(text, 'python');
     assert.deepEqual(texts(spans), ['a cat', 'a dog', 'a fox', 'a bird', 'top level']);
     assert.deepEqual(spans.map((s) => s.negative), ['blurry', 'dark', 'noisy', 'low quality', undefined]);
-    assert.deepEqual(spans[1].options, { seed: 3, steps: 20, size: { width: 64, height: 32 } });
+    assert.deepEqual(spans[1].options, { seed: 3, steps: 20, stepsRange: rangeWithin(text, 'num_inference_steps=20', '20'), size: { width: 64, height: 32 } });
     assert.deepEqual(spans[2].options, { size: { width: 128, height: 96 }, steps: 'auto' });
   });
 
@@ -164,9 +164,9 @@ describe('prompts: JavaScript and TypeScript', () => {
     assert.deepEqual(texts(spans), ['a cat', 'a dog', 'a bird']);
     // The object beside a callee's first argument holds that prompt's options and negative.
     assert.equal(spans[0].negative, 'blurry');
-    assert.deepEqual(spans[0].options, { seed: 9, steps: 14 });
+    assert.deepEqual(spans[0].options, { seed: 9, steps: 14, stepsRange: rangeWithin(text, 'numInferenceSteps: 14', '14') });
     assert.equal(spans[1].negative, 'dark');
-    assert.deepEqual(spans[1].options, { steps: 30, size: { width: 64, height: 64 } });
+    assert.deepEqual(spans[1].options, { steps: 30, stepsRange: rangeWithin(text, 'steps: 30', '30'), size: { width: 64, height: 64 } });
     assert.equal(spans[2].negative, 'noise');
   });
 
@@ -192,5 +192,85 @@ describe('prompts: JavaScript and TypeScript', () => {
   it('lets settings add callees with dotted tails', async () => {
     const text = 'sd.render("a kite");\nrender("not unless configured as render");\n';
     assert.deepEqual(texts(await findPrompts(text, 'javascript', { callees: ['sd.render'] })), ['a kite']);
+  });
+});
+
+describe('prompts: the integer literal that fixes the steps', () => {
+  const stepsOf = (spans: PromptSpan[]) => spans.map((s) => [s.options.steps, s.options.stepsRange]);
+
+  it('Python: a keyword argument or dict entry, in one-line and multi-line calls after non-ASCII text', async () => {
+    const text = [
+      'pipe(prompt="a cat", num_inference_steps=50)',
+      'image = pipe(',
+      '    "🦊 im Schnee, café 雪",  # ✓ ünïcödé',
+      '    guidance_scale=7.5,',
+      '    num_inference_steps=(4_0),',
+      ')',
+      'job = {"prompt": "🎨 naïve", "steps": 12}',
+    ].join('\n');
+    const spans = await findPrompts(text, 'python');
+    assert.deepEqual(stepsOf(spans), [
+      [50, rangeWithin(text, 'num_inference_steps=50', '50')],
+      [40, rangeWithin(text, 'num_inference_steps=(4_0)', '4_0')],
+      [12, rangeWithin(text, '"steps": 12', '12')],
+    ]);
+    assert.deepEqual(spans[1].options.stepsRange, { start: { line: 4, character: 25 }, end: { line: 4, character: 28 } });
+    assert.deepEqual(spans[2].options.stepsRange!.start, { line: 6, character: 38 }, 'UTF-16 columns: 🎨 counts two');
+  });
+
+  it('JavaScript and TypeScript: a property of the prompt\'s object or of the object beside it', async () => {
+    const text = [
+      'generate({ prompt: "🦊 雪", steps: 50 });',
+      'await pipe("été 🎨 café", {',
+      '  guidance_scale: 7,',
+      '  num_inference_steps: 30 as number,',
+      '});',
+    ].join('\n');
+    for (const languageId of ['javascript', 'typescript']) {
+      // `as number` is TypeScript; JavaScript parses the line with an error, so give it plain JS.
+      const source = languageId === 'javascript' ? text.replace(' as number', '') : text;
+      const spans = await findPrompts(source, languageId);
+      assert.deepEqual(stepsOf(spans), [
+        [50, rangeWithin(source, 'steps: 50', '50')],
+        [30, rangeWithin(source, 'num_inference_steps: 30', '30')],
+      ], languageId);
+      assert.deepEqual(spans[1].options.stepsRange, { start: { line: 3, character: 23 }, end: { line: 3, character: 25 } }, languageId);
+    }
+  });
+
+  it('TSX: a JSX attribute and a call in a component', async () => {
+    const text = [
+      'export const Hero = () => <Image prompt="a castle 🏰" steps={20} />;',
+      'const run = () => pipe("a 🦊", { steps: 8 });',
+    ].join('\n');
+    const spans = await findPrompts(text, 'typescriptreact');
+    assert.deepEqual(stepsOf(spans), [
+      [20, rangeWithin(text, 'steps={20}', '20')],
+      [8, rangeWithin(text, 'steps: 8', '8')],
+    ]);
+  });
+
+  it('no range where the count is not an integer literal, or where a marker comment fixes the steps instead', async () => {
+    const py = [
+      'pipe(prompt="a", num_inference_steps=steps)',
+      'pipe(prompt="b", num_inference_steps="auto")',
+      'pipe(prompt="c", num_inference_steps=12.5)',
+      'pipe(prompt="d", num_inference_steps=-5)',
+      '# adadiff: prompt steps: 12',
+      'pipe("e", num_inference_steps=50)',
+    ].join('\n');
+    assert.deepEqual(stepsOf(await findPrompts(py, 'python')), [
+      [undefined, undefined],
+      ['auto', undefined],
+      [undefined, undefined],
+      [undefined, undefined],
+      [12, undefined],
+    ]);
+    const ts = 'generate({ prompt: "a", steps: count });\npipe("b", { steps: 0x10 });\ngenerate({ prompt: "c", steps: 5, numSteps: "auto" });\n';
+    assert.deepEqual(stepsOf(await findPrompts(ts, 'typescript')), [
+      [undefined, undefined],
+      [undefined, undefined],
+      ['auto', undefined],
+    ]);
   });
 });

@@ -8,7 +8,19 @@ export function rangeOf(text: string, needle: string, nth = 0): Range {
     offset = text.indexOf(needle, offset + 1);
     if (offset < 0) throw new Error(`${JSON.stringify(needle)} not found`);
   }
-  return { start: positionOf(text, offset), end: positionOf(text, offset + needle.length) };
+  return rangeAt(text, offset, needle.length);
+}
+
+/** The range of `part` within the first `context` in `text`: for short needles such as `50` that stand elsewhere too. */
+export function rangeWithin(text: string, context: string, part: string): Range {
+  const outer = text.indexOf(context);
+  const inner = context.indexOf(part);
+  if (outer < 0 || inner < 0) throw new Error(`${JSON.stringify(part)} in ${JSON.stringify(context)} not found`);
+  return rangeAt(text, outer + inner, part.length);
+}
+
+function rangeAt(text: string, offset: number, length: number): Range {
+  return { start: positionOf(text, offset), end: positionOf(text, offset + length) };
 }
 
 function positionOf(text: string, offset: number) {
