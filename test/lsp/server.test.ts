@@ -1,7 +1,6 @@
 // Layer 2: the language server over stdio, driven by a real LSP client connection.
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PNG } from 'pngjs';
@@ -19,13 +18,9 @@ import {
   WorkDoneProgress,
 } from 'vscode-languageserver-protocol/node';
 import { CompareRequest, type PreviewProgressParams, PreviewProgressNotification, PreviewRequest, type PromptCommandArgs } from '../../server/protocol';
-import { exportPolicy } from '../../server/adadiff/export';
-import type { PolicyManifest } from '../../server/adadiff/policy-manifest';
-import { createPolicyNet } from '../../server/adadiff/policy-net';
-import { createRng } from '../../server/adadiff/random';
-import { DEFAULT_CANDIDATES, resolveRewardSettings } from '../../server/adadiff/reward';
-import { HIDDEN, MAX_LENGTH } from '../fixtures/fixture-models';
+import { DEFAULT_CANDIDATES } from '../../server/adadiff/reward';
 import { ensureFixtures, makeBrokenFixture } from '../fixtures/make-fixtures';
+import { fixtureWithPolicy } from '../fixtures/with-policy';
 import { percentile, ROOT, startServer, type TestServer } from './harness';
 
 const MD = [
@@ -319,34 +314,6 @@ describe('language server over stdio', () => {
     assert.equal(server.child.exitCode, null);
   });
 });
-
-/** The optimum fixture plus a random step policy, so hovers show a distribution. */
-async function fixtureWithPolicy(source: string): Promise<string> {
-  const dir = join(mkdtempSync(join(tmpdir(), 'adadiff-lsp-policy-')), 'tiny-with-policy');
-  cpSync(source, dir, { recursive: true });
-  const candidates = [...DEFAULT_CANDIDATES];
-  const net = createPolicyNet({ inputDim: HIDDEN, hiddenDim: 16, attentionLayers: 1, mlpDim: 16, outputs: candidates.length }, 1);
-  const rng = createRng(5);
-  for (const t of Object.values(net.params)) for (let i = 0; i < t.data.length; i++) t.data[i] = rng.normal() * 0.5;
-  const manifest: PolicyManifest = {
-    format: 'adadiff-policy',
-    version: 1,
-    candidates,
-    baselineSteps: 50,
-    scheduler: 'ddim',
-    guidance: 7,
-    reward: resolveRewardSettings('fidelity', candidates),
-    features: { source: 'text_encoder.last_hidden_state', tokens: MAX_LENGTH, dim: HIDDEN },
-    architecture: net.architecture,
-    training: {
-      prompts: 0, promptsSha256: '', seeds: [0], width: 64, height: 64, scorer: { kind: 'fidelity' },
-      estimator: 'reinforce', epochs: 1, batchSize: 1, samplesPerPrompt: 1, learningRate: 1e-3, entropyBonus: 0,
-      seed: 0, finalGreedyReward: 0, oracleReward: 0, rewardTableSeconds: 0, trainingSeconds: 0, modelHash: '', createdAt: '',
-    },
-  };
-  await exportPolicy(net, manifest, dir);
-  return dir;
-}
 
 describe('a model with a step policy', () => {
   let server: TestServer;
