@@ -30,6 +30,14 @@ export interface ReadyModel {
   name: string;
 }
 
+/** Where a prompt fixes its steps: what the step policy would pick instead, and what that saves. */
+export interface PolicyChoice {
+  steps: number;
+  estimatedSeconds: number;
+  /** Time saved against the prompt's own count, as a fraction of it (negative: the policy takes longer). */
+  saving: number;
+}
+
 /** A model that could not be opened; `message` is the ModelError's (it names the file at fault). */
 export class ModelUnavailable extends Error {
   override readonly name = 'ModelUnavailable';
@@ -150,9 +158,15 @@ export class ModelManager {
 
   /**
    * Steps and cost for a prompt; cached per model, settings and prompt (hovers and lenses repeat
-   * them). `fixedSteps` (a prompt's own `steps: N` option) replaces the policy's choice and its cost.
+   * them). `fixedSteps` (a prompt's own `steps: N` option) replaces the policy's choice and its cost;
+   * the choice then comes back as `policyChoice` where the model has a policy and it differs.
    */
-  async predict(settings: AdaDiffSettings, uri: string | undefined, prompt: string, fixedSteps?: number): Promise<{ model: ReadyModel; prediction: StepPrediction }> {
+  async predict(
+    settings: AdaDiffSettings,
+    uri: string | undefined,
+    prompt: string,
+    fixedSteps?: number,
+  ): Promise<{ model: ReadyModel; prediction: StepPrediction; policyChoice?: PolicyChoice }> {
     const model = await this.get(settings, uri);
     const defaults = generationDefaults(settings);
     const key = JSON.stringify([model.choice.dir, model.choice.providers, defaults, prompt]);
@@ -167,7 +181,10 @@ export class ModelManager {
     const p = await prediction;
     if (fixedSteps === undefined || fixedSteps === p.steps) return { model, prediction: p };
     const cal = await model.handle.calibration();
-    return { model, prediction: { ...p, steps: fixedSteps, estimatedSeconds: estimateSeconds(cal, fixedSteps), saving: savingFraction(cal, fixedSteps, p.baselineSteps) } };
+    const fixed = { ...p, steps: fixedSteps, estimatedSeconds: estimateSeconds(cal, fixedSteps), saving: savingFraction(cal, fixedSteps, p.baselineSteps) };
+    // Without a policy p.steps is the baseline, not a choice worth suggesting over the prompt's own.
+    if (!p.policy) return { model, prediction: fixed };
+    return { model, prediction: fixed, policyChoice: { steps: p.steps, estimatedSeconds: p.estimatedSeconds, saving: savingFraction(cal, p.steps, fixedSteps) } };
   }
 
   /** Measure the cost again (after a driver or hardware change); sends a fresh status. */

@@ -3,6 +3,7 @@
 import type { StepPrediction } from '../engine';
 import { ClientCommands, type PromptCommandArgs, type TrainPolicyCommandArgs } from '../protocol';
 import type { PromptSpan } from '../prompts/types';
+import type { PolicyChoice } from './models';
 
 export function formatSeconds(s: number): string {
   if (s < 0.1) return `${Math.max(1, Math.round(s * 1000))} ms`;
@@ -16,11 +17,15 @@ export function formatSaving(saving: number): string {
   return pct === 0 ? '±0%' : pct > 0 ? `-${pct}%` : `+${-pct}%`;
 }
 
-/** `15 steps · ~0.4 s · -70%` */
-export function lensTitle(p: StepPrediction): string {
+/**
+ * `15 steps · ~0.4 s · -70%`; where the prompt fixes its steps and the policy would pick others,
+ * what it would pick and save against them instead: `50 steps · ~0.5 s · policy: 10 steps, -78%`.
+ */
+export function lensTitle(p: StepPrediction, choice?: PolicyChoice): string {
   const parts = [`${p.steps} steps`, `~${formatSeconds(p.estimatedSeconds)}`];
+  if (choice) parts.push(`policy: ${choice.steps} steps, ${formatSaving(choice.saving)}`);
   // Without a policy the steps are the baseline unless the prompt fixes them: say why there is no saving.
-  parts.push(p.policy || p.steps !== p.baselineSteps ? formatSaving(p.saving) : 'no policy');
+  else parts.push(p.policy || p.steps !== p.baselineSteps ? formatSaving(p.saving) : 'no policy');
   return parts.join(' · ');
 }
 
@@ -76,15 +81,19 @@ export interface HoverInput {
   uri: string;
   span: PromptSpan;
   prediction: StepPrediction;
+  policyChoice?: PolicyChoice;
   modelName: string;
   note?: string;
 }
 
-export function hoverMarkdown({ uri, span, prediction: p, modelName, note }: HoverInput): string {
+export function hoverMarkdown({ uri, span, prediction: p, policyChoice: choice, modelName, note }: HoverInput): string {
   const lines: string[] = [];
   if (typeof span.options.steps === 'number') {
-    lines.push(`**AdaDiff: ${p.steps} steps** (the prompt's \`steps\` option) · ~${formatSeconds(p.estimatedSeconds)} on ${p.provider} · ${formatSaving(p.saving)} time against ${p.baselineSteps} steps`);
-    if (p.policy) lines.push('', `The step policy would choose ${p.candidates[p.probabilities.indexOf(Math.max(...p.probabilities))]} steps (\`steps: auto\`).`);
+    const inCode = span.options.stepsRange !== undefined;
+    lines.push(`**AdaDiff: ${p.steps} steps** (${inCode ? 'fixed in the code' : "the prompt's `steps` option"}) · ~${formatSeconds(p.estimatedSeconds)} on ${p.provider} · ${formatSaving(p.saving)} time against ${p.baselineSteps} steps`);
+    const how = inCode ? 'a quick fix writes them into the code' : '`steps: auto`';
+    if (choice) lines.push('', `The step policy would choose **${choice.steps} steps**: ~${formatSeconds(choice.estimatedSeconds)}, ${formatSaving(choice.saving)} time against these ${p.steps} (${how}).`);
+    else if (p.policy) lines.push('', `The step policy would choose these ${p.steps} steps too.`);
   } else if (p.policy) {
     lines.push(`**AdaDiff: ${p.steps} steps** instead of ${p.baselineSteps} · ~${formatSeconds(p.estimatedSeconds)} instead of ~${formatSeconds(p.baselineSeconds)} on ${p.provider} · **${formatSaving(p.saving)}** time`);
     lines.push('', '```text', distributionChart(p), '```');

@@ -183,8 +183,8 @@ export function startServer(connection: Connection): void {
     const s = await settings.get(uri);
     let value: string;
     try {
-      const { model, prediction } = await untilCancelled(models.predict(s, uri, span.text, fixedSteps(span)), token);
-      value = hoverMarkdown({ uri, span, prediction, modelName: model.name, note: model.choice.note });
+      const { model, prediction, policyChoice } = await untilCancelled(models.predict(s, uri, span.text, fixedSteps(span)), token);
+      value = hoverMarkdown({ uri, span, prediction, policyChoice, modelName: model.name, note: model.choice.note });
     } catch (err) {
       if (!(err instanceof ModelUnavailable)) throw err;
       value = unavailableMarkdown(err.message, err.choice.note);
@@ -218,8 +218,8 @@ export function startServer(connection: Connection): void {
     if (!span) return { ...lens, command: { title: 'AdaDiff: …', command: '' } };
     const s = await settings.get(data.uri);
     try {
-      const { prediction } = await untilCancelled(models.predict(s, data.uri, span.text, fixedSteps(span)), token);
-      return { ...lens, command: { title: lensTitle(prediction), command: '' } };
+      const { prediction, policyChoice } = await untilCancelled(models.predict(s, data.uri, span.text, fixedSteps(span)), token);
+      return { ...lens, command: { title: lensTitle(prediction, policyChoice), command: '' } };
     } catch (err) {
       if (!(err instanceof ModelUnavailable)) throw err;
       return { ...lens, command: { title: 'AdaDiff: model not loaded (hover for details)', command: '' } };

@@ -26,6 +26,13 @@ test('lens title: steps, time and saving', () => {
   assert.equal(lensTitle({ ...prediction, policy: false, steps: 12, saving: 0.74 }), '12 steps · ~0.4 s · -74%');
 });
 
+test('lens title where the prompt fixes its steps: the policy\'s count and its saving against them, only when it differs', () => {
+  const fixed = { ...prediction, steps: 50, estimatedSeconds: 1.37, saving: 0 };
+  assert.equal(lensTitle(fixed, { steps: 10, estimatedSeconds: 0.3, saving: 0.78 }), '50 steps · ~1.4 s · policy: 10 steps, -78%');
+  assert.equal(lensTitle({ ...fixed, steps: 5, estimatedSeconds: 0.16 }, { steps: 20, estimatedSeconds: 0.55, saving: -2.67 }), '5 steps · ~0.2 s · policy: 20 steps, +267%');
+  assert.equal(lensTitle(fixed), '50 steps · ~1.4 s · ±0%', 'no choice (equal, or no policy): the lens as before');
+});
+
 test('numbers read naturally', () => {
   assert.deepEqual([0.004, 0.05, 0.41, 12.4, 130].map(formatSeconds), ['4 ms', '50 ms', '0.4 s', '12 s', '2 min 10 s']);
   assert.deepEqual([0.7, 0, -0.1].map(formatSaving), ['-70%', '±0%', '+10%']);
@@ -67,4 +74,21 @@ test('hover: a policy that chooses again after the first step says the count is 
   const md = (refinedAfterFirstStep: boolean) => hoverMarkdown({ uri: 'file:///a.md', span, prediction: { ...prediction, refinedAfterFirstStep }, modelName: 'default' });
   assert.match(md(true), /estimate from the prompt alone: a preview or an asset chooses again after its first denoising step/);
   assert.doesNotMatch(md(false), /estimate from the prompt alone/);
+});
+
+test('hover where the prompt fixes its steps: the policy\'s count, time and saving, and how to get them', () => {
+  const fixed = { ...prediction, steps: 50, estimatedSeconds: 1.37, saving: 0 };
+  const choice = { steps: 10, estimatedSeconds: 0.3, saving: 0.78 };
+  const literal = { start: { line: 2, character: 30 }, end: { line: 2, character: 32 } };
+  const inCode: PromptSpan = { ...span, kind: 'code-string', options: { steps: 50, stepsRange: literal } };
+  const code = hoverMarkdown({ uri: 'file:///w/a.py', span: inCode, prediction: fixed, policyChoice: choice, modelName: 'tiny' });
+  assert.match(code, /^\*\*AdaDiff: 50 steps\*\* \(fixed in the code\) · ~1\.4 s on cpu · ±0% time against 50 steps$/m);
+  assert.match(code, /^The step policy would choose \*\*10 steps\*\*: ~0\.3 s, -78% time against these 50 \(a quick fix writes them into the code\)\.$/m);
+  const option = hoverMarkdown({ uri: 'file:///w/a.md', span: { ...span, options: { steps: 50 } }, prediction: fixed, policyChoice: choice, modelName: 'tiny' });
+  assert.match(option, /\(the prompt's `steps` option\)/);
+  assert.match(option, /would choose \*\*10 steps\*\*: ~0\.3 s, -78% time against these 50 \(`steps: auto`\)\./);
+  const same = hoverMarkdown({ uri: 'file:///w/a.py', span: inCode, prediction: fixed, modelName: 'tiny' });
+  assert.match(same, /The step policy would choose these 50 steps too\./);
+  const none = hoverMarkdown({ uri: 'file:///w/a.py', span: inCode, prediction: { ...fixed, policy: false }, modelName: 'tiny' });
+  assert.doesNotMatch(none, /step policy would/);
 });
