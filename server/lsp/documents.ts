@@ -1,6 +1,6 @@
 // Prompt spans per document version: parsed once per version however many hovers, lenses and
 // resolves ask, and dropped when the document closes.
-import type { Position } from 'vscode-languageserver';
+import type { Position, Range } from 'vscode-languageserver';
 import type { TextDocument } from 'vscode-languageserver-textdocument';
 import { findPrompts } from '../prompts';
 import type { PromptFinderSettings, PromptSpan } from '../prompts/types';
@@ -37,7 +37,10 @@ export class PromptIndex {
 
 const before = (a: Position, b: Position) => a.line < b.line || (a.line === b.line && a.character < b.character);
 
-/** The span under the cursor (end inclusive, so a hover just after the closing quote still counts). */
+/** Whether two ranges share a position, ends inclusive: a cursor just after a closing quote still touches the literal. */
+export const touches = (a: Range, b: Range): boolean => !before(a.end, b.start) && !before(b.end, a.start);
+
+/** The span under the cursor. */
 export function spanAt(spans: readonly PromptSpan[], pos: Position): PromptSpan | undefined {
-  return spans.find((s) => !before(pos, s.range.start) && !before(s.range.end, pos));
+  return spans.find((s) => touches(s.range, { start: pos, end: pos }));
 }

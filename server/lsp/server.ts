@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   type CancellationToken,
+  type CodeAction,
+  CodeActionKind,
   type CodeLens,
   CodeLensRefreshRequest,
   type Connection,
@@ -43,12 +45,13 @@ import type { PromptSpan } from '../prompts/types';
 import { AssetsCommand } from './assets-command';
 import { abortSignal } from './cancellation';
 import { PolicyTraining, TRAINING_COMMANDS } from './train-command';
-import { PromptIndex, spanAt } from './documents';
+import { PromptIndex, spanAt, touches } from './documents';
 import { Engines } from './handles';
 import { ModelManager, ModelUnavailable, type ReadyModel } from './models';
 import { commandArgs, hasAssetTarget, hoverMarkdown, lensTitle, unavailableMarkdown } from './present';
 import { CancelledError, Renderer, type StepEvent } from './renderer';
 import { generationDefaults, parseSizeSetting, SettingsCache } from './settings';
+import { useStepPolicyFix, wantsKind } from './steps-fix';
 
 /** Intermediate images per preview: enough to watch it sharpen, few enough VAE decodes. */
 const PREVIEW_IMAGES = 8;
@@ -141,6 +144,7 @@ export function startServer(connection: Connection): void {
         textDocumentSync: TextDocumentSyncKind.Incremental,
         hoverProvider: true,
         codeLensProvider: { resolveProvider: true },
+        codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix] },
         executeCommandProvider: { commands: [ServerCommands.recalibrate, ServerCommands.generateAssets, ...TRAINING_COMMANDS] },
         workspace: { workspaceFolders: { supported: true, changeNotifications: true } },
       },
@@ -224,6 +228,33 @@ export function startServer(connection: Connection): void {
       if (!(err instanceof ModelUnavailable)) throw err;
       return { ...lens, command: { title: 'AdaDiff: model not loaded (hover for details)', command: '' } };
     }
+  });
+
+  // Asked at every cursor move: only prompts whose steps are an integer literal in code cost a
+  // prediction, and those are cached as for hovers.
+  connection.onCodeAction(async (params, token): Promise<CodeAction[]> => {
+    if (!wantsKind(params.context.only, CodeActionKind.QuickFix)) return [];
+    const uri = params.textDocument.uri;
+    const found = await untilCancelled(spansOf(uri), token);
+    const touched = (found?.spans ?? []).filter((span) => {
+      const literal = span.options.stepsRange;
+      return literal && (touches(span.range, params.range) || touches(literal, params.range));
+    });
+    if (!touched.length) return [];
+    const s = await settings.get(uri);
+    const actions = new Map<string, CodeAction>();
+    for (const span of touched) {
+      try {
+        const { policyChoice } = await untilCancelled(models.predict(s, uri, span.text, fixedSteps(span)), token);
+        const fix = useStepPolicyFix(uri, span, policyChoice);
+        // Prompts in one list share their steps literal: the same rewrite is offered once.
+        if (fix) actions.set(JSON.stringify(fix.edit), fix);
+      } catch (err) {
+        if (!(err instanceof ModelUnavailable)) throw err;
+        return []; // the hover says what is wrong with the model
+      }
+    }
+    return [...actions.values()];
   });
 
   /** Client-initiated progress when the request carries a token, else server-initiated (it has its own cancel button). */

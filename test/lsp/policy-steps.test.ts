@@ -1,10 +1,23 @@
 // Layer 2: where code fixes a prompt's steps, the lens and hover say what the step policy would
-// pick and what that saves against the code's count.
+// pick and what that saves against the code's count, and a quick fix writes the policy's count
+// over the code's integer literal.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type CodeLens, CodeLensRequest, CodeLensResolveRequest, HoverRequest, type MarkupContent } from 'vscode-languageserver-protocol/node';
+import {
+  type CodeAction,
+  CodeActionRequest,
+  type CodeLens,
+  CodeLensRequest,
+  CodeLensResolveRequest,
+  DidChangeTextDocumentNotification,
+  HoverRequest,
+  type MarkupContent,
+  type Position,
+} from 'vscode-languageserver-protocol/node';
+import { TextDocument } from 'vscode-languageserver-textdocument';
 import { ensureFixtures } from '../fixtures/make-fixtures';
 import { fixtureWithPolicy } from '../fixtures/with-policy';
+import { rangeWithin } from '../unit/prompts-helpers';
 import { startServer, type TestServer } from './harness';
 
 /** Non-ASCII before the literal, so a range counted in code points or bytes would miss it. */
@@ -38,6 +51,24 @@ describe('where code fixes the steps', () => {
   async function hoverAt(uri: string, line: number, character: number): Promise<string> {
     const h = await server.conn.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line, character } });
     return (h?.contents as MarkupContent | undefined)?.value ?? '';
+  }
+
+  async function actionsAt(uri: string, position: Position, only?: string[]): Promise<CodeAction[]> {
+    const range = { start: position, end: position };
+    const actions = await server.conn.sendRequest(CodeActionRequest.type, { textDocument: { uri }, range, context: { diagnostics: [], only } });
+    return (actions ?? []) as CodeAction[];
+  }
+
+  /** The one quick fix at `position`, checked to rewrite exactly the literal in `context`; returns the text after it. */
+  async function applyFix(uri: string, languageId: string, text: string, position: Position, context: string): Promise<string> {
+    const actions = await actionsAt(uri, position);
+    assert.equal(actions.length, 1, JSON.stringify(actions));
+    const [action] = actions;
+    assert.equal(action.title, `Use the step policy's ${policy} steps (instead of ${fixed})`);
+    assert.equal(action.kind, 'quickfix');
+    const edits = action.edit?.changes?.[uri];
+    assert.deepEqual(edits, [{ range: rangeWithin(text, context, String(fixed)), newText: String(policy) }]);
+    return TextDocument.applyEdits(TextDocument.create(uri, languageId, 1, text), edits!);
   }
 
   /** The saving the policy's count gives against `steps`, in whole percent, from the calibration the status reports. */
@@ -86,5 +117,51 @@ describe('where code fixes the steps', () => {
     const none = open('typescript', `generate({ prompt: "${PROMPT}", steps: ${fixed} });\n`, 'nopolicy/');
     assert.match(await lensTitle(none), new RegExp(`^${fixed} steps · ~[\\d.]+ (ms|s) · -\\d+%$`));
     assert.doesNotMatch(await hoverAt(none, 0, 25), /step policy would/);
+  });
+
+  test('quick fix in Python: rewrites exactly the literal after non-ASCII text in a multi-line call; the result takes the policy\'s count', async () => {
+    const py = [
+      'image = pipe(', // 0
+      `    prompt="${PROMPT}",`,
+      `    negative_prompt="flou, déformé 😕", num_inference_steps=${fixed},`, // 2
+      ')',
+      '',
+    ].join('\n');
+    const uri = open('python', py);
+    const literal = `num_inference_steps=${fixed}`;
+    const applied = await applyFix(uri, 'python', py, { line: 1, character: 15 }, literal);
+    assert.equal(applied, py.replace(literal, `num_inference_steps=${policy}`));
+    const onLiteral = await actionsAt(uri, rangeWithin(py, literal, String(fixed)).start);
+    assert.equal(onLiteral.length, 1, 'offered on the literal too');
+    assert.deepEqual(await actionsAt(uri, { line: 0, character: 2 }), [], 'not away from the prompt and its literal');
+
+    await server.conn.sendNotification(DidChangeTextDocumentNotification.type, { textDocument: { uri, version: 2 }, contentChanges: [{ text: applied }] });
+    assert.match(await lensTitle(uri), new RegExp(`^${policy} steps · ~[\\d.]+ (ms|s) · ([-+]\\d+%|±0%)$`));
+    assert.deepEqual(await actionsAt(uri, { line: 1, character: 15 }), [], 'done: the code now has the policy\'s count');
+  });
+
+  test('quick fix in JavaScript, TypeScript and TSX: the property of the prompt\'s object, of the object beside it, or a JSX attribute', async () => {
+    const cases: [keyof typeof EXTENSIONS, string, string][] = [
+      ['javascript', `generate({ prompt: "${PROMPT}", steps: ${fixed} });\n`, `steps: ${fixed}`],
+      ['typescript', `await pipe("${PROMPT}", {\n  guidance_scale: 7,\n  num_inference_steps: ${fixed} as number,\n});\n`, `num_inference_steps: ${fixed}`],
+      ['typescriptreact', `export const Cat = () => <Image prompt="${PROMPT}" steps={${fixed}} />;\n`, `steps={${fixed}}`],
+    ];
+    for (const [languageId, text, context] of cases) {
+      const uri = open(languageId, text);
+      const at = rangeWithin(text, PROMPT, 'a cat').start;
+      const applied = await applyFix(uri, languageId, text, at, context);
+      assert.equal(applied, text.replace(context, context.replace(String(fixed), String(policy))), languageId);
+    }
+  });
+
+  test('no quick fix for a variable, the policy\'s own count, a model without a policy, or a request for other kinds', async () => {
+    const at = { line: 0, character: 15 };
+    const call = (steps: string | number) => `pipe(prompt="${PROMPT}", num_inference_steps=${steps})\n`;
+    assert.deepEqual(await actionsAt(open('python', call('steps')), at), [], 'a variable');
+    assert.deepEqual(await actionsAt(open('python', call(policy)), at), [], 'already the policy\'s count');
+    assert.deepEqual(await actionsAt(open('python', call(fixed), 'nopolicy/'), at), [], 'no policy');
+    const uri = open('python', call(fixed));
+    assert.deepEqual(await actionsAt(uri, at, ['refactor']), [], 'only refactorings asked for');
+    assert.equal((await actionsAt(uri, at, ['quickfix'])).length, 1, 'quick fixes asked for');
   });
 });
