@@ -54,6 +54,7 @@ export const generateCommand: Command = {
         file,
         steps: out.parameters.steps,
         predictedSteps: out.prediction.policy ? out.prediction.steps : null,
+        firstStepSteps: out.refinedSteps ?? null,
         baselineSteps: out.prediction.baselineSteps,
         seed: out.parameters.seed,
         size: `${out.result.width}x${out.result.height}`,
@@ -64,7 +65,8 @@ export const generateCommand: Command = {
       };
       if (values.json) console.log(JSON.stringify(summary));
       else {
-        console.log(`${file}: ${summary.size}, ${summary.steps} steps (baseline ${summary.baselineSteps}), seed ${summary.seed}, ${summary.seconds} s on ${summary.provider}`);
+        const chosen = summary.firstStepSteps !== null ? `, chosen after the first step; the prompt alone: ${summary.predictedSteps}` : '';
+        console.log(`${file}: ${summary.size}, ${summary.steps} steps (baseline ${summary.baselineSteps}${chosen}), seed ${summary.seed}, ${summary.seconds} s on ${summary.provider}`);
         if (summary.droppedTokens) console.warn(`warning: ${summary.droppedTokens} prompt tokens past the model's limit were ignored`);
       }
       return 0;

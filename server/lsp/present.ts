@@ -29,6 +29,11 @@ export function lensTitle(p: StepPrediction, choice?: PolicyChoice): string {
   return parts.join(' · ');
 }
 
+/** The lens's tooltip: where a preview chooses again after its first step, the title is the prompt-only estimate. */
+export function lensTooltip(p: StepPrediction): string | undefined {
+  return p.refinedAfterFirstStep ? 'Estimated from the prompt alone; a preview or an asset chooses again after its first denoising step.' : undefined;
+}
+
 const BLOCKS = ['', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
 
 /** A bar of `width` cells for a fraction 0..1, in eighths of a cell. */

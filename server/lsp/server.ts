@@ -48,7 +48,7 @@ import { PolicyTraining, TRAINING_COMMANDS } from './train-command';
 import { PromptIndex, spanAt, touches } from './documents';
 import { Engines } from './handles';
 import { ModelManager, ModelUnavailable, type ReadyModel } from './models';
-import { commandArgs, hasAssetTarget, hoverMarkdown, lensTitle, unavailableMarkdown } from './present';
+import { commandArgs, hasAssetTarget, hoverMarkdown, lensTitle, lensTooltip, unavailableMarkdown } from './present';
 import { CancelledError, Renderer, type StepEvent } from './renderer';
 import { generationDefaults, parseSizeSetting, SettingsCache } from './settings';
 import { useStepPolicyFix, wantsKind } from './steps-fix';
@@ -223,7 +223,8 @@ export function startServer(connection: Connection): void {
     const s = await settings.get(data.uri);
     try {
       const { prediction, policyChoice } = await untilCancelled(models.predict(s, data.uri, span.text, fixedSteps(span)), token);
-      return { ...lens, command: { title: lensTitle(prediction, policyChoice), command: '' } };
+      const tooltip = lensTooltip(prediction);
+      return { ...lens, command: { title: lensTitle(prediction, policyChoice), command: '', ...(tooltip ? { tooltip } : {}) } };
     } catch (err) {
       if (!(err instanceof ModelUnavailable)) throw err;
       return { ...lens, command: { title: 'AdaDiff: model not loaded (hover for details)', command: '' } };

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { StepPrediction } from '../../server/engine';
-import { bar, code, distributionChart, formatSaving, formatSeconds, hoverMarkdown, lensTitle } from '../../server/lsp/present';
+import { bar, code, distributionChart, formatSaving, formatSeconds, hoverMarkdown, lensTitle, lensTooltip } from '../../server/lsp/present';
 import type { PromptSpan } from '../../server/prompts/types';
 
 const prediction: StepPrediction = {
@@ -74,6 +74,8 @@ test('hover: a policy that chooses again after the first step says the count is 
   const md = (refinedAfterFirstStep: boolean) => hoverMarkdown({ uri: 'file:///a.md', span, prediction: { ...prediction, refinedAfterFirstStep }, modelName: 'default' });
   assert.match(md(true), /estimate from the prompt alone: a preview or an asset chooses again after its first denoising step/);
   assert.doesNotMatch(md(false), /estimate from the prompt alone/);
+  assert.match(lensTooltip({ ...prediction, refinedAfterFirstStep: true })!, /from the prompt alone/);
+  assert.equal(lensTooltip(prediction), undefined);
 });
 
 test('hover where the prompt fixes its steps: the policy\'s count, time and saving, and how to get them', () => {

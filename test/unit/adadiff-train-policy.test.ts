@@ -10,7 +10,9 @@ import { openModelFolder } from '../../server/model/folder';
 import { loadModel, type LoadedModel } from '../../server/model/session';
 import { GraphBuilder, tensor } from '../../server/onnx';
 import { generate } from '../../server/pipeline/generate';
-import { decodePng } from '../../server/pipeline/png';
+import { formatParameters } from '../../server/pipeline/parameters';
+import { Engine } from '../../server/engine';
+import { decodePng, encodePng } from '../../server/pipeline/png';
 import { ssim } from '../../server/adadiff/ssim';
 import { loadPolicy } from '../../server/adadiff/policy';
 import { buildRewardTable, fidelityScorer, loadOnnxScorer, type TableProgress } from '../../server/adadiff/reward-table';
@@ -181,4 +183,22 @@ test('trainPolicy with trailing spacing also trains, exports and evaluates the f
   const policy = (await loadPolicy(modelDir))!;
   t.after(() => policy.dispose());
   assert.ok(policy.refine, 'policy-first-step.onnx loads');
+
+  // The engine lets it choose for its own settings, reuses the first call, and records both counts.
+  const engine = new Engine({ cacheDir: path.join(dir, 'engine-cache'), providers: ['cpu'] });
+  t.after(() => engine.dispose());
+  const handle = await engine.open(modelDir);
+  assert.equal((await handle.predict('a red apple')).refinedAfterFirstStep, true);
+  const rendered = await handle.render({ prompt: 'a red apple', seed: 5 });
+  assert.ok(rendered.refinedSteps !== undefined && [2, 4, 8].includes(rendered.refinedSteps));
+  assert.equal(rendered.parameters.steps, rendered.refinedSteps);
+  assert.match(formatParameters(rendered.parameters), new RegExp(`AdaDiff first-step steps: ${rendered.refinedSteps}`));
+  const plain = await generate(model, { prompt: 'a red apple', seed: 5, steps: rendered.refinedSteps, ...settings });
+  assert.ok(encodePng(plain.image).equals(encodePng(rendered.result.image)), 'exactly the chosen count\'s image');
+  // Other settings than the policy's: the prompt-only choice, nothing refined.
+  const other = await handle.render({ prompt: 'a red apple', seed: 5, scheduler: 'euler' });
+  assert.equal(other.refinedSteps, undefined);
+  assert.equal(other.parameters.steps, other.prediction.steps);
+  const fixed = await handle.render({ prompt: 'a red apple', seed: 5, steps: 3 });
+  assert.equal(fixed.refinedSteps, undefined);
 });
