@@ -3,10 +3,13 @@
 // on. The reward table comes from the same cache `adadiff train-policy` fills (run that first, or
 // this builds it); each setting then trains in seconds per fold.
 //
-//   node --import tsx scripts/policy-cv.ts [--model DIR] [--prompts FILE] [--folds 5] \
+//   node --import tsx scripts/policy-cv.ts [--model DIR] [--prompts FILE] [--folds 5] [--seeds 0,1] [--first-step] \
 //     [--grid 'gamma=1,2,4;lambda=3;entropy=0.05;decay=1']   (also tau, seed, epochs, lr, attention, hidden, mlp)
+// --first-step cross-validates the first-step-aware policy (per image, prompt features plus the
+// first UNet call's summary) instead of the prompt-only one; folds always split by prompt.
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { firstStep } from '../server/adadiff/first-step';
 import { promptFeatures } from '../server/adadiff/policy';
 import { evaluateOnTable } from '../server/adadiff/evaluate';
 import { DEFAULT_CANDIDATES, resolveRewardSettings } from '../server/adadiff/reward';
@@ -23,6 +26,7 @@ const { values } = parseArgs({
     folds: { type: 'string', default: '5' },
     seeds: { type: 'string', default: '0,1' },
     grid: { type: 'string', default: 'gamma=1;lambda=3;entropy=0.05;decay=1' },
+    'first-step': { type: 'boolean', default: false },
   },
 });
 
@@ -51,16 +55,28 @@ async function main(): Promise<void> {
       scorer: fidelityScorer,
       cacheDir: join(cacheDir(), 'reward-tables'),
     });
-    const examples: TrainingExample[] = [];
-    for (const [p, prompt] of prompts.entries()) examples.push({ features: await promptFeatures(model, prompt), quality: table.rows[p].map((r) => r.quality) });
+    // One example per prompt, or per image for the first-step-aware policy; `of` names its prompt and seed.
+    const examples: (TrainingExample & { p: number; s?: number })[] = [];
+    for (const [p, prompt] of prompts.entries()) {
+      const features = await promptFeatures(model, prompt);
+      if (!values['first-step']) {
+        examples.push({ p, features, quality: table.rows[p].map((r) => r.quality) });
+        continue;
+      }
+      for (const [s, seed] of seeds.entries()) {
+        const first = await firstStep(model, { prompt, seed, steps: candidates[0], scheduler: DEFAULTS.scheduler, guidance: DEFAULTS.guidance });
+        examples.push({ p, s, features: { ...features, extra: first.features }, quality: [table.rows[p][s].quality] });
+      }
+    }
+    const extraDim = values['first-step'] ? examples[0].features.extra!.length : 0;
     const folds = Number(values.folds);
-    const foldOf = prompts.map((_, i) => i % folds);
+    const foldOf = examples.map((e) => e.p % folds);
     console.log(`${prompts.length} prompts x ${seeds.length} seeds, ${folds}-fold cross-validation; per setting: held-out avg steps, share of images with fidelity >= tau, mean fidelity, and fixed steps at the same average (interpolated)`);
     for (const combo of expandGrid(values.grid!)) {
       const reward = resolveRewardSettings('fidelity', candidates, { gamma: combo.gamma, lambda: combo.lambda, tau: combo.tau });
       const tau = reward.highQuality.rule === 'threshold' ? reward.highQuality.tau : 0.9;
       // Every prompt's choice comes from the fold that held it out; the figures are `adadiff eval`'s.
-      const chosenSteps = new Array<number>(prompts.length);
+      const chosenSteps = prompts.map(() => seeds.map(() => 0));
       for (let f = 0; f < folds; f++) {
         const train = examples.filter((_, i) => foldOf[i] !== f);
         const { net } = trainPolicyNet(train, candidates, reward, {
@@ -69,13 +85,16 @@ async function main(): Promise<void> {
           seed: combo.seed ?? 0,
           epochs: combo.epochs,
           learningRate: combo.lr,
-          architecture: { attentionLayers: combo.attention, hiddenDim: combo.hidden, mlpDim: combo.mlp },
+          architecture: { attentionLayers: combo.attention, hiddenDim: combo.hidden, mlpDim: combo.mlp, extraDim },
         });
         examples.forEach((e, i) => {
-          if (foldOf[i] === f) chosenSteps[i] = candidates[choose(net, e.features).index];
+          if (foldOf[i] !== f) return;
+          const steps = candidates[choose(net, e.features).index];
+          if (e.s === undefined) chosenSteps[e.p].fill(steps);
+          else chosenSteps[e.p][e.s] = steps;
         });
       }
-      const avg = chosenSteps.reduce((a, b) => a + b, 0) / prompts.length;
+      const avg = chosenSteps.flat().reduce((a, b) => a + b, 0) / chosenSteps.flat().length;
       const hi = candidates.findIndex((c) => c >= avg);
       const lo = Math.max(0, hi - 1);
       const e = evaluateOnTable({ table, chosenSteps, candidates, baselineSteps: reward.baselineSteps, fixedSteps: candidates[hi], tau });
@@ -84,8 +103,11 @@ async function main(): Promise<void> {
       const [a, b] = [e.fixedCurve[lo], e.fixedCurve[hi]];
       const share = (x: { shareMeetingTau: number | null }) => x.shareMeetingTau ?? 0;
       const label = Object.entries(combo).map(([k, v]) => `${k}=${v}`).join(' ');
+      const same = e.baselines.fixedSameShare;
       console.log(
-        `${label.padEnd(44)} steps ${avg.toFixed(1).padStart(5)}  meeting tau ${(100 * share(e)).toFixed(1).padStart(5)}%  fidelity ${e.meanQuality.toFixed(4)}  | fixed ${avg.toFixed(1)}: ${(100 * (share(a) + t * (share(b) - share(a)))).toFixed(1)}%, ${(a.meanQuality + t * (b.meanQuality - a.meanQuality)).toFixed(4)}`,
+        `${label.padEnd(44)} steps ${avg.toFixed(1).padStart(5)}  meeting tau ${(100 * share(e)).toFixed(1).padStart(5)}%  fidelity ${e.meanQuality.toFixed(4)}  spearman ${e.oracleSpearman?.toFixed(2) ?? 'n/a'}` +
+          `  | fixed ${avg.toFixed(1)}: ${(100 * (share(a) + t * (share(b) - share(a)))).toFixed(1)}%, ${(a.meanQuality + t * (b.meanQuality - a.meanQuality)).toFixed(4)}` +
+          `  | as often: ${same ? `fixed ${same.steps} (${(100 * (1 - avg / same.steps)).toFixed(0)}% fewer)` : 'no fixed count'}`,
       );
     }
   } finally {
