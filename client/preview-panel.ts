@@ -3,6 +3,7 @@
 // so that New seed, Compare and Save work after a reload, from the state the serializer returns.
 import { randomBytes, randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
+import { SEED } from '../server/limits';
 import { CompareRequest, type CompareResult, PreviewRequest, type PreviewResult } from '../server/protocol';
 import { previewHtml } from './preview-html';
 import {
@@ -19,8 +20,6 @@ import {
 import { nextState } from './preview-state';
 import type { AdaDiffServer } from './server';
 import { resolveTarget, writeWorkspaceFile, WriteRefused } from './workspace-write';
-
-const MAX_SEED = 0xffffffff;
 
 export class PreviewPanel implements vscode.Disposable {
   private panel: vscode.WebviewPanel | undefined;
@@ -207,7 +206,7 @@ function compareView(r: CompareResult): CompareView {
 
 function randomSeed(previous: number): number {
   let seed = previous;
-  while (seed === previous) seed = randomBytes(4).readUInt32LE(0) % (MAX_SEED + 1);
+  while (seed === previous) seed = randomBytes(4).readUInt32LE(0) % (SEED.max + 1);
   return seed;
 }
 

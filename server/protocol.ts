@@ -5,11 +5,13 @@
 // No `vscode` import here: this file is bundled into the server, the VS Code client and the tests.
 import { NotificationType, RequestType, type WorkDoneProgressParams } from 'vscode-languageserver-protocol';
 import type { AssetSummary } from './assets';
+import type { SchedulerSetting } from './limits';
 
 // ---------------------------------------------------------------------------------------------
-// Settings: the `adadiff` section, read per resource with workspace/configuration.
+// Settings: the `adadiff` section, read per resource with workspace/configuration. Their bounds and
+// names are limits.ts's; package.json's contributes.configuration is tested against both.
 
-export type SchedulerSetting = 'auto' | 'ddim' | 'euler' | 'dpmpp-2m' | 'dpmpp-2m-karras' | 'lcm';
+export type { SchedulerSetting };
 
 export interface AdaDiffSettings {
   /** `adadiff.model.path`: a diffusers ONNX model folder; '' = the bundled model. Ignored in an untrusted workspace. */

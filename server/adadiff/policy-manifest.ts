@@ -3,7 +3,7 @@
 // the steps were measured with) and to judge it (how it was trained, what it measured on
 // held-out prompts). Written by export.ts, read and checked by policy.ts.
 
-import type { SchedulerName } from '../model/contract';
+import { SCHEDULER_NAMES, type SchedulerName } from '../limits';
 import type { PolicyArchitecture } from './policy-net';
 import type { RewardSettings, ScorerKind } from './reward';
 import type { GradientEstimator } from './trainer';
@@ -173,8 +173,6 @@ export interface FirstStepPolicySpec {
 
 export const POLICY_FIRST_STEP_ONNX = 'policy-first-step.onnx';
 
-const SCHEDULERS: readonly SchedulerName[] = ['ddim', 'euler', 'dpmpp-2m', 'dpmpp-2m-karras', 'lcm'];
-
 /** Checks the fields a runtime relies on; throws with the first problem in words. */
 export function validatePolicyManifest(value: unknown): PolicyManifest {
   const m = value as PolicyManifest;
@@ -189,7 +187,7 @@ export function validatePolicyManifest(value: unknown): PolicyManifest {
     fail('candidates must be a non-empty list of positive integer step counts');
   }
   if (!positiveInt(m.baselineSteps)) fail('baselineSteps must be a positive integer');
-  if (!SCHEDULERS.includes(m.scheduler)) fail(`scheduler ${JSON.stringify(m.scheduler)} is not one of ${SCHEDULERS.join(', ')}`);
+  if (!SCHEDULER_NAMES.includes(m.scheduler)) fail(`scheduler ${JSON.stringify(m.scheduler)} is not one of ${SCHEDULER_NAMES.join(', ')}`);
   if (typeof m.guidance !== 'number' || !Number.isFinite(m.guidance)) fail('guidance must be a number');
   if (!m.features || !positiveInt(m.features.dim) || !positiveInt(m.features.tokens)) {
     fail('features must give the text features\' tokens and dim');

@@ -14,6 +14,7 @@
 // with its file, line and index and left out; the others still count. JSON is parsed by the same
 // YAML 1.2 parser (JSON is a subset) so its errors carry line numbers as well.
 import { isMap, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import { integerRule, isIntegerIn, SEED, STEPS } from '../limits';
 
 export const MANIFEST_NAMES = ['adadiff.yaml', 'adadiff.yml', 'adadiff.json'];
 
@@ -38,8 +39,6 @@ export interface ManifestProblem {
 
 const KEYS = ['prompt', 'out', 'seed', 'size', 'steps', 'negative', 'model'];
 const TOP_KEYS = ['assets', 'model'];
-export const MAX_SEED = 0xffffffff;
-export const MAX_STEPS = 1000;
 
 export function parseManifest(text: string, name: string): { entries: ManifestEntry[]; problems: ManifestProblem[] } {
   const problems: ManifestProblem[] = [];
@@ -94,13 +93,13 @@ function validateEntry(value: unknown, index: number, line: number): ManifestEnt
   if (typeof e.out !== 'string' || !e.out.trim()) return fail('"out" must be a file path such as img/cat.png');
   const entry: ManifestEntry = { index, line, prompt: e.prompt.trim(), out: e.out.trim() };
   if (e.seed !== undefined) {
-    if (!Number.isInteger(e.seed) || (e.seed as number) < 0 || (e.seed as number) > MAX_SEED) return fail(`"seed" must be an integer from 0 to ${MAX_SEED}, got ${JSON.stringify(e.seed)}`);
+    if (!isIntegerIn(e.seed, SEED)) return fail(`"seed" must be ${integerRule(SEED)}, got ${JSON.stringify(e.seed)}`);
     entry.seed = e.seed as number;
   }
   if (e.steps !== undefined) {
     if (e.steps === 'auto') entry.steps = 'auto';
-    else if (Number.isInteger(e.steps) && (e.steps as number) >= 1 && (e.steps as number) <= MAX_STEPS) entry.steps = e.steps as number;
-    else return fail(`"steps" must be auto or an integer from 1 to ${MAX_STEPS}, got ${JSON.stringify(e.steps)}`);
+    else if (isIntegerIn(e.steps, STEPS)) entry.steps = e.steps;
+    else return fail(`"steps" must be auto or ${integerRule(STEPS)}, got ${JSON.stringify(e.steps)}`);
   }
   if (e.size !== undefined) {
     const m = typeof e.size === 'number' ? [String(e.size), String(e.size), String(e.size)] : typeof e.size === 'string' ? /^\s*(\d+)\s*[xX×*]\s*(\d+)\s*$/.exec(e.size) : null;

@@ -6,7 +6,8 @@ import { readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { findPrompts } from '../prompts';
 import { CancelledError } from '../pipeline/generate';
-import { MANIFEST_NAMES, parseManifest, MAX_SEED, MAX_STEPS } from './manifest';
+import { MANIFEST_NAMES, parseManifest } from './manifest';
+import { isImageSize, SEED, SIZE_RULE, STEPS } from '../limits';
 import { AssetPathError, resolveTarget } from './paths';
 import { isScannedFolder, MARKDOWN_FILE } from './scanned';
 import { walkFiles } from './walk';
@@ -155,14 +156,11 @@ function add(root: string, fromDir: string, out: Collected, c: Candidate): void 
     return;
   }
   if (!rest.prompt) return void fail('the prompt is empty');
-  if (rest.size && !validSize(rest.size)) return void fail(`size ${rest.size.width}x${rest.size.height}: width and height must be multiples of 8 from 8 to 4096`);
-  if (typeof rest.steps === 'number' && rest.steps > MAX_STEPS) return void fail(`steps ${rest.steps}: at most ${MAX_STEPS}`);
-  if (rest.seed !== undefined && rest.seed > MAX_SEED) return void fail(`seed ${rest.seed}: at most ${MAX_SEED}`);
+  if (rest.size && !isImageSize(rest.size.width, rest.size.height)) return void fail(`size ${rest.size.width}x${rest.size.height}: width and height must be ${SIZE_RULE}`);
+  if (typeof rest.steps === 'number' && rest.steps > STEPS.max) return void fail(`steps ${rest.steps}: at most ${STEPS.max}`);
+  if (rest.seed !== undefined && rest.seed > SEED.max) return void fail(`seed ${rest.seed}: at most ${SEED.max}`);
   out.targets.push({ ...rest, ...resolved });
 }
-
-const validSize = ({ width, height }: { width: number; height: number }) =>
-  [width, height].every((n) => Number.isInteger(n) && n >= 8 && n <= 4096 && n % 8 === 0);
 
 /**
  * One output path, one image. The same image referenced twice with the same prompt and options

@@ -2,8 +2,8 @@
 import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { SchedulerName } from '../model/contract';
 import { parsePromptLines } from '../adadiff/prompt-list';
+import { type Bounds, GUIDANCE, integerRule, isSchedulerName, numberRule, parseImageSize, SCHEDULER_NAMES, type SchedulerName, SEED, SIZE_RULE, STEPS } from '../limits';
 
 export class UsageError extends Error {}
 
@@ -40,38 +40,42 @@ export const modelOption = { model: { type: 'string', short: 'm' } } as const;
 export function intOption(name: string, value: string | undefined, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got "${value}"`);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be ${integerRule({ min, max })}, got "${value}"`);
   return n;
 }
 
 export function numberOption(name: string, value: string | undefined, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isFinite(n) || n < min || n > max) throw new UsageError(`--${name} must be a number from ${min} to ${max}, got "${value}"`);
+  if (!Number.isFinite(n) || n < min || n > max) throw new UsageError(`--${name} must be ${numberRule({ min, max })}, got "${value}"`);
   return n;
 }
 
+/** An option bounded by one of limits.ts's: --seed, --steps, --guidance. */
+export const boundedInt = (name: string, value: string | undefined, b: Bounds) => intOption(name, value, b.min, b.max);
+
+export const seedOption = (value: string | undefined, name = 'seed') => boundedInt(name, value, SEED);
+export const seedsOption = (value: string | undefined, name = 'seeds') => listOption(name, value, SEED.min, SEED.max);
+export const guidanceOption = (value: string | undefined) => numberOption('guidance', value, GUIDANCE.min, GUIDANCE.max);
+
 export function sizeOption(value: string | undefined): { width?: number; height?: number } {
   if (value === undefined) return {};
-  const m = /^(\d+)x(\d+)$/.exec(value);
-  if (!m) throw new UsageError(`--size must look like 512x512, got "${value}"`);
-  const [width, height] = [Number(m[1]), Number(m[2])];
-  if (width < 8 || height < 8 || width > 4096 || height > 4096 || width % 8 || height % 8) {
-    throw new UsageError(`--size must be multiples of 8 from 8 to 4096, got "${value}"`);
-  }
-  return { width, height };
+  if (!/^(\d+)x(\d+)$/.test(value)) throw new UsageError(`--size must look like 512x512, got "${value}"`);
+  const size = parseImageSize(value);
+  if (!size) throw new UsageError(`--size must be ${SIZE_RULE}, got "${value}"`);
+  return size;
 }
 
-const SCHEDULERS: SchedulerName[] = ['ddim', 'euler', 'dpmpp-2m', 'dpmpp-2m-karras', 'lcm'];
+export const SCHEDULER_USAGE = SCHEDULER_NAMES.join('|');
 
 export function schedulerOption(value: string | undefined): SchedulerName | undefined {
   if (value === undefined) return undefined;
-  if (!SCHEDULERS.includes(value as SchedulerName)) throw new UsageError(`--scheduler must be one of ${SCHEDULERS.join(', ')}, got "${value}"`);
-  return value as SchedulerName;
+  if (!isSchedulerName(value)) throw new UsageError(`--scheduler must be one of ${SCHEDULER_NAMES.join(', ')}, got "${value}"`);
+  return value;
 }
 
 export function stepsOption(value: string | undefined): number | 'auto' | undefined {
-  return value === 'auto' ? 'auto' : intOption('steps', value, 1, 1000);
+  return value === 'auto' ? 'auto' : boundedInt('steps', value, STEPS);
 }
 
 /** A prompts file: one prompt a line; blank lines and lines starting with # are skipped. */

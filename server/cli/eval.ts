@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { evaluatePolicy, formatEvaluationTable } from '../adadiff/evaluate';
 import { loadPolicy } from '../adadiff/policy';
 import { loadOnnxScorer } from '../adadiff/reward-table';
-import { bundledModelDir, type Command, heldOutSets, listOption, modelOption, numberOption, parse, UsageError } from './args';
+import { bundledModelDir, type Command, heldOutSets, modelOption, numberOption, parse, seedsOption, UsageError } from './args';
 import { cacheDir, cliModel } from './context';
 import { progressBar } from './progress';
 
@@ -39,7 +39,7 @@ export const evalCommand: Command = {
         const bar = progressBar(`eval ${set.name}`);
         const result = await evaluatePolicy(model, policy, {
           prompts: set.prompts,
-          seeds: listOption('seeds', values.seeds, 0, 0xffffffff),
+          seeds: seedsOption(values.seeds),
           tau: numberOption('tau', values.tau, 0, 1),
           scorer,
           cacheDir: join(cacheDir(), 'reward-tables'),

@@ -1,11 +1,11 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { bundledModelDir, type Command, intOption, modelOption, numberOption, parse, schedulerOption, sizeOption, stepsOption, UsageError } from './args';
+import { bundledModelDir, type Command, guidanceOption, modelOption, parse, SCHEDULER_USAGE, schedulerOption, seedOption, sizeOption, stepsOption, UsageError } from './args';
 import { cliEngine } from './context';
 import { progressBar } from './progress';
 
 const usage =
-  'adadiff generate "PROMPT" -o FILE [--model DIR] [--steps auto|N] [--seed N] [--scheduler ddim|euler|dpmpp-2m|dpmpp-2m-karras|lcm] [--guidance G] [--size WxH] [--negative TEXT] [--json]';
+  `adadiff generate "PROMPT" -o FILE [--model DIR] [--steps auto|N] [--seed N] [--scheduler ${SCHEDULER_USAGE}] [--guidance G] [--size WxH] [--negative TEXT] [--json]`;
 
 export const generateCommand: Command = {
   name: 'generate',
@@ -33,8 +33,8 @@ export const generateCommand: Command = {
       prompt: positionals[0],
       negativePrompt: values.negative,
       steps: stepsOption(values.steps),
-      seed: intOption('seed', values.seed, 0, 0xffffffff),
-      guidance: numberOption('guidance', values.guidance, 0, 100),
+      seed: seedOption(values.seed),
+      guidance: guidanceOption(values.guidance),
       scheduler: schedulerOption(values.scheduler),
       ...sizeOption(values.size),
     };

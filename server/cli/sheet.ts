@@ -2,7 +2,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { composeSheet, type SheetRow } from '../pipeline/sheet';
-import { bundledModelDir, type Command, intOption, modelOption, parse, readPromptsFile, UsageError } from './args';
+import { bundledModelDir, type Command, intOption, modelOption, parse, readPromptsFile, seedOption, stepsOption, UsageError } from './args';
 import { cliEngine } from './context';
 import { progressBar } from './progress';
 
@@ -21,8 +21,8 @@ export const sheetCommand: Command = {
     if (!values.output) throw new UsageError(`missing -o FILE\nusage: ${usage}`);
     const prompts = values.prompts ? await readPromptsFile(values.prompts) : positionals;
     if (prompts.length === 0) throw new UsageError(`no prompts given\nusage: ${usage}`);
-    const steps = (values.steps ?? '10,25,50').split(',').map((s) => (s.trim() === 'auto' ? 'auto' : intOption('steps', s.trim(), 1, 1000)!));
-    const seed = intOption('seed', values.seed, 0, 0xffffffff) ?? 0;
+    const steps = (values.steps ?? '10,25,50').split(',').map((s) => stepsOption(s.trim())!);
+    const seed = seedOption(values.seed) ?? 0;
     const scale = intOption('scale', values.scale, 1, 8) ?? 2;
     const engine = cliEngine();
     try {

@@ -4,13 +4,32 @@ import { formatEvaluationTable } from '../adadiff/evaluate';
 import { loadOnnxScorer } from '../adadiff/reward-table';
 import { trainPolicy } from '../adadiff/train-policy';
 import { DEFAULTS } from '../engine';
-import { bundledModelDir, type Command, heldOutSets, intOption, listOption, modelOption, numberOption, parse, readPromptsFile, schedulerOption, sizeOption, UsageError } from './args';
+import { STEPS } from '../limits';
+import {
+  boundedInt,
+  bundledModelDir,
+  type Command,
+  guidanceOption,
+  heldOutSets,
+  intOption,
+  listOption,
+  modelOption,
+  numberOption,
+  parse,
+  readPromptsFile,
+  SCHEDULER_USAGE,
+  schedulerOption,
+  seedOption,
+  seedsOption,
+  sizeOption,
+  UsageError,
+} from './args';
 import { cacheDir, cliModel } from './context';
 import { progressBar } from './progress';
 
 const usage =
   'adadiff train-policy --prompts FILE [--model DIR] [--held-out FILE]... [--out DIR] [--seeds 0,1] [--held-out-seeds 0,1] [--candidates 5,10,...,50] ' +
-  '[--baseline-steps N (largest candidate)] [--scheduler ddim] [--guidance 7] [--size WxH] [--scorer FILE.onnx] ' +
+  `[--baseline-steps N (largest candidate)] [--scheduler ${SCHEDULER_USAGE} (${DEFAULTS.scheduler})] [--guidance G (${DEFAULTS.guidance})] [--size WxH] [--scorer FILE.onnx] ` +
   '[--tau 0.9] [--lambda 3] [--gamma 1] [--top-k 5] ' +
   '[--estimator expected|reinforce] [--epochs 150] [--lr 0.003] [--batch-size 16] [--samples 8] [--entropy 0.05] [--weight-decay 1] ' +
   '[--attention-layers 0] [--hidden 32] [--mlp 32] [--seed 0] [--json]';
@@ -71,11 +90,11 @@ export const trainPolicyCommand: Command = {
         prompts,
         heldOut,
         scheduler: schedulerOption(values.scheduler) ?? DEFAULTS.scheduler,
-        guidance: numberOption('guidance', values.guidance, 0, 100) ?? DEFAULTS.guidance,
+        guidance: guidanceOption(values.guidance) ?? DEFAULTS.guidance,
         ...sizeOption(values.size),
-        seeds: listOption('seeds', values.seeds, 0, 0xffffffff),
-        heldOutSeeds: listOption('held-out-seeds', values['held-out-seeds'], 0, 0xffffffff),
-        candidates: listOption('candidates', values.candidates, 1, 1000),
+        seeds: seedsOption(values.seeds),
+        heldOutSeeds: seedsOption(values['held-out-seeds'], 'held-out-seeds'),
+        candidates: listOption('candidates', values.candidates, STEPS.min, STEPS.max),
         scorer,
         scorerFile: values.scorer,
         reward: {
@@ -83,7 +102,7 @@ export const trainPolicyCommand: Command = {
           lambda: numberOption('lambda', values.lambda, 0, 1e6),
           gamma: numberOption('gamma', values.gamma, 0, 1e6),
           topK: intOption('top-k', values['top-k'], 1, 1000),
-          baselineSteps: intOption('baseline-steps', values['baseline-steps'], 1, 1000),
+          baselineSteps: boundedInt('baseline-steps', values['baseline-steps'], STEPS),
         },
         training: {
           estimator: values.estimator as 'reinforce' | 'expected' | undefined,
@@ -93,7 +112,7 @@ export const trainPolicyCommand: Command = {
           samplesPerPrompt: intOption('samples', values.samples, 1, 1000),
           entropyBonus: numberOption('entropy', values.entropy, 0, 100),
           weightDecay: numberOption('weight-decay', values['weight-decay'], 0, 100),
-          seed: intOption('seed', values.seed, 0, 0xffffffff),
+          seed: seedOption(values.seed),
           architecture: {
             attentionLayers: intOption('attention-layers', values['attention-layers'], 0, 8),
             hiddenDim: intOption('hidden', values.hidden, 1, 1024),

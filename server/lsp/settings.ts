@@ -1,58 +1,69 @@
 // The `adadiff` settings, read per resource (workspace/configuration with a scopeUri), cached per
-// document until the client says the configuration changed. Values of the wrong type fall back to
-// the defaults one by one, so a typo in settings.json never takes the server down.
+// document until the client says the configuration changed. A value of the wrong type or out of
+// bounds falls back to its default, one by one, so a typo in settings.json never takes the server
+// down, and is reported (not dropped in silence): readSettings says what was ignored and why.
 import type { Connection } from 'vscode-languageserver';
 import type { GenerationDefaults } from '../engine';
-import type { SchedulerName } from '../model/contract';
+import { GUIDANCE, integerRule, isIntegerIn, isNumberIn, numberRule, parseImageSize, SCHEDULER_SETTINGS, type SchedulerSetting, SEED, SIZE_RULE, STEPS } from '../limits';
 import { type AdaDiffSettings, DEFAULT_SETTINGS, type ImageSize, SETTINGS_SECTION } from '../protocol';
 
-const SCHEDULERS = ['auto', 'ddim', 'euler', 'dpmpp-2m', 'dpmpp-2m-karras', 'lcm'];
-
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const strings = (v: unknown, fallback: string[]) => (Array.isArray(v) && v.every((s) => typeof s === 'string') ? v : fallback);
-const int = (v: unknown, fallback: number, min: number, max: number) => (Number.isInteger(v) && (v as number) >= min && (v as number) <= max ? (v as number) : fallback);
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
 
 /** Accepts the nested object VS Code returns for a section (dotted keys are split into objects). */
-export function normalizeSettings(raw: unknown): AdaDiffSettings {
-  const d = DEFAULT_SETTINGS;
-  if (!isObject(raw)) return structuredClone(d);
-  const model = isObject(raw.model) ? raw.model : {};
-  const codeLens = isObject(raw.codeLens) ? raw.codeLens : {};
-  const prompts = isObject(raw.prompts) ? raw.prompts : {};
+export function readSettings(raw: unknown): { settings: AdaDiffSettings; problems: string[] } {
+  // A copy: the settings' lists must not be DEFAULT_SETTINGS's own.
+  const d = structuredClone(DEFAULT_SETTINGS);
+  const problems: string[] = [];
+  const root = isObject(raw) ? raw : {};
+  const section = (key: string) => (isObject(root[key]) ? (root[key] as Record<string, unknown>) : {});
+  /** The value if `valid`, else the default; unset (undefined, null) is no problem. */
+  const read = <T>(key: string, value: unknown, valid: (v: unknown) => boolean, fallback: T, rule: string): T => {
+    if (value === undefined || value === null) return fallback;
+    if (valid(value)) return value as T;
+    problems.push(`adadiff.${key}: ${JSON.stringify(value)} is not ${rule}; using ${JSON.stringify(fallback)}`);
+    return fallback;
+  };
+  const model = section('model');
+  const codeLens = section('codeLens');
+  const prompts = section('prompts');
+  const strings = (key: string, value: unknown, fallback: string[]) => read(key, value, isStrings, fallback, 'a list of strings');
   return {
-    model: { path: typeof model.path === 'string' ? model.path.trim() : d.model.path },
-    providers: strings(raw.providers, d.providers),
-    baselineSteps: int(raw.baselineSteps, d.baselineSteps, 1, 1000),
-    guidance: typeof raw.guidance === 'number' && raw.guidance >= 0 && raw.guidance <= 50 ? raw.guidance : d.guidance,
-    size: typeof raw.size === 'string' && (raw.size === '' || parseSizeSetting(raw.size)) ? raw.size : d.size,
-    scheduler: typeof raw.scheduler === 'string' && SCHEDULERS.includes(raw.scheduler) ? (raw.scheduler as AdaDiffSettings['scheduler']) : d.scheduler,
-    seed: int(raw.seed, d.seed, 0, Number.MAX_SAFE_INTEGER),
-    codeLens: { enabled: typeof codeLens.enabled === 'boolean' ? codeLens.enabled : d.codeLens.enabled },
-    prompts: {
-      names: strings(prompts.names, d.prompts.names),
-      callees: strings(prompts.callees, d.prompts.callees),
-      languages: strings(prompts.languages, d.prompts.languages),
+    settings: {
+      model: { path: read('model.path', model.path, (v) => typeof v === 'string', d.model.path, 'a path').trim() },
+      providers: strings('providers', root.providers, d.providers),
+      baselineSteps: read('baselineSteps', root.baselineSteps, (v) => isIntegerIn(v, STEPS), d.baselineSteps, integerRule(STEPS)),
+      guidance: read('guidance', root.guidance, (v) => isNumberIn(v, GUIDANCE), d.guidance, numberRule(GUIDANCE)),
+      size: read('size', root.size, (v) => typeof v === 'string' && (v === '' || parseSizeSetting(v) !== undefined), d.size, `WIDTHxHEIGHT in ${SIZE_RULE}, or empty`),
+      scheduler: read<SchedulerSetting>('scheduler', root.scheduler, (v) => SCHEDULER_SETTINGS.includes(v as SchedulerSetting), d.scheduler, `one of ${SCHEDULER_SETTINGS.join(', ')}`),
+      seed: read('seed', root.seed, (v) => isIntegerIn(v, SEED), d.seed, integerRule(SEED)),
+      codeLens: { enabled: read('codeLens.enabled', codeLens.enabled, (v) => typeof v === 'boolean', d.codeLens.enabled, 'true or false') },
+      prompts: {
+        names: strings('prompts.names', prompts.names, d.prompts.names),
+        callees: strings('prompts.callees', prompts.callees, d.prompts.callees),
+        languages: strings('prompts.languages', prompts.languages, d.prompts.languages),
+      },
     },
+    problems,
   };
 }
 
-export function parseSizeSetting(size: string): ImageSize | undefined {
-  const m = /^(\d+)x(\d+)$/.exec(size.trim());
-  if (!m) return undefined;
-  const [width, height] = [Number(m[1]), Number(m[2])];
-  return width >= 8 && height >= 8 && width <= 4096 && height <= 4096 && width % 8 === 0 && height % 8 === 0 ? { width, height } : undefined;
-}
+export const normalizeSettings = (raw: unknown): AdaDiffSettings => readSettings(raw).settings;
+
+export const parseSizeSetting = (size: string): ImageSize | undefined => parseImageSize(size);
 
 /** What the settings change in the engine's defaults; 0 guidance and 'auto' scheduler mean "the model's". */
 export function generationDefaults(s: AdaDiffSettings): Partial<GenerationDefaults> {
   const out: Partial<GenerationDefaults> = { baselineSteps: s.baselineSteps, seed: s.seed };
   if (s.guidance > 0) out.guidance = s.guidance;
-  if (s.scheduler !== 'auto') out.scheduler = s.scheduler as SchedulerName;
+  if (s.scheduler !== 'auto') out.scheduler = s.scheduler;
   return out;
 }
 
 export class SettingsCache {
   private readonly byResource = new Map<string, Promise<AdaDiffSettings>>();
+  /** Each problem is logged once until the configuration changes. */
+  private readonly reported = new Set<string>();
 
   constructor(
     private readonly connection: Connection,
@@ -65,17 +76,29 @@ export class SettingsCache {
     let settings = this.byResource.get(key);
     if (!settings) {
       settings = this.pull
-        ? this.connection.workspace
-            .getConfiguration({ scopeUri: uri, section: SETTINGS_SECTION })
-            .then(normalizeSettings, () => normalizeSettings(undefined))
+        ? this.connection.workspace.getConfiguration({ scopeUri: uri, section: SETTINGS_SECTION }).then(
+            (raw) => this.report(readSettings(raw)),
+            () => normalizeSettings(undefined),
+          )
         : Promise.resolve(normalizeSettings(undefined));
       this.byResource.set(key, settings);
     }
     return settings;
   }
 
+  private report({ settings, problems }: ReturnType<typeof readSettings>): AdaDiffSettings {
+    for (const p of problems) {
+      if (this.reported.has(p)) continue;
+      this.reported.add(p);
+      this.connection.console.warn(p);
+    }
+    return settings;
+  }
+
   forget(uri?: string): void {
-    if (uri === undefined) this.byResource.clear();
-    else this.byResource.delete(uri);
+    if (uri === undefined) {
+      this.byResource.clear();
+      this.reported.clear();
+    } else this.byResource.delete(uri);
   }
 }

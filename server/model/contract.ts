@@ -1,5 +1,6 @@
 // Types at the boundary between a model folder on disk and the rest of the core.
 // A model folder follows the Hugging Face diffusers ONNX layout (see README "Model folders").
+import type { SchedulerName } from '../limits';
 
 /** scheduler/scheduler_config.json as diffusers writes it; every field optional on disk. */
 export interface SchedulerConfig {
@@ -18,7 +19,8 @@ export interface SchedulerConfig {
   original_inference_steps: number;
 }
 
-export type SchedulerName = 'ddim' | 'euler' | 'dpmpp-2m' | 'dpmpp-2m-karras' | 'lcm';
+/** The sampler names are limits.ts's, with the other names and bounds settings and flags check. */
+export type { SchedulerName };
 
 /** One scheduler instance is built per generation for a fixed number of steps. */
 export interface Scheduler {

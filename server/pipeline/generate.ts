@@ -1,6 +1,7 @@
 // The denoising loop: one function drives the CLI, the language server, asset generation and the
 // reward table, so an image made anywhere from the same inputs is the same image.
 import type { Scheduler, SchedulerConfig, SchedulerName, TextEncoding } from '../model/contract';
+import { integerRule, isIntegerIn, STEPS } from '../limits';
 import type { LoadedModel } from '../model/session';
 import { GaussianNoise } from './noise';
 import type { RgbImage } from './png';
@@ -81,9 +82,7 @@ interface LoopSetup {
 }
 
 async function setUpLoop(model: LoadedModel, opts: Omit<GenerateOptions, 'onStep'>): Promise<LoopSetup> {
-  if (!Number.isInteger(opts.steps) || opts.steps < 1 || opts.steps > 1000) {
-    throw new RangeError(`steps must be an integer from 1 to 1000, got ${opts.steps}`);
-  }
+  if (!isIntegerIn(opts.steps, STEPS)) throw new RangeError(`steps must be ${integerRule(STEPS)}, got ${opts.steps}`);
   if (!Number.isFinite(opts.guidance) || opts.guidance < 0) {
     throw new RangeError(`guidance must be a number >= 0, got ${opts.guidance}`);
   }

@@ -5,13 +5,10 @@
 // come from the Box-Muller transform in float64; V8 implements Math.log/sin/cos/sqrt in software
 // (fdlibm ports), so those are bit-identical across operating systems and CPUs as well. Changing
 // anything here changes every image users have generated from a seed: treat it as a format.
-
-const MAX_SEED = 0xffffffff;
+import { integerRule, isIntegerIn, SEED } from '../limits';
 
 export function validateSeed(seed: number): number {
-  if (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) {
-    throw new RangeError(`seed must be an integer from 0 to ${MAX_SEED}, got ${seed}`);
-  }
+  if (!isIntegerIn(seed, SEED)) throw new RangeError(`seed must be ${integerRule(SEED)}, got ${seed}`);
   return seed;
 }
 

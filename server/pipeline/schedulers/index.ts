@@ -1,7 +1,8 @@
 // Diffusion schedulers: DDIM, Euler, DPM-Solver++ 2M (optionally Karras sigmas) and LCM, written to
 // follow diffusers' formulas. One instance per generation, built for a fixed number of steps.
 
-import type { Scheduler, SchedulerConfig, SchedulerName } from '../../model/contract.js';
+import type { Scheduler, SchedulerConfig } from '../../model/contract.js';
+import { SCHEDULER_NAMES, type SchedulerName } from '../../limits.js';
 import { completeConfig } from './config.js';
 import { DdimScheduler } from './ddim.js';
 import { DpmSolverPP2MScheduler } from './dpmpp-2m.js';
@@ -9,9 +10,7 @@ import { EulerScheduler } from './euler.js';
 import { LcmScheduler } from './lcm.js';
 
 export { resolveSchedulerConfig } from './config.js';
-export { DdimScheduler, DpmSolverPP2MScheduler, EulerScheduler, LcmScheduler };
-
-export const SCHEDULER_NAMES: readonly SchedulerName[] = ['ddim', 'euler', 'dpmpp-2m', 'dpmpp-2m-karras', 'lcm'];
+export { DdimScheduler, DpmSolverPP2MScheduler, EulerScheduler, LcmScheduler, SCHEDULER_NAMES };
 
 /**
  * Build `name` for `steps` denoising steps. Fields missing from `config` take the defaults of the
