@@ -5,6 +5,7 @@ import * as ort from 'onnxruntime-node';
 import { type Calibration, CalibrationStore, estimateSeconds, getCalibration } from './adadiff/cost';
 import { firstStep, sharedFirstCall, type FirstStep } from './adadiff/first-step';
 import { loadPolicy, promptFeatures, type StepPolicy } from './adadiff/policy';
+import { DEFAULTS, type Generation, type GenerationDefaults, type GenerationSources, type ParameterValues, type Purpose, resolveGeneration } from './generation';
 import type { CpuShare, SchedulerName } from './model/contract';
 import { openModelFolder } from './model/folder';
 import { loadModel, type LoadedModel } from './model/session';
@@ -13,15 +14,7 @@ import { validateSeed } from './pipeline/noise';
 import { formatParameters, type GenerationParameters } from './pipeline/parameters';
 import { encodePng } from './pipeline/png';
 
-export interface GenerationDefaults {
-  /** The fixed schedule savings are measured against, and the steps used when a model has no policy. */
-  baselineSteps: number;
-  guidance: number;
-  scheduler: SchedulerName;
-  seed: number;
-}
-
-export const DEFAULTS: GenerationDefaults = { baselineSteps: 50, guidance: 7, scheduler: 'ddim', seed: 0 };
+export { DEFAULTS, type GenerationDefaults } from './generation';
 
 export interface EngineOptions {
   /** Where calibrations are cached (per user, not per workspace). */
@@ -53,6 +46,7 @@ export interface StepPrediction {
   refinedAfterFirstStep: boolean;
 }
 
+/** Absent values are resolveGeneration's to choose (request > prompt > settings > policy > defaults). */
 export interface RenderRequest {
   prompt: string;
   negativePrompt?: string;
@@ -62,6 +56,8 @@ export interface RenderRequest {
   scheduler?: SchedulerName;
   width?: number;
   height?: number;
+  /** Default 'preview'; assets and training follow other sources (see generation.ts). */
+  purpose?: Purpose;
 }
 
 export interface RenderHooks {
@@ -87,18 +83,25 @@ export class ModelHandle {
     readonly policy: StepPolicy | null,
     private readonly store: CalibrationStore,
     readonly defaults: GenerationDefaults,
+    /** The editor's settings (generationSettings in lsp/settings.ts); none from the CLI. */
+    readonly settings: ParameterValues = {},
   ) {}
 
+  /** What a render for `purpose` with these values uses: resolveGeneration with this model's policy, settings and defaults. */
+  generation({ purpose = 'preview', ...sources }: Partial<Omit<GenerationSources, 'policy' | 'defaults'>> = {}): Generation {
+    return resolveGeneration({ settings: this.settings, ...sources, purpose, policy: this.policy?.manifest, defaults: this.defaults });
+  }
+
   get baselineSteps(): number {
-    return this.policy?.manifest.baselineSteps ?? this.defaults.baselineSteps;
+    return this.generation().baselineSteps;
   }
 
   get guidance(): number {
-    return this.policy?.manifest.guidance ?? this.defaults.guidance;
+    return this.generation().guidance;
   }
 
   get scheduler(): SchedulerName {
-    return this.policy?.manifest.scheduler ?? this.defaults.scheduler;
+    return this.generation().scheduler;
   }
 
   calibration(width?: number, height?: number, guidance = this.guidance): Promise<Calibration> {
@@ -123,12 +126,12 @@ export class ModelHandle {
     return { width: w * this.model.vaeScaleFactor, height: h * this.model.vaeScaleFactor };
   }
 
-  async predict(prompt: string, signal?: AbortSignal): Promise<StepPrediction> {
-    return (await this.predictWithFeatures(prompt, signal)).prediction;
+  async predict(prompt: string, signal?: AbortSignal, purpose: Purpose = 'preview'): Promise<StepPrediction> {
+    return (await this.predictWithFeatures(prompt, this.generation({ purpose }), signal)).prediction;
   }
 
-  private async predictWithFeatures(prompt: string, signal?: AbortSignal): Promise<{ prediction: StepPrediction; features?: Awaited<ReturnType<typeof promptFeatures>> }> {
-    let steps = this.baselineSteps;
+  private async predictWithFeatures(prompt: string, g: Generation, signal?: AbortSignal): Promise<{ prediction: StepPrediction; features?: Awaited<ReturnType<typeof promptFeatures>> }> {
+    let steps = g.baselineSteps;
     let candidates = [steps];
     let probabilities = [1];
     let droppedTokens: number;
@@ -142,12 +145,12 @@ export class ModelHandle {
       droppedTokens = this.model.tokenizer.encode(prompt).dropped;
     }
     throwIfCancelled(signal);
-    const cal = await this.calibration();
+    const cal = await this.calibration(undefined, undefined, g.guidance);
     const estimatedSeconds = estimateSeconds(cal, steps);
-    const baselineSeconds = estimateSeconds(cal, this.baselineSteps);
+    const baselineSeconds = estimateSeconds(cal, g.baselineSteps);
     const prediction = {
       steps,
-      baselineSteps: this.baselineSteps,
+      baselineSteps: g.baselineSteps,
       candidates,
       probabilities,
       policy: this.policy !== null,
@@ -156,20 +159,20 @@ export class ModelHandle {
       saving: baselineSeconds > 0 ? 1 - estimatedSeconds / baselineSeconds : 0,
       droppedTokens,
       provider: cal.provider,
-      refinedAfterFirstStep: this.firstStepApplies({ scheduler: this.scheduler, guidance: this.guidance, ...this.imageSize() }),
+      refinedAfterFirstStep: this.firstStepApplies({ scheduler: g.scheduler, guidance: g.guidance, ...this.imageSize(g.width, g.height) }),
     };
     return { prediction, features };
   }
 
   async render(req: RenderRequest, hooks: RenderHooks = {}): Promise<RenderResult> {
-    const { prediction, features } = await this.predictWithFeatures(req.prompt, hooks.signal);
-    const auto = req.steps === undefined || req.steps === 'auto';
-    let steps = auto ? prediction.steps : (req.steps as number);
-    const seed = validateSeed(req.seed ?? this.defaults.seed);
-    const guidance = req.guidance ?? this.guidance;
-    const scheduler = req.scheduler ?? this.scheduler;
-    const size = this.imageSize(req.width, req.height);
-    const settings = { prompt: req.prompt, negativePrompt: req.negativePrompt, seed, guidance, scheduler, width: req.width, height: req.height, signal: hooks.signal };
+    const g = this.generation({ purpose: req.purpose, request: req });
+    const { prediction, features } = await this.predictWithFeatures(req.prompt, g, hooks.signal);
+    const auto = g.steps === 'auto';
+    let steps = auto ? prediction.steps : (g.steps as number);
+    const seed = validateSeed(g.seed);
+    const { guidance, scheduler } = g;
+    const size = this.imageSize(g.width, g.height);
+    const settings = { prompt: req.prompt, negativePrompt: req.negativePrompt, seed, guidance, scheduler, width: g.width, height: g.height, signal: hooks.signal };
     // The first UNet call is made before the step count is known, read by the first-step-aware
     // policy, and reused by generate(): the image is exactly the chosen count's image.
     let first: FirstStep | undefined;

@@ -5,6 +5,7 @@
 // No `vscode` import here: this file is bundled into the server, the VS Code client and the tests.
 import { NotificationType, RequestType, type WorkDoneProgressParams } from 'vscode-languageserver-protocol';
 import type { AssetSummary } from './assets';
+import { DEFAULTS } from './generation';
 import type { SchedulerSetting } from './limits';
 
 // ---------------------------------------------------------------------------------------------
@@ -18,13 +19,13 @@ export interface AdaDiffSettings {
   model: { path: string };
   /** `adadiff.providers`: execution providers to try in order (e.g. ["cuda", "cpu"]); [] = the platform's default order. */
   providers: string[];
-  /** `adadiff.baselineSteps`: the fixed schedule savings are measured against (used as is when the model has no policy). */
+  /** `adadiff.baselineSteps`: for a model without a policy, its steps and what savings are measured against (a policy brings its own). */
   baselineSteps: number;
-  /** `adadiff.guidance`: classifier-free guidance scale; 0 = the model's policy manifest or default. */
+  /** `adadiff.guidance`: classifier-free guidance scale; 0 = what the step policy was trained with, else the default. Not for assets. */
   guidance: number;
-  /** `adadiff.size`: "WIDTHxHEIGHT", '' = the model's default size. */
+  /** `adadiff.size`: "WIDTHxHEIGHT", '' = the model's default size. Not for assets. */
   size: string;
-  /** `adadiff.scheduler`: 'auto' = what the policy was trained with, else the engine default. */
+  /** `adadiff.scheduler`: 'auto' = what the step policy was trained with, else the default. Not for assets. */
   scheduler: SchedulerSetting;
   /** `adadiff.seed`: the seed previews start from. */
   seed: number;
@@ -46,7 +47,7 @@ export const SETTINGS_SECTION = 'adadiff';
 export const DEFAULT_SETTINGS: AdaDiffSettings = {
   model: { path: '' },
   providers: [],
-  baselineSteps: 50,
+  baselineSteps: DEFAULTS.baselineSteps,
   guidance: 0,
   size: '',
   scheduler: 'auto',

@@ -72,17 +72,22 @@ async function openGraph(file: string, inputs: readonly string[]): Promise<ort.I
   return session;
 }
 
-export async function loadPolicy(modelDir: string): Promise<StepPolicy | null> {
+/** The policy's manifest, checked; null when the folder has no policy (both files), PolicyError when it is broken. */
+export async function readPolicyManifest(modelDir: string): Promise<PolicyManifest | null> {
   const onnxPath = path.join(modelDir, POLICY_DIR, POLICY_ONNX);
   const manifestPath = path.join(modelDir, POLICY_DIR, POLICY_JSON);
   if (!(await exists(onnxPath)) || !(await exists(manifestPath))) return null;
-
-  let manifest: PolicyManifest;
   try {
-    manifest = validatePolicyManifest(JSON.parse(await fs.readFile(manifestPath, 'utf8')));
+    return validatePolicyManifest(JSON.parse(await fs.readFile(manifestPath, 'utf8')));
   } catch (err) {
     throw new PolicyError(manifestPath, `${(err as Error).message}; train the policy again (adadiff train-policy)`);
   }
+}
+
+export async function loadPolicy(modelDir: string): Promise<StepPolicy | null> {
+  const manifest = await readPolicyManifest(modelDir);
+  if (!manifest) return null;
+  const onnxPath = path.join(modelDir, POLICY_DIR, POLICY_ONNX);
   const session = await openGraph(onnxPath, [POLICY_IO.hidden, POLICY_IO.mask]);
   let refined: ort.InferenceSession | undefined;
   if (manifest.firstStep) {

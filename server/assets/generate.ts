@@ -14,17 +14,21 @@ import { readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { type Calibration, estimateSeconds } from '../adadiff/cost';
 import type { RenderHooks, RenderRequest, RenderResult, StepPrediction } from '../engine';
+import type { Generation, GenerationSources, Purpose } from '../generation';
 import { openModelFolder } from '../model/folder';
 import { CancelledError } from '../pipeline/generate';
 import { type Lock, LOCK_FILE, type LockEntry, readLock, sha256, updateLock } from './lock';
 import { AssetPathError, checkOnDisk, removeStaleTemps, writeAtomic } from './paths';
 import { type AssetProblem, type AssetTarget, collectTargets } from './targets';
 
-/** What generation needs of a model: engine.ts's ModelHandle fits. */
+/**
+ * What generation needs of a model: engine.ts's ModelHandle fits. Every call says it is for an
+ * asset, so that resolveGeneration (generation.ts) leaves the editor's settings out.
+ */
 export interface AssetModel {
-  readonly baselineSteps: number;
-  predict(prompt: string, signal?: AbortSignal): Promise<StepPrediction>;
-  calibration(width?: number, height?: number): Promise<Calibration>;
+  generation(sources: Pick<GenerationSources, 'purpose'>): Pick<Generation, 'baselineSteps' | 'guidance'>;
+  predict(prompt: string, signal?: AbortSignal, purpose?: Purpose): Promise<StepPrediction>;
+  calibration(width?: number, height?: number, guidance?: number): Promise<Calibration>;
   render(req: RenderRequest, hooks?: RenderHooks): Promise<RenderResult>;
 }
 
@@ -230,15 +234,16 @@ export async function generateAssets(options: GenerateAssetsOptions, hooks: Gene
     if (signal?.aborted) throw new CancelledError();
     try {
       const model = await modelFor(p);
-      const steps = typeof p.target.steps === 'number' ? p.target.steps : (await model.predict(p.target.prompt, signal)).steps;
-      const cal = await model.calibration(p.target.size?.width, p.target.size?.height);
-      Object.assign(p.report, { steps, baselineSteps: model.baselineSteps, estimatedSeconds: estimateSeconds(cal, steps) });
+      const { baselineSteps, guidance } = model.generation({ purpose: 'asset' });
+      const steps = typeof p.target.steps === 'number' ? p.target.steps : (await model.predict(p.target.prompt, signal, 'asset')).steps;
+      const cal = await model.calibration(p.target.size?.width, p.target.size?.height, guidance);
+      Object.assign(p.report, { steps, baselineSteps, estimatedSeconds: estimateSeconds(cal, steps) });
       summary.estimatedSeconds += estimateSeconds(cal, steps);
-      summary.baselineEstimatedSeconds += estimateSeconds(cal, model.baselineSteps);
+      summary.baselineEstimatedSeconds += estimateSeconds(cal, baselineSteps);
       if (mode === 'dry-run') {
         p.report.action = 'would-generate';
         summary.stepsUsed += steps;
-        summary.baselineSteps += model.baselineSteps;
+        summary.baselineSteps += baselineSteps;
       }
       runnable.push(p);
     } catch (err) {
@@ -278,6 +283,7 @@ export async function generateAssets(options: GenerateAssetsOptions, hooks: Gene
           seed: target.seed ?? options.seed ?? 0,
           width: target.size?.width,
           height: target.size?.height,
+          purpose: 'asset',
         },
         {
           signal,

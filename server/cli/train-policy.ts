@@ -1,9 +1,11 @@
 // `adadiff train-policy`: reward table + REINFORCE + export for any diffusers-layout model.
 import { join } from 'node:path';
 import { formatEvaluationTable } from '../adadiff/evaluate';
+import { readPolicyManifest } from '../adadiff/policy';
+import type { PolicyManifest } from '../adadiff/policy-manifest';
 import { loadOnnxScorer } from '../adadiff/reward-table';
 import { trainPolicy } from '../adadiff/train-policy';
-import { DEFAULTS } from '../engine';
+import { DEFAULTS, resolveGeneration } from '../generation';
 import { STEPS } from '../limits';
 import {
   boundedInt,
@@ -29,7 +31,8 @@ import { progressBar } from './progress';
 
 const usage =
   'adadiff train-policy --prompts FILE [--model DIR] [--held-out FILE]... [--out DIR] [--seeds 0,1] [--held-out-seeds 0,1] [--candidates 5,10,...,50] ' +
-  `[--baseline-steps N (largest candidate)] [--scheduler ${SCHEDULER_USAGE} (${DEFAULTS.scheduler})] [--guidance G (${DEFAULTS.guidance})] [--size WxH] [--scorer FILE.onnx] ` +
+  `[--baseline-steps N (largest candidate)] [--scheduler ${SCHEDULER_USAGE} (the current policy's, else ${DEFAULTS.scheduler})] ` +
+  `[--guidance G (the current policy's, else ${DEFAULTS.guidance})] [--size WxH] [--scorer FILE.onnx] ` +
   '[--tau 0.9] [--lambda 3] [--gamma 1] [--top-k 5] ' +
   '[--estimator expected|reinforce] [--epochs 150] [--lr 0.003] [--batch-size 16] [--samples 8] [--entropy 0.05] [--weight-decay 1] ' +
   '[--attention-layers 0] [--hidden 32] [--mlp 32] [--seed 0] [--json]';
@@ -80,7 +83,13 @@ export const trainPolicyCommand: Command = {
     }
     const prompts = await readPromptsFile(values.prompts);
     const heldOut = await heldOutSets(values['held-out']);
-    const model = await cliModel(values.model ?? bundledModelDir());
+    const modelDir = values.model ?? bundledModelDir();
+    const generation = resolveGeneration({
+      purpose: 'training',
+      request: { scheduler: schedulerOption(values.scheduler), guidance: guidanceOption(values.guidance), ...sizeOption(values.size) },
+      policy: await currentPolicy(modelDir),
+    });
+    const model = await cliModel(modelDir);
     try {
       const scorer = values.scorer ? await loadOnnxScorer(values.scorer, model.tokenizer, model.cpu) : undefined;
       const bar = progressBar('train-policy');
@@ -89,9 +98,10 @@ export const trainPolicyCommand: Command = {
       const result = await trainPolicy(model, {
         prompts,
         heldOut,
-        scheduler: schedulerOption(values.scheduler) ?? DEFAULTS.scheduler,
-        guidance: guidanceOption(values.guidance) ?? DEFAULTS.guidance,
-        ...sizeOption(values.size),
+        scheduler: generation.scheduler,
+        guidance: generation.guidance,
+        width: generation.width,
+        height: generation.height,
         seeds: seedsOption(values.seeds),
         heldOutSeeds: seedsOption(values['held-out-seeds'], 'held-out-seeds'),
         candidates: listOption('candidates', values.candidates, STEPS.min, STEPS.max),
@@ -147,3 +157,13 @@ export const trainPolicyCommand: Command = {
     }
   },
 };
+
+/** The policy being replaced, whose scheduler and guidance a new one keeps unless flags say otherwise; a broken one counts as none. */
+async function currentPolicy(modelDir: string): Promise<PolicyManifest | null> {
+  try {
+    return await readPolicyManifest(modelDir);
+  } catch (err) {
+    console.warn(`warning: ${(err as Error).message}; training with the default scheduler and guidance`);
+    return null;
+  }
+}

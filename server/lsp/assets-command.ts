@@ -10,7 +10,7 @@ import type { AssetsMessage } from './assets-job';
 import type { ModelManager } from './models';
 import { formatSeconds } from './present';
 import type { Renderer } from './renderer';
-import type { SettingsCache } from './settings';
+import { generationSettings, type SettingsCache } from './settings';
 
 /** Per-step progress reports are thinned to this interval (a small model does hundreds a second). */
 const REPORT_EVERY_MS = 200;
@@ -47,12 +47,14 @@ export class AssetsCommand {
     try {
       // Settings and a relative adadiff.model.path resolve as for a document in this folder.
       const resource = pathToFileURL(join(root, LOCK_FILE)).href;
-      const choice = this.ctx.models.choose(await this.ctx.settings.get(resource), resource);
+      const s = await this.ctx.settings.get(resource);
+      const choice = this.ctx.models.choose(s, resource);
       const summary = await this.ctx.renderer.assets(
         {
           cacheDir: this.ctx.cacheDir(),
           model: choice.dir,
           providers: choice.providers,
+          settings: generationSettings(s),
           options: { root, only: args.only?.map(toPath), force: args.force, dryRun: args.dryRun, check: args.check, trusted: this.ctx.trusted() },
         },
         signal,

@@ -3,7 +3,8 @@
 // Plan and progress go back as messages; the run's own AbortSignal comes from the main thread's
 // cancel, and a cancelled run still answers with its summary (the finished images stay).
 import { type AssetPlan, type AssetProgress, type AssetSummary, generateAssets, type GenerateAssetsOptions } from '../assets';
-import type { Engines } from './handles';
+import type { ParameterValues } from '../generation';
+import { type Engines, openWithSettings } from './handles';
 
 /** What the main thread sends; the model folder and providers are the ones hovers use. */
 export interface AssetsJob {
@@ -12,19 +13,22 @@ export interface AssetsJob {
   cacheDir: string;
   model: string;
   providers: string[];
+  /** The folder's settings, as previews get them; resolveGeneration leaves them out of assets. */
+  settings: ParameterValues;
   options: Pick<GenerateAssetsOptions, 'root' | 'only' | 'force' | 'dryRun' | 'check' | 'trusted'>;
 }
 
 export type AssetsMessage = { kind: 'assets-plan'; id: number; plan: AssetPlan } | { kind: 'assets-progress'; id: number; progress: AssetProgress };
 
 /**
- * No generation defaults from the editor's settings here, unlike previews: an asset must come out
- * the same from `adadiff assets` in CI as from the editor, so both use the model's own defaults
- * (its policy manifest's scheduler and guidance) and the lock's seed rule.
+ * The models are opened with the settings, as for previews; an asset must still come out the same
+ * from `adadiff assets` in CI as from the editor, so generateAssets asks for assets and
+ * resolveGeneration (generation.ts) uses the model's policy manifest and defaults, not the settings.
  */
 export function runAssetsJob(job: AssetsJob, engines: Engines, signal: AbortSignal, post: (msg: AssetsMessage) => void): Promise<AssetSummary> {
+  const engine = engines.get(job.providers);
   return generateAssets(
-    { ...job.options, model: job.model, engine: engines.get(job.providers) },
+    { ...job.options, model: job.model, engine: { open: (dir) => openWithSettings(engine, dir, job.settings) } },
     {
       signal,
       onPlan: (plan) => post({ kind: 'assets-plan', id: job.id, plan }),

@@ -1,10 +1,11 @@
-// Settings change the generation defaults per resource, but ONNX sessions are created once per
-// model folder: a handle view shares the loaded model and policy and carries its own defaults.
-import { type Engine, type GenerationDefaults, ModelHandle } from '../engine';
+// Settings are read per resource, but ONNX sessions are created once per model folder: a handle
+// view shares the loaded model and policy and carries the settings, one source of resolveGeneration.
+import { type Engine, ModelHandle } from '../engine';
+import type { ParameterValues } from '../generation';
 
-export async function openWithDefaults(engine: Engine, dir: string, defaults: Partial<GenerationDefaults>): Promise<ModelHandle> {
+export async function openWithSettings(engine: Engine, dir: string, settings: ParameterValues): Promise<ModelHandle> {
   const base = await engine.open(dir);
-  return new ModelHandle(base.model, base.policy, engine.calibrations, { ...engine.defaults, ...defaults });
+  return new ModelHandle(base.model, base.policy, engine.calibrations, engine.defaults, settings);
 }
 
 /** One Engine per execution-provider order (usually exactly one): the order decides how sessions are made. */

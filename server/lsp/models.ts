@@ -10,8 +10,8 @@ import { estimateSeconds, savingFraction } from '../adadiff/cost';
 import type { ModelHandle, StepPrediction } from '../engine';
 import type { ProviderChoice } from '../model/contract';
 import { type AdaDiffSettings, StatusNotification, type StatusParams } from '../protocol';
-import { type Engines, openWithDefaults } from './handles';
-import { generationDefaults } from './settings';
+import { type Engines, openWithSettings } from './handles';
+import { generationSettings } from './settings';
 
 const RETRY_AFTER_MS = 10_000;
 const PREDICTIONS_KEPT = 5_000;
@@ -168,12 +168,12 @@ export class ModelManager {
     fixedSteps?: number,
   ): Promise<{ model: ReadyModel; prediction: StepPrediction; policyChoice?: PolicyChoice }> {
     const model = await this.get(settings, uri);
-    const defaults = generationDefaults(settings);
-    const key = JSON.stringify([model.choice.dir, model.choice.providers, defaults, prompt]);
+    const values = generationSettings(settings);
+    const key = JSON.stringify([model.choice.dir, model.choice.providers, values, prompt]);
     let prediction = this.predictions.get(key);
     if (!prediction) {
       // Not tied to one request's cancellation: the result is shared and cheap (text encoder + policy).
-      prediction = openWithDefaults(this.engines.get(model.choice.providers), model.choice.dir, defaults).then((h) => h.predict(prompt));
+      prediction = openWithSettings(this.engines.get(model.choice.providers), model.choice.dir, values).then((h) => h.predict(prompt));
       prediction.catch(() => this.predictions.delete(key));
       if (this.predictions.size >= PREDICTIONS_KEPT) this.predictions.delete(this.predictions.keys().next().value!);
       this.predictions.set(key, prediction);

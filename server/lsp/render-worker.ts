@@ -3,20 +3,22 @@
 // thread would hold every hover until it returns (seconds per step for a full-size model). The
 // worker opens its own sessions for the model (once per model, like the main thread's engine).
 import { parentPort } from 'node:worker_threads';
-import { Engine, type GenerationDefaults, type RenderRequest, type RenderResult } from '../engine';
+import { Engine, type RenderRequest, type RenderResult } from '../engine';
+import type { ParameterValues } from '../generation';
 import { ssim } from '../adadiff/ssim';
 import { encodePng } from '../pipeline/png';
 import type { AssetSummary } from '../assets';
 import { type AssetsJob, type AssetsMessage, runAssetsJob } from './assets-job';
 import { runTrainJob, type TrainJob, type TrainMessage, type TrainOutcome } from './train-job';
-import { Engines, openWithDefaults } from './handles';
+import { Engines, openWithSettings } from './handles';
 
 export interface JobBase {
   id: number;
   model: string;
   cacheDir: string;
   providers: string[];
-  defaults: Partial<GenerationDefaults>;
+  /** The document's settings (generationSettings); the request's values win over them. */
+  settings: ParameterValues;
   request: RenderRequest;
   /** About how many intermediate x0 previews to send per render (each costs a VAE decode); 0: none. */
   previews: number;
@@ -86,7 +88,7 @@ export function runRenderWorker(): void {
   });
 
   async function run(job: JobBase & { kind: 'preview' | 'compare' }, signal: AbortSignal): Promise<RenderOutcome | CompareOutcome> {
-    const handle = await openWithDefaults(engines.get(job.providers), job.model, job.defaults);
+    const handle = await openWithSettings(engines.get(job.providers), job.model, job.settings);
     const render = async (request: RenderRequest, phase?: 'baseline' | 'predicted') => {
       let previewImages = 0;
       const r = await handle.render(request, {

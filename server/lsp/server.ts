@@ -50,7 +50,7 @@ import { Engines } from './handles';
 import { ModelManager, ModelUnavailable, type ReadyModel } from './models';
 import { commandArgs, hasAssetTarget, hoverMarkdown, lensTitle, lensTooltip, unavailableMarkdown } from './present';
 import { CancelledError, Renderer, type StepEvent } from './renderer';
-import { generationDefaults, parseSizeSetting, SettingsCache } from './settings';
+import { generationSettings, SettingsCache } from './settings';
 import { useStepPolicyFix, wantsKind } from './steps-fix';
 
 /** Intermediate images per preview: enough to watch it sharpen, few enough VAE decodes. */
@@ -280,13 +280,12 @@ export function startServer(connection: Connection): void {
       if (err instanceof ModelUnavailable) throw new ResponseError(LSPErrorCodes.RequestFailed, err.message);
       throw err;
     }
-    const size = params.size ?? parseSizeSetting(s.size);
     const job = {
       model: model.choice.dir,
       cacheDir,
       providers: model.choice.providers,
-      defaults: generationDefaults(s),
-      request: { prompt: params.prompt, negativePrompt: params.negativePrompt, seed: params.seed ?? s.seed, steps: params.steps ?? 'auto', width: size?.width, height: size?.height },
+      settings: generationSettings(s),
+      request: { prompt: params.prompt, negativePrompt: params.negativePrompt, seed: params.seed, steps: params.steps, width: params.size?.width, height: params.size?.height },
       previews: PREVIEW_IMAGES,
     };
     const progress = await progressFor(params, title);
@@ -311,7 +310,7 @@ export function startServer(connection: Connection): void {
     const { model, job, onStep, signal, progress } = await startRender(params, 'AdaDiff preview', token);
     try {
       const o = await renderer.preview(job, signal, onStep);
-      const cal = await model.handle.calibration();
+      const cal = await model.handle.calibration(undefined, undefined, model.handle.generation({ settings: job.settings, request: job.request }).guidance);
       return {
         id: params.id,
         png: Buffer.from(o.png).toString('base64'),

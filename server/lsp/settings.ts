@@ -3,9 +3,9 @@
 // bounds falls back to its default, one by one, so a typo in settings.json never takes the server
 // down, and is reported (not dropped in silence): readSettings says what was ignored and why.
 import type { Connection } from 'vscode-languageserver';
-import type { GenerationDefaults } from '../engine';
+import type { ParameterValues } from '../generation';
 import { GUIDANCE, integerRule, isIntegerIn, isNumberIn, numberRule, parseImageSize, SCHEDULER_SETTINGS, type SchedulerSetting, SEED, SIZE_RULE, STEPS } from '../limits';
-import { type AdaDiffSettings, DEFAULT_SETTINGS, type ImageSize, SETTINGS_SECTION } from '../protocol';
+import { type AdaDiffSettings, DEFAULT_SETTINGS, SETTINGS_SECTION } from '../protocol';
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
@@ -34,7 +34,7 @@ export function readSettings(raw: unknown): { settings: AdaDiffSettings; problem
       providers: strings('providers', root.providers, d.providers),
       baselineSteps: read('baselineSteps', root.baselineSteps, (v) => isIntegerIn(v, STEPS), d.baselineSteps, integerRule(STEPS)),
       guidance: read('guidance', root.guidance, (v) => isNumberIn(v, GUIDANCE), d.guidance, numberRule(GUIDANCE)),
-      size: read('size', root.size, (v) => typeof v === 'string' && (v === '' || parseSizeSetting(v) !== undefined), d.size, `WIDTHxHEIGHT in ${SIZE_RULE}, or empty`),
+      size: read('size', root.size, (v) => typeof v === 'string' && (v === '' || parseImageSize(v) !== undefined), d.size, `WIDTHxHEIGHT in ${SIZE_RULE}, or empty`),
       scheduler: read<SchedulerSetting>('scheduler', root.scheduler, (v) => SCHEDULER_SETTINGS.includes(v as SchedulerSetting), d.scheduler, `one of ${SCHEDULER_SETTINGS.join(', ')}`),
       seed: read('seed', root.seed, (v) => isIntegerIn(v, SEED), d.seed, integerRule(SEED)),
       codeLens: { enabled: read('codeLens.enabled', codeLens.enabled, (v) => typeof v === 'boolean', d.codeLens.enabled, 'true or false') },
@@ -50,13 +50,16 @@ export function readSettings(raw: unknown): { settings: AdaDiffSettings; problem
 
 export const normalizeSettings = (raw: unknown): AdaDiffSettings => readSettings(raw).settings;
 
-export const parseSizeSetting = (size: string): ImageSize | undefined => parseImageSize(size);
-
-/** What the settings change in the engine's defaults; 0 guidance and 'auto' scheduler mean "the model's". */
-export function generationDefaults(s: AdaDiffSettings): Partial<GenerationDefaults> {
-  const out: Partial<GenerationDefaults> = { baselineSteps: s.baselineSteps, seed: s.seed };
+/**
+ * The settings as a source for resolveGeneration (generation.ts): guidance 0, scheduler 'auto' and
+ * an empty size mean "not set", so the step policy's values (else the defaults) apply.
+ */
+export function generationSettings(s: AdaDiffSettings): ParameterValues {
+  const out: ParameterValues = { baselineSteps: s.baselineSteps, seed: s.seed };
   if (s.guidance > 0) out.guidance = s.guidance;
   if (s.scheduler !== 'auto') out.scheduler = s.scheduler;
+  const size = parseImageSize(s.size);
+  if (size) Object.assign(out, size);
   return out;
 }
 

@@ -33,7 +33,7 @@ import {
 import { type ModelChoice, type ModelManager, ModelUnavailable, type ReadyModel } from './models';
 import { formatSeconds } from './present';
 import type { Renderer } from './renderer';
-import { parseSizeSetting, type SettingsCache } from './settings';
+import { generationSettings, type SettingsCache } from './settings';
 import type { TrainJob } from './train-job';
 import { findWorkspacePrompts } from './workspace-prompts';
 import { abortSignal } from './cancellation';
@@ -157,15 +157,10 @@ export class PolicyTraining {
     }
   }
 
-  /** Scheduler, guidance and size for the reward table: the settings', else the model's (its current policy's) defaults. */
+  /** Scheduler, guidance and size for the reward table, as resolveGeneration decides them for a training. */
   private generation(s: AdaDiffSettings, model: ReadyModel) {
-    const size = parseSizeSetting(s.size);
-    return {
-      scheduler: s.scheduler !== 'auto' ? s.scheduler : model.handle.scheduler,
-      guidance: s.guidance > 0 ? s.guidance : model.handle.guidance,
-      width: size?.width,
-      height: size?.height,
-    };
+    const { scheduler, guidance, width, height } = model.handle.generation({ purpose: 'training', settings: generationSettings(s) });
+    return { scheduler, guidance, width, height };
   }
 
   async estimate(args: TrainEstimateArgs): Promise<TrainEstimate> {

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import type { Calibration } from '../../server/adadiff/cost';
 import type { AssetModel, ModelSource } from '../../server/assets';
 import type { RenderRequest, RenderResult, StepPrediction } from '../../server/engine';
+import { resolveGeneration } from '../../server/generation';
 import { CancelledError } from '../../server/pipeline/generate';
 import { formatParameters } from '../../server/pipeline/parameters';
 import { decodePng, encodePng, readPngText } from '../../server/pipeline/png';
@@ -74,7 +75,7 @@ export function fakeEngine(options: { stepDelayMs?: number; fail?: (req: RenderR
     };
   };
   const model: AssetModel = {
-    baselineSteps: 50,
+    generation: (sources) => resolveGeneration({ ...sources, policy: { scheduler: 'ddim', guidance: 7, baselineSteps: 50 } }),
     predict,
     calibration: async () => calibration,
     async render(req, hooks = {}): Promise<RenderResult> {

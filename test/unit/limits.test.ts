@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { guidanceOption, schedulerOption, seedOption, sizeOption, stepsOption, UsageError } from '../../server/cli/args';
-import { DEFAULTS } from '../../server/engine';
+import { DEFAULTS } from '../../server/generation';
 import { GUIDANCE, isImageSize, parseImageSize, SCHEDULER_NAMES, SCHEDULER_SETTINGS, SEED, SIDE, SIZE_SETTING_PATTERN, STEPS } from '../../server/limits';
 import { readSettings } from '../../server/lsp/settings';
 import { validatePolicyManifest } from '../../server/adadiff/policy-manifest';

@@ -1,0 +1,78 @@
+// Layer 2: adadiff.guidance and adadiff.scheduler reach previews of a model with a step policy
+// (they once lost to the policy's manifest), and assets keep the policy's whatever the settings,
+// so that the CLI writes the same image and its `adadiff assets --check` agrees.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, test } from 'node:test';
+import { ExecuteCommandRequest } from 'vscode-languageserver-protocol/node';
+import type { Lock } from '../../server/assets';
+import { parseParameters } from '../../server/pipeline/parameters';
+import { readPngText } from '../../server/pipeline/png';
+import { type GenerateAssetsResult, PreviewRequest, ServerCommands } from '../../server/protocol';
+import { CLI } from '../build';
+import { ensureFixtures } from '../fixtures/make-fixtures';
+import { fixtureWithPolicy } from '../fixtures/with-policy';
+import { startServer, type TestServer } from './harness';
+
+const DOC = '![a red fox in the snow](img/fox.png "size: 16x16, steps: 3")\n';
+const run = promisify(execFile);
+const sampler = (png: Buffer) => {
+  const { fields } = parseParameters(readPngText(png).parameters);
+  return { sampler: fields.Sampler, guidance: fields['CFG scale'] };
+};
+
+describe('adadiff.guidance and adadiff.scheduler with a step policy (trained with DDIM, guidance 7)', () => {
+  let server: TestServer;
+  let root: string;
+  let model: string;
+
+  before(async () => {
+    model = await fixtureWithPolicy((await ensureFixtures()).optimum);
+    root = mkdtempSync(join(tmpdir(), 'adadiff-generation-ws-'));
+    mkdirSync(join(root, 'docs'));
+    writeFileSync(join(root, 'docs', 'fox.md'), DOC);
+    server = await startServer({
+      workspace: root,
+      init: { trusted: true },
+      // Documents under plain/ keep the defaults: guidance 0 and scheduler auto, "not set".
+      settings: (uri) => (uri?.includes('/plain/') ? { model: { path: model } } : { model: { path: model }, guidance: 3, scheduler: 'euler' }),
+    });
+  });
+
+  after(async () => {
+    await server?.stop();
+  });
+
+  const preview = async (uri: string) => {
+    const r = await server.conn.sendRequest(PreviewRequest, { id: uri, uri, prompt: 'a red fox in the snow', steps: 3, size: { width: 16, height: 16 } });
+    return sampler(Buffer.from(r.png, 'base64'));
+  };
+
+  test('a preview uses the settings over the policy\'s; unset settings leave the policy\'s', async () => {
+    const set = server.open('set.md', 'markdown', DOC);
+    const plain = server.open('plain/unset.md', 'markdown', DOC);
+    assert.deepEqual(await preview(set), { sampler: 'Euler', guidance: '3' });
+    assert.deepEqual(await preview(plain), { sampler: 'DDIM', guidance: '7' });
+  });
+
+  test("Generate All Assets keeps the policy's scheduler and guidance, and the CLI's --check agrees", async () => {
+    const { summary } = (await server.conn.sendRequest(ExecuteCommandRequest.type, { command: ServerCommands.generateAssets, arguments: [{}] })) as GenerateAssetsResult;
+    assert.equal(summary.counts.generated, 1, JSON.stringify(summary));
+    const lock: Lock = JSON.parse(readFileSync(join(root, 'adadiff.lock.json'), 'utf8'));
+    const entry = lock.assets['docs/img/fox.png'];
+    assert.deepEqual([entry.scheduler, entry.guidance], ['ddim', 7]);
+    assert.deepEqual(sampler(readFileSync(join(root, 'docs', 'img', 'fox.png'))), { sampler: 'DDIM', guidance: '7' });
+    // The same asset from the CLI, in a copy of the workspace: the very same bytes.
+    const copy = mkdtempSync(join(tmpdir(), 'adadiff-generation-cli-'));
+    mkdirSync(join(copy, 'docs'));
+    cpSync(join(root, 'docs', 'fox.md'), join(copy, 'docs', 'fox.md'));
+    await run(process.execPath, [CLI, 'assets', copy, '--model', model]);
+    assert.ok(readFileSync(join(copy, 'docs', 'img', 'fox.png')).equals(readFileSync(join(root, 'docs', 'img', 'fox.png'))), 'the CLI writes what the editor wrote');
+    const check = await run(process.execPath, [CLI, 'assets', root, '--check', '--model', model]);
+    assert.match(check.stdout, /all 1 assets are current/);
+  });
+});
