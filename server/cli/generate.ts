@@ -41,6 +41,8 @@ export const generateCommand: Command = {
     const engine = cliEngine();
     try {
       const handle = await engine.open(values.model ?? bundledModelDir());
+      const measured = handle.generation({ request }).policyMeasuredWith;
+      if (measured) console.warn(`note: the step policy was trained with ${measured.scheduler}, guidance ${measured.guidance}; its steps were measured for those`);
       const bar = progressBar('denoising');
       const out = await handle.render(request, { onStep: (p) => bar.update(p.step, p.total) });
       bar.end();

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { Connection } from 'vscode-languageserver';
 import { estimateSeconds, savingFraction } from '../adadiff/cost';
 import type { ModelHandle, StepPrediction } from '../engine';
+import type { Generation } from '../generation';
 import type { ProviderChoice } from '../model/contract';
 import { type AdaDiffSettings, StatusNotification, type StatusParams } from '../protocol';
 import { type Engines, openWithSettings } from './handles';
@@ -160,13 +161,15 @@ export class ModelManager {
    * Steps and cost for a prompt; cached per model, settings and prompt (hovers and lenses repeat
    * them). `fixedSteps` (a prompt's own `steps: N` option) replaces the policy's choice and its cost;
    * the choice then comes back as `policyChoice` where the model has a policy and it differs.
+   * `generation` is what a preview of it uses (scheduler, guidance, and whether the policy was
+   * measured with others).
    */
   async predict(
     settings: AdaDiffSettings,
     uri: string | undefined,
     prompt: string,
     fixedSteps?: number,
-  ): Promise<{ model: ReadyModel; prediction: StepPrediction; policyChoice?: PolicyChoice }> {
+  ): Promise<{ model: ReadyModel; prediction: StepPrediction; policyChoice?: PolicyChoice; generation: Generation }> {
     const model = await this.get(settings, uri);
     const values = generationSettings(settings);
     const key = JSON.stringify([model.choice.dir, model.choice.providers, values, prompt]);
@@ -179,12 +182,13 @@ export class ModelManager {
       this.predictions.set(key, prediction);
     }
     const p = await prediction;
-    if (fixedSteps === undefined || fixedSteps === p.steps) return { model, prediction: p };
+    const generation = model.handle.generation({ settings: values, prompt: { steps: fixedSteps } });
+    if (fixedSteps === undefined || fixedSteps === p.steps) return { model, prediction: p, generation };
     const cal = await model.handle.calibration();
     const fixed = { ...p, steps: fixedSteps, estimatedSeconds: estimateSeconds(cal, fixedSteps), saving: savingFraction(cal, fixedSteps, p.baselineSteps) };
     // Without a policy p.steps is the baseline, not a choice worth suggesting over the prompt's own.
-    if (!p.policy) return { model, prediction: fixed };
-    return { model, prediction: fixed, policyChoice: { steps: p.steps, estimatedSeconds: p.estimatedSeconds, saving: savingFraction(cal, p.steps, fixedSteps) } };
+    if (!p.policy) return { model, prediction: fixed, generation };
+    return { model, prediction: fixed, generation, policyChoice: { steps: p.steps, estimatedSeconds: p.estimatedSeconds, saving: savingFraction(cal, p.steps, fixedSteps) } };
   }
 
   /** Measure the cost again (after a driver or hardware change); sends a fresh status. */

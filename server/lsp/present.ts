@@ -1,6 +1,8 @@
 // What the user reads: hover Markdown and CodeLens titles, from a prediction. Pure functions, so
 // the wording is tested without a model.
 import type { StepPrediction } from '../engine';
+import type { Generation } from '../generation';
+import { SAMPLER_LABELS } from '../pipeline/parameters';
 import { ClientCommands, type PromptCommandArgs, type TrainPolicyCommandArgs } from '../protocol';
 import type { PromptSpan } from '../prompts/types';
 import type { PolicyChoice } from './models';
@@ -87,11 +89,16 @@ export interface HoverInput {
   span: PromptSpan;
   prediction: StepPrediction;
   policyChoice?: PolicyChoice;
+  /** What a preview uses: its scheduler and guidance, said on the model's line. */
+  generation?: Pick<Generation, 'scheduler' | 'guidance' | 'policyMeasuredWith'>;
   modelName: string;
   note?: string;
 }
 
-export function hoverMarkdown({ uri, span, prediction: p, policyChoice: choice, modelName, note }: HoverInput): string {
+/** `DDIM, guidance 7` */
+const sampler = (g: { scheduler: Generation['scheduler']; guidance: number }) => `${SAMPLER_LABELS[g.scheduler]}, guidance ${g.guidance}`;
+
+export function hoverMarkdown({ uri, span, prediction: p, policyChoice: choice, generation, modelName, note }: HoverInput): string {
   const lines: string[] = [];
   if (typeof span.options.steps === 'number') {
     const inCode = span.options.stepsRange !== undefined;
@@ -111,7 +118,9 @@ export function hoverMarkdown({ uri, span, prediction: p, policyChoice: choice, 
     const train = commandLink('Train a step policy', ClientCommands.trainPolicy, { uri });
     lines.push('', `${code(modelName)} has no trained step policy, so every prompt gets the baseline ${p.baselineSteps} steps. ${train} for this model to predict fewer steps per prompt (it generates a reward table on this machine first).`);
   }
-  lines.push('', `Model: ${code(modelName)}`);
+  lines.push('', `Model: ${code(modelName)}${generation ? ` · ${sampler(generation)}` : ''}`);
+  const measured = generation?.policyMeasuredWith;
+  if (measured) lines.push('', `⚠ The step policy was trained with ${sampler(measured)}: its steps and saving were measured for those.`);
   if (p.droppedTokens > 0) lines.push('', `⚠ ${p.droppedTokens} token${p.droppedTokens === 1 ? '' : 's'} past the text encoder's limit ${p.droppedTokens === 1 ? 'is' : 'are'} dropped: the end of this prompt has no effect.`);
   if (note) lines.push('', `_${note}_`);
   const args = commandArgs(uri, span);

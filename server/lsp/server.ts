@@ -187,8 +187,8 @@ export function startServer(connection: Connection): void {
     const s = await settings.get(uri);
     let value: string;
     try {
-      const { model, prediction, policyChoice } = await untilCancelled(models.predict(s, uri, span.text, fixedSteps(span)), token);
-      value = hoverMarkdown({ uri, span, prediction, policyChoice, modelName: model.name, note: model.choice.note });
+      const { model, prediction, policyChoice, generation } = await untilCancelled(models.predict(s, uri, span.text, fixedSteps(span)), token);
+      value = hoverMarkdown({ uri, span, prediction, policyChoice, generation, modelName: model.name, note: model.choice.note });
     } catch (err) {
       if (!(err instanceof ModelUnavailable)) throw err;
       value = unavailableMarkdown(err.message, err.choice.note);
