@@ -6,6 +6,7 @@ import { type Calibration, CalibrationStore, estimateSeconds, getCalibration } f
 import { firstStep, sharedFirstCall, type FirstStep } from './adadiff/first-step';
 import { loadPolicy, promptFeatures, type StepPolicy } from './adadiff/policy';
 import { DEFAULTS, type Generation, type GenerationDefaults, type GenerationSources, type ParameterValues, type Purpose, resolveGeneration } from './generation';
+import { isImageSize, SIZE_RULE } from './limits';
 import type { CpuShare, SchedulerName } from './model/contract';
 import { openModelFolder } from './model/folder';
 import { loadModel, type LoadedModel } from './model/session';
@@ -172,6 +173,7 @@ export class ModelHandle {
     const seed = validateSeed(g.seed);
     const { guidance, scheduler } = g;
     const size = this.imageSize(g.width, g.height);
+    if (!isImageSize(size.width, size.height)) throw new RangeError(`size ${size.width}x${size.height}: width and height must be ${SIZE_RULE}`);
     const settings = { prompt: req.prompt, negativePrompt: req.negativePrompt, seed, guidance, scheduler, width: g.width, height: g.height, signal: hooks.signal };
     // The first UNet call is made before the step count is known, read by the first-step-aware
     // policy, and reused by generate(): the image is exactly the chosen count's image.

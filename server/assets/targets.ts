@@ -156,6 +156,7 @@ function add(root: string, fromDir: string, out: Collected, c: Candidate): void 
     return;
   }
   if (!rest.prompt) return void fail('the prompt is empty');
+  // Prompt options are read as any number (options.ts), so that a value out of bounds is reported here, not dropped.
   if (rest.size && !isImageSize(rest.size.width, rest.size.height)) return void fail(`size ${rest.size.width}x${rest.size.height}: width and height must be ${SIZE_RULE}`);
   if (typeof rest.steps === 'number' && rest.steps > STEPS.max) return void fail(`steps ${rest.steps}: at most ${STEPS.max}`);
   if (rest.seed !== undefined && rest.seed > SEED.max) return void fail(`seed ${rest.seed}: at most ${SEED.max}`);

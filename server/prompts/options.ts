@@ -8,15 +8,14 @@
 // Keys: seed (integer >= 0), steps (integer >= 1, or `auto`), size (`WxH`, or `N` for a square),
 // out (a path), negative (text). Values may be quoted with '...' or "...". Text with any unknown
 // key is not an options line: a prompt such as "Style: watercolour" stays a prompt.
+// Only the syntax is checked here: a number out of limits.ts's bounds is kept, so that the asset
+// planner reports it and a render refuses it, rather than the option vanishing in silence.
 import type { PromptOptions } from './types';
 
 const KEYS = ['seed', 'steps', 'size', 'out', 'negative'] as const;
 type Key = (typeof KEYS)[number];
 const PAIR = /^\s*([A-Za-z]+)\s*[:=]\s*([\s\S]*?)\s*$/;
 const SEPARATOR = new RegExp(`,(?=\\s*(?:${KEYS.join('|')})\\s*[:=])`, 'i');
-const MAX_SEED = 2 ** 53 - 1;
-const MAX_STEPS = 10_000;
-const MAX_SIDE = 16_384;
 
 /**
  * Parses a line (or a title, or a comment tail) made only of option pairs.
@@ -53,14 +52,14 @@ function setOption(options: PromptOptions, key: Key, value: string): void {
   switch (key) {
     case 'seed': {
       const n = parseInteger(value);
-      if (n !== undefined && n <= MAX_SEED) options.seed = n;
+      if (n !== undefined) options.seed = n;
       break;
     }
     case 'steps': {
       if (value.toLowerCase() === 'auto') options.steps = 'auto';
       else {
         const n = parseInteger(value);
-        if (n !== undefined && n >= 1 && n <= MAX_STEPS) options.steps = n;
+        if (n !== undefined && n >= 1) options.steps = n;
       }
       break;
     }
@@ -90,7 +89,7 @@ export function parseSize(value: string): { width: number; height: number } | un
   if (!m) return undefined;
   const width = Number(m[1]);
   const height = Number(m[2] ?? m[1]);
-  const ok = (n: number) => n >= 1 && n <= MAX_SIDE;
+  const ok = (n: number) => Number.isSafeInteger(n) && n >= 1;
   return ok(width) && ok(height) ? { width, height } : undefined;
 }
 

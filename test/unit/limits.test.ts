@@ -2,17 +2,23 @@
 // against limits.ts and DEFAULT_SETTINGS (as rust-analyzer tests its generated configuration), and
 // the settings parser, the CLI's flags and the pipeline take exactly those bounds.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { collectTargets } from '../../server/assets/targets';
 import { guidanceOption, schedulerOption, seedOption, sizeOption, stepsOption, UsageError } from '../../server/cli/args';
+import { Engine } from '../../server/engine';
 import { DEFAULTS } from '../../server/generation';
 import { GUIDANCE, isImageSize, parseImageSize, SCHEDULER_NAMES, SCHEDULER_SETTINGS, SEED, SIDE, SIZE_SETTING_PATTERN, STEPS } from '../../server/limits';
 import { readSettings } from '../../server/lsp/settings';
 import { validatePolicyManifest } from '../../server/adadiff/policy-manifest';
 import { validateSeed } from '../../server/pipeline/noise';
 import { SCHEDULER_NAMES as BUILT_SCHEDULERS } from '../../server/pipeline/schedulers';
+import { parseOptions } from '../../server/prompts';
 import { DEFAULT_SETTINGS } from '../../server/protocol';
+import { ensureFixtures } from '../fixtures/make-fixtures';
+import { tempWorkspace } from './assets-helpers';
 
 interface Property {
   type: string;
@@ -132,5 +138,30 @@ describe('the CLI and the pipeline take the same bounds', () => {
     assert.throws(() => validateSeed(SEED.max + 1), /seed must be an integer from 0 to 4294967295/);
     assert.ok(isImageSize(SIDE.max, SIDE.min));
     assert.ok(!isImageSize(SIDE.max + SIDE.multiple, SIDE.min));
+  });
+});
+
+describe('prompt options out of bounds are reported, not dropped', () => {
+  test('the options syntax keeps any number; the asset planner names the bound it breaks', async () => {
+    assert.deepEqual(parseOptions('steps: 20000, seed: 4294967296, size: 20000x8'), { steps: 20000, seed: 2 ** 32, size: { width: 20000, height: 8 } });
+    const fence = (options: string, out: string) => ['```prompt', `out: ${out}, ${options}`, 'a red fox', '```', ''].join('\n');
+    const root = tempWorkspace({ 'README.md': [fence('steps: 20000', 'a.png'), fence('seed: 4294967296', 'b.png'), fence('size: 20000x8', 'c.png')].join('\n') });
+    const { targets, problems } = await collectTargets(root);
+    assert.deepEqual(targets, []);
+    assert.deepEqual(problems.map((p) => p.message), [
+      'steps 20000: at most 1000',
+      'seed 4294967296: at most 4294967295',
+      'size 20000x8: width and height must be multiples of 8 from 8 to 4096',
+    ]);
+  });
+
+  test('a render refuses a size out of bounds (a preview of such a prompt says why)', async () => {
+    const engine = new Engine({ cacheDir: mkdtempSync(join(tmpdir(), 'adadiff-limits-')), providers: ['cpu'] });
+    try {
+      const handle = await engine.open((await ensureFixtures()).optimum);
+      await assert.rejects(handle.render({ prompt: 'a red fox', steps: 1, width: SIDE.max + SIDE.multiple, height: SIDE.min }), /size 4104x8: width and height must be multiples of 8 from 8 to 4096/);
+    } finally {
+      await engine.dispose();
+    }
   });
 });
