@@ -9,7 +9,8 @@ import { loadPolicy, stepFromLogits } from '../../server/adadiff/policy';
 import type { PolicyManifest } from '../../server/adadiff/policy-manifest';
 import { createPolicyNet, forward, softmax, type PolicyArchitecture, type PolicyNet } from '../../server/adadiff/policy-net';
 import { createRng } from '../../server/adadiff/random';
-import { DEFAULT_CANDIDATES, resolveRewardSettings } from '../../server/adadiff/reward';
+import { DEFAULT_CANDIDATES } from '../../server/adadiff/reward';
+import { testManifest } from '../fixtures/with-policy';
 
 const D = 32;
 const L = 12;
@@ -34,24 +35,7 @@ function batch(real: number[], seed: number) {
   return { hidden, mask };
 }
 
-function manifestFor(net: PolicyNet): PolicyManifest {
-  return {
-    format: 'adadiff-policy',
-    version: 1,
-    candidates: [...DEFAULT_CANDIDATES],
-    baselineSteps: 50,
-    scheduler: 'ddim',
-    guidance: 7,
-    reward: resolveRewardSettings('fidelity', DEFAULT_CANDIDATES),
-    features: { source: 'text_encoder.last_hidden_state', tokens: L, dim: D },
-    architecture: net.architecture,
-    training: {
-      prompts: 0, promptsSha256: '', seeds: [0], width: 64, height: 64, scorer: { kind: 'fidelity' },
-      estimator: 'reinforce', epochs: 1, batchSize: 1, samplesPerPrompt: 1, learningRate: 1e-3, entropyBonus: 0,
-      seed: 0, finalGreedyReward: 0, oracleReward: 0, rewardTableSeconds: 0, trainingSeconds: 0, modelHash: '', createdAt: '',
-    },
-  };
-}
+const manifestFor = (net: PolicyNet): PolicyManifest => testManifest(net, L);
 
 for (const attentionLayers of [0, 1, 2]) {
   test(`ONNX logits equal the TypeScript forward within 1e-5 (${attentionLayers} attention layers, batch of 4)`, async () => {
