@@ -12,7 +12,7 @@ import {
   ServerCommands,
   StatusNotification,
   type StatusParams,
-} from '../server/protocol';
+} from '../shared/protocol';
 
 /** Languages with a built-in prompt finder; `adadiff.prompts.languages` adds more. */
 export const BUILTIN_LANGUAGES = ['markdown', 'python', 'javascript', 'typescript', 'javascriptreact', 'typescriptreact'];
