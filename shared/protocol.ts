@@ -4,7 +4,7 @@
 //
 // The wire format, not the core's types: every type here is a plain serializable interface (the
 // server converts its core values into them, as rust-analyzer's lsp_ext does), and this folder
-// imports nothing of the project outside shared/ (test/unit/client-imports.test.ts), so the
+// imports nothing of the project outside shared/ (test/unit/boundaries.test.ts), so the
 // client never bundles server logic. No `vscode` import: the server and the tests use it too.
 import { NotificationType, RequestType, type WorkDoneProgressParams } from 'vscode-languageserver-protocol';
 

@@ -1,7 +1,8 @@
-// The client/server boundary (vscode-eslint's $shared/, rust-analyzer's thin client): the VS Code
-// client and the webview see the server only through shared/, and shared/ imports nothing of the
-// project outside itself. Every import form counts (import, import type, export from, require,
-// import()), read with TypeScript's own pre-processor.
+// The boundaries ARCHITECTURE.md names (vscode-eslint's $shared/, rust-analyzer's thin client): the
+// VS Code client and the webview see the server only through shared/, shared/ imports nothing of
+// the project outside itself, and nothing under server/ imports `vscode` or the client. Every
+// import form counts (import, import type, export from, require, import()), read with
+// TypeScript's own pre-processor.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
@@ -14,8 +15,9 @@ const ROOT = resolve(__dirname, '..', '..');
 interface Rule {
   /** Project folders (repo-relative) a relative import may land in. */
   folders: string[];
-  /** Packages it may import (and their subpaths). */
-  packages: string[];
+  /** Packages it may import (and their subpaths); '*': any but `forbidden`. */
+  packages: string[] | '*';
+  forbidden?: string[];
   nodeBuiltins: boolean;
 }
 
@@ -26,6 +28,8 @@ const RULES: Record<string, Rule> = {
   media: { folders: ['media', 'shared'], packages: [], nodeBuiltins: false },
   // The wire format: the message types of the LSP package the client and the server both speak.
   shared: { folders: ['shared'], packages: ['vscode-languageserver-protocol'], nodeBuiltins: false },
+  // The core and the language server: any npm package but VS Code's API, any project folder but the editor's side.
+  server: { folders: ['server', 'shared', 'package.json'], packages: '*', forbidden: ['vscode'], nodeBuiltins: true },
 };
 
 const builtins = new Set(builtinModules);
@@ -37,7 +41,9 @@ function violation(file: string, specifier: string, rule: Rule): string | undefi
     return rule.folders.some((f) => target === f || target.startsWith(`${f}/`)) ? undefined : `${file} imports ${specifier} (${target}), outside ${rule.folders.join(' and ')}`;
   }
   if (rule.nodeBuiltins && (specifier.startsWith('node:') || builtins.has(specifier))) return undefined;
-  if (rule.packages.some((p) => specifier === p || specifier.startsWith(`${p}/`))) return undefined;
+  const names = (list: string[]) => list.some((p) => specifier === p || specifier.startsWith(`${p}/`));
+  if (rule.packages === '*') return names(rule.forbidden ?? []) ? `${file} imports ${specifier}` : undefined;
+  if (names(rule.packages)) return undefined;
   return `${file} imports the package ${specifier}; allowed: ${[...rule.packages, ...(rule.nodeBuiltins ? ['node builtins'] : [])].join(', ') || 'none'}`;
 }
 
@@ -57,7 +63,7 @@ function sources(folder: string): string[] {
     .map((f) => `${folder}/${f.split(sep).join('/')}`);
 }
 
-describe('the client and the webview speak only the shared protocol', () => {
+describe('the client and the webview speak only the shared protocol; the server knows no editor', () => {
   for (const folder of Object.keys(RULES)) {
     test(`${folder}/ imports only what its rule allows`, () => {
       const files = sources(folder);
@@ -79,8 +85,11 @@ describe('the client and the webview speak only the shared protocol', () => {
       ['media/x.ts', "import { formatSeconds } from '../client/status';"],
       ['shared/x.ts', "import { DEFAULTS } from '../server/generation';"],
       ['shared/x.ts', "import * as vscode from 'vscode';"],
+      ['server/lsp/x.ts', "import * as vscode from 'vscode';"],
+      ['server/lsp/x.ts', "import type { PanelState } from '../../client/preview-panel';"],
     ];
     for (const [file, source] of cases) assert.equal(violations(file, source).length, 1, `${file}: ${source}`);
+    assert.deepEqual(violations('server/lsp/x.ts', "import { Connection } from 'vscode-languageserver';\nimport { x } from '../../shared/protocol';\nimport { y } from '../engine';"), []);
     assert.deepEqual(violations('client/x.ts', "import { x } from '../shared/protocol';\nimport * as vscode from 'vscode';\nimport { LanguageClient } from 'vscode-languageclient/node';\nimport { join } from 'node:path';\nimport './status';"), []);
   });
 });
