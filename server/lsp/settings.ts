@@ -3,9 +3,9 @@
 // bounds falls back to its default, one by one, so a typo in settings.json never takes the server
 // down, and is reported (not dropped in silence): readSettings says what was ignored and why.
 import type { Connection } from 'vscode-languageserver';
+import { SETTINGS_SECTION } from '../../shared/protocol';
 import { DEFAULTS, type ParameterValues } from '../generation';
 import { GUIDANCE, integerRule, isIntegerIn, isNumberIn, numberRule, parseImageSize, SCHEDULER_SETTINGS, type SchedulerSetting, SEED, SIZE_RULE, STEPS } from '../limits';
-import { SETTINGS_SECTION } from '../../shared/protocol';
 
 // The section's shape as package.json's contributes.configuration declares it (its bounds and
 // names are limits.ts's; test/unit/limits.test.ts checks package.json against both). Server-side:
