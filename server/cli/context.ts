@@ -20,7 +20,7 @@ export function cliProviders(): string[] | undefined {
  */
 export const CLI_CPU = 'dedicated' as const;
 
-export function cliEngine(): Engine {
+function cliEngine(): Engine {
   return new Engine({ cacheDir: cacheDir(), providers: cliProviders(), cpu: CLI_CPU });
 }
 
