@@ -4,7 +4,7 @@
 // No imports and no `vscode`: the client and the server's core both read it.
 
 /** The samplers of the denoising loop (pipeline/schedulers), as settings, flags and policy.json name them. */
-export const SCHEDULER_NAMES = ['ddim', 'euler', 'dpmpp-2m', 'dpmpp-2m-karras', 'lcm'] as const;
+export const SCHEDULER_NAMES = ['ddim', 'euler', 'euler-a', 'dpmpp-2m', 'dpmpp-2m-karras', 'lcm'] as const;
 export type SchedulerName = (typeof SCHEDULER_NAMES)[number];
 
 export const isSchedulerName = (value: unknown): value is SchedulerName => SCHEDULER_NAMES.includes(value as SchedulerName);

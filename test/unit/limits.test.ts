@@ -70,7 +70,7 @@ describe("package.json's settings against limits.ts", () => {
     assert.equal(BUILT_SCHEDULERS, SCHEDULER_NAMES);
     const manifest = (name: string) => () => validatePolicyManifest({ format: 'adadiff-policy', version: 1, candidates: [5], baselineSteps: 5, scheduler: name, guidance: 7, features: { dim: 4, tokens: 4 }, architecture: { outputs: 1, inputDim: 4 } });
     for (const name of SCHEDULER_NAMES) assert.doesNotThrow(manifest(name), name);
-    assert.throws(manifest('pndm'), /scheduler "pndm" is not one of ddim, euler, dpmpp-2m, dpmpp-2m-karras, lcm/);
+    assert.throws(manifest('pndm'), /scheduler "pndm" is not one of ddim, euler, euler-a, dpmpp-2m, dpmpp-2m-karras, lcm/);
   });
 
   test('the size pattern accepts exactly the sizes the parser accepts, for every side up to 10000', () => {
@@ -104,7 +104,7 @@ describe('the settings parser takes the same bounds and reports what it ignores'
       `adadiff.baselineSteps: ${STEPS.max + 1} is not an integer from 1 to 1000; using 50`,
       `adadiff.guidance: ${GUIDANCE.max + 0.5} is not a number from 0 to 30; using 0`,
       'adadiff.size: "500x500" is not WIDTHxHEIGHT in multiples of 8 from 8 to 4096, or empty; using ""',
-      'adadiff.scheduler: "pndm" is not one of auto, ddim, euler, dpmpp-2m, dpmpp-2m-karras, lcm; using "auto"',
+      'adadiff.scheduler: "pndm" is not one of auto, ddim, euler, euler-a, dpmpp-2m, dpmpp-2m-karras, lcm; using "auto"',
       `adadiff.seed: ${SEED.max + 1} is not an integer from 0 to 4294967295; using 0`,
       'adadiff.codeLens.enabled: "yes" is not true or false; using true',
       'adadiff.prompts.names: [1] is not a list of strings; using []',
@@ -130,7 +130,7 @@ describe('the CLI and the pipeline take the same bounds', () => {
     assert.deepEqual(sizeOption('4096x8'), { width: 4096, height: 8 });
     usage(() => sizeOption('500x500'), /--size must be multiples of 8 from 8 to 4096/);
     for (const name of SCHEDULER_NAMES) assert.equal(schedulerOption(name), name);
-    usage(() => schedulerOption('auto'), /--scheduler must be one of ddim, euler, dpmpp-2m, dpmpp-2m-karras, lcm/);
+    usage(() => schedulerOption('auto'), /--scheduler must be one of ddim, euler, euler-a, dpmpp-2m, dpmpp-2m-karras, lcm/);
   });
 
   test('validateSeed and image sizes', () => {

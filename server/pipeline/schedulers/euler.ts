@@ -15,6 +15,32 @@ import {
 } from './noise-schedule.js';
 import { checkStepIndex, predictX0, scaled } from './prediction.js';
 
+/** Euler's timesteps and sigmas for `steps` steps, shared with Euler ancestral (diffusers builds both alike). */
+export function eulerSchedule(config: SchedulerConfig, steps: number): { timesteps: number[]; sigmas: Float64Array; initNoiseSigma: number } {
+  const trainSigmas = sigmasFromAlphasCumprod(makeAlphasCumprod(config));
+  let timesteps = spacedTimesteps({
+    spacing: config.timestep_spacing,
+    numTrainTimesteps: config.num_train_timesteps,
+    steps,
+    stepsOffset: config.steps_offset,
+    roundLinspace: false,
+    extraPoint: false,
+  });
+  // Linear interpolation in sigma between neighbouring training timesteps (np.interp).
+  let sigmas = timesteps.map((t) => interpAtIndex(t, trainSigmas));
+  if (config.use_karras_sigmas) {
+    sigmas = karrasSigmas(sigmas[sigmas.length - 1]!, sigmas[0]!, steps);
+    const logSigmas = trainSigmas.map(Math.log);
+    timesteps = sigmas.map((s) => sigmaToTimestep(s, logSigmas));
+  }
+  const maxSigma = Math.max(...sigmas);
+  // linspace/trailing start at t = T-1, where x_T ~ N(0, sigma^2 + 1) is approximated by sigma
+  // alone; leading starts lower, so diffusers keeps the exact sqrt(sigma^2 + 1).
+  const initNoiseSigma =
+    config.timestep_spacing === 'linspace' || config.timestep_spacing === 'trailing' ? maxSigma : Math.sqrt(maxSigma * maxSigma + 1);
+  return { timesteps, sigmas: Float64Array.from([...sigmas, 0]), initNoiseSigma };
+}
+
 export class EulerScheduler implements Scheduler {
   readonly name = 'euler' as const;
   /** Fractional for linspace spacing: the model sees the interpolated timestep, as in diffusers. */
@@ -24,31 +50,7 @@ export class EulerScheduler implements Scheduler {
   readonly sigmas: Float64Array;
 
   constructor(private readonly config: SchedulerConfig, readonly steps: number) {
-    const trainSigmas = sigmasFromAlphasCumprod(makeAlphasCumprod(config));
-    let timesteps = spacedTimesteps({
-      spacing: config.timestep_spacing,
-      numTrainTimesteps: config.num_train_timesteps,
-      steps,
-      stepsOffset: config.steps_offset,
-      roundLinspace: false,
-      extraPoint: false,
-    });
-    // Linear interpolation in sigma between neighbouring training timesteps (np.interp).
-    let sigmas = timesteps.map((t) => interpAtIndex(t, trainSigmas));
-    if (config.use_karras_sigmas) {
-      sigmas = karrasSigmas(sigmas[sigmas.length - 1]!, sigmas[0]!, steps);
-      const logSigmas = trainSigmas.map(Math.log);
-      timesteps = sigmas.map((s) => sigmaToTimestep(s, logSigmas));
-    }
-    this.timesteps = timesteps;
-    this.sigmas = Float64Array.from([...sigmas, 0]);
-    const maxSigma = Math.max(...sigmas);
-    // linspace/trailing start at t = T-1, where x_T ~ N(0, sigma^2 + 1) is approximated by sigma
-    // alone; leading starts lower, so diffusers keeps the exact sqrt(sigma^2 + 1).
-    this.initNoiseSigma =
-      config.timestep_spacing === 'linspace' || config.timestep_spacing === 'trailing'
-        ? maxSigma
-        : Math.sqrt(maxSigma * maxSigma + 1);
+    ({ timesteps: this.timesteps, sigmas: this.sigmas, initNoiseSigma: this.initNoiseSigma } = eulerSchedule(config, steps));
   }
 
   /** The model was trained on VP inputs: x_ve / sqrt(sigma^2 + 1). */
