@@ -3,6 +3,7 @@
 import { estimateSeconds, recalibrate } from '../adadiff/cost';
 import { runtimeVersion } from '../engine';
 import { bundledModelDir, type Command, modelOption, parse } from './args';
+import { runsUnconditional } from '../pipeline/generate';
 import { cliEngine } from './context';
 
 const usage = 'adadiff calibrate [--model DIR] [--json]';
@@ -18,7 +19,7 @@ export const calibrateCommand: Command = {
     try {
       const handle = await engine.open(modelDir);
       const model = handle.model;
-      const shape = { guided: handle.guidance > 1 };
+      const shape = { guided: runsUnconditional(model, handle.guidance) };
       const { calibration: cal, previous } = await recalibrate(model, shape, engine.calibrations, runtimeVersion());
       const [c, h, w] = model.latentShape();
       const steps = [...new Set([...(handle.policy?.manifest.candidates ?? [10, 25]), handle.baselineSteps])].sort((a, b) => a - b);

@@ -31,8 +31,8 @@ import { progressBar } from './progress';
 
 const usage =
   'adadiff train-policy --prompts FILE [--model DIR] [--held-out FILE]... [--out DIR] [--seeds 0,1] [--held-out-seeds 0,1] [--candidates 5,10,...,50] ' +
-  `[--baseline-steps N (largest candidate)] [--scheduler ${SCHEDULER_USAGE} (the current policy's, else ${DEFAULTS.scheduler})] ` +
-  `[--guidance G (the current policy's, else ${DEFAULTS.guidance})] [--size WxH] [--scorer FILE.onnx] ` +
+  `[--baseline-steps N (largest candidate)] [--scheduler ${SCHEDULER_USAGE} (the current policy's, else the model's, else ${DEFAULTS.scheduler})] ` +
+  `[--guidance G (the current policy's, else the model's, else ${DEFAULTS.guidance})] [--size WxH] [--scorer FILE.onnx] ` +
   '[--tau 0.9] [--lambda 3] [--gamma 1] [--top-k 5] ' +
   '[--estimator expected|reinforce] [--epochs 150] [--lr 0.003] [--batch-size 16] [--samples 8] [--entropy 0.05] [--weight-decay 1] ' +
   '[--attention-layers 0] [--hidden 32] [--mlp 32] [--seed 0] [--json]';
@@ -84,13 +84,11 @@ export const trainPolicyCommand: Command = {
     const prompts = await readPromptsFile(values.prompts);
     const heldOut = await heldOutSets(values['held-out']);
     const modelDir = values.model ?? bundledModelDir();
-    const generation = resolveGeneration({
-      purpose: 'training',
-      request: { scheduler: schedulerOption(values.scheduler), guidance: guidanceOption(values.guidance), ...sizeOption(values.size) },
-      policy: await currentPolicy(modelDir),
-    });
+    const request = { scheduler: schedulerOption(values.scheduler), guidance: guidanceOption(values.guidance), ...sizeOption(values.size) };
+    const policy = await currentPolicy(modelDir);
     const model = await cliModel(modelDir);
     try {
+      const generation = resolveGeneration({ purpose: 'training', request, policy, model: model.layout.recommended });
       const scorer = values.scorer ? await loadOnnxScorer(values.scorer, model.tokenizer, model.cpu) : undefined;
       const bar = progressBar('train-policy');
       const abort = new AbortController();
