@@ -34,8 +34,16 @@ export const doctorCommand: Command = {
         dir: modelDir,
         name: handle.model.folder.name,
         hash: (await handle.model.folder.hash()).slice(0, 10),
+        layout: {
+          kind: handle.model.layout.kind,
+          name: handle.model.layout.name,
+          traits: handle.model.layout.traits,
+          scheduler: handle.scheduler,
+          guidance: handle.guidance,
+          baselineSteps: handle.baselineSteps,
+        },
         parts: handle.model.providers,
-        warnings: handle.model.folder.warnings,
+        warnings: [...handle.model.folder.warnings, ...handle.model.layout.notes],
         policy: handle.policy ? { candidates: handle.policy.manifest.candidates, baselineSteps: handle.baselineSteps } : null,
         calibration: cal,
       };
@@ -58,6 +66,9 @@ export const doctorCommand: Command = {
       return 1;
     }
     console.log(`model ${model.name} (${model.dir}), hash ${model.hash}`);
+    const layout = model.layout;
+    console.log(`  layout     ${layout.name}${layout.traits.length ? `: ${layout.traits.join('; ')}` : ''}`);
+    console.log(`  renders    ${layout.scheduler}, guidance ${layout.guidance}, ${layout.baselineSteps} steps without a step policy`);
     // A part's failure is worth a line only when it says more than the provider list above.
     const known = new Map(providers.map((p) => [p.name, p.reason]));
     for (const [part, choice] of Object.entries(model.parts as Record<string, { used: string; tried: { name: string; error?: string }[] } | undefined>)) {
