@@ -24,6 +24,9 @@ export const SEED: Bounds = { min: 0, max: 0xffffffff };
 /** Denoising steps: no schedule has more steps than the 1000 training timesteps of Stable Diffusion-family models. */
 export const STEPS: Bounds = { min: 1, max: 1000 };
 
+/** `adadiff.baselineSteps`: a step count, or 0 for "not set" (the model's own, e.g. a Turbo model's 4, else 50). */
+export const BASELINE_SETTING: Bounds = { min: 0, max: STEPS.max };
+
 /** Classifier-free guidance scale (0 and 1 both mean none); 30 is where A1111's CFG slider stops. */
 export const GUIDANCE: Bounds = { min: 0, max: 30 };
 

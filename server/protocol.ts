@@ -5,7 +5,6 @@
 // No `vscode` import here: this file is bundled into the server, the VS Code client and the tests.
 import { NotificationType, RequestType, type WorkDoneProgressParams } from 'vscode-languageserver-protocol';
 import type { AssetSummary } from './assets';
-import { DEFAULTS } from './generation';
 import type { SchedulerSetting } from './limits';
 
 // ---------------------------------------------------------------------------------------------
@@ -47,7 +46,7 @@ export const SETTINGS_SECTION = 'adadiff';
 export const DEFAULT_SETTINGS: AdaDiffSettings = {
   model: { path: '' },
   providers: [],
-  baselineSteps: DEFAULTS.baselineSteps,
+  baselineSteps: 0,
   guidance: 0,
   size: '',
   scheduler: 'auto',

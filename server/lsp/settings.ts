@@ -4,7 +4,7 @@
 // down, and is reported (not dropped in silence): readSettings says what was ignored and why.
 import type { Connection } from 'vscode-languageserver';
 import type { ParameterValues } from '../generation';
-import { GUIDANCE, integerRule, isIntegerIn, isNumberIn, numberRule, parseImageSize, SCHEDULER_SETTINGS, type SchedulerSetting, SEED, SIZE_RULE, STEPS } from '../limits';
+import { BASELINE_SETTING, GUIDANCE, integerRule, isIntegerIn, isNumberIn, numberRule, parseImageSize, SCHEDULER_SETTINGS, type SchedulerSetting, SEED, SIZE_RULE } from '../limits';
 import { type AdaDiffSettings, DEFAULT_SETTINGS, SETTINGS_SECTION } from '../protocol';
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -32,7 +32,7 @@ export function readSettings(raw: unknown): { settings: AdaDiffSettings; problem
     settings: {
       model: { path: read('model.path', model.path, (v) => typeof v === 'string', d.model.path, 'a path').trim() },
       providers: strings('providers', root.providers, d.providers),
-      baselineSteps: read('baselineSteps', root.baselineSteps, (v) => isIntegerIn(v, STEPS), d.baselineSteps, integerRule(STEPS)),
+      baselineSteps: read('baselineSteps', root.baselineSteps, (v) => isIntegerIn(v, BASELINE_SETTING), d.baselineSteps, integerRule(BASELINE_SETTING)),
       guidance: read('guidance', root.guidance, (v) => isNumberIn(v, GUIDANCE), d.guidance, numberRule(GUIDANCE)),
       size: read('size', root.size, (v) => typeof v === 'string' && (v === '' || parseImageSize(v) !== undefined), d.size, `WIDTHxHEIGHT in ${SIZE_RULE}, or empty`),
       scheduler: read<SchedulerSetting>('scheduler', root.scheduler, (v) => SCHEDULER_SETTINGS.includes(v as SchedulerSetting), d.scheduler, `one of ${SCHEDULER_SETTINGS.join(', ')}`),
@@ -51,11 +51,13 @@ export function readSettings(raw: unknown): { settings: AdaDiffSettings; problem
 export const normalizeSettings = (raw: unknown): AdaDiffSettings => readSettings(raw).settings;
 
 /**
- * The settings as a source for resolveGeneration (generation.ts): guidance 0, scheduler 'auto' and
- * an empty size mean "not set", so the step policy's values (else the defaults) apply.
+ * The settings as a source for resolveGeneration (generation.ts): baseline steps 0, guidance 0,
+ * scheduler 'auto' and an empty size mean "not set", so the step policy's values (else the model's
+ * own, else the defaults) apply.
  */
 export function generationSettings(s: AdaDiffSettings): ParameterValues {
-  const out: ParameterValues = { baselineSteps: s.baselineSteps, seed: s.seed };
+  const out: ParameterValues = { seed: s.seed };
+  if (s.baselineSteps > 0) out.baselineSteps = s.baselineSteps;
   if (s.guidance > 0) out.guidance = s.guidance;
   if (s.scheduler !== 'auto') out.scheduler = s.scheduler;
   const size = parseImageSize(s.size);

@@ -92,12 +92,13 @@ describe('resolveGeneration', () => {
 
   test('settings of guidance 0, scheduler auto and an empty size are not set: the policy\'s (else the defaults) apply', () => {
     const unset = generationSettings(normalizeSettings({ guidance: 0, scheduler: 'auto', size: '', seed: 4 }));
-    assert.deepEqual(unset, { baselineSteps: 50, seed: 4 });
+    assert.deepEqual(unset, { seed: 4 });
     const g = resolveGeneration({ purpose: 'preview', settings: unset, policy: POLICY, defaults: DEFAULTS });
     assert.deepEqual([g.scheduler, g.guidance, g.width, g.seed], ['ddim', 5, undefined, 4]);
     const none = resolveGeneration({ purpose: 'preview', settings: unset, defaults: DEFAULTS });
     assert.deepEqual([none.scheduler, none.guidance], [DEFAULTS.scheduler, DEFAULTS.guidance]);
     const set = generationSettings(normalizeSettings({ guidance: 3, scheduler: 'euler', size: '128x96' }));
-    assert.deepEqual(set, { baselineSteps: 50, seed: 0, guidance: 3, scheduler: 'euler', width: 128, height: 96 });
+    assert.deepEqual(set, { seed: 0, guidance: 3, scheduler: 'euler', width: 128, height: 96 });
+    assert.deepEqual(generationSettings(normalizeSettings({ baselineSteps: 30 })), { seed: 0, baselineSteps: 30 });
   });
 });
