@@ -218,6 +218,20 @@ describe('adadiff train-policy and eval', () => {
     assert.equal(decodePng(readFileSync(plot)).width > 100, true);
   });
 
+  test('SDXL-Turbo: --candidates 1,2,3,4,6,8 trains with the model\'s Euler ancestral and guidance 0, and predict picks one of them', async () => {
+    const model = join(tmp, 'turbo-policy-model');
+    cpSync((await ensureLayoutFixtures())['sdxl-turbo'], model, { recursive: true });
+    const prompts = join(tmp, 'turbo-train.txt');
+    writeFileSync(prompts, 'a red apple\ncat face\na blue rocket at night over the sea, detailed\nsun\n');
+    const trained = await cli('train-policy', '--model', model, '--prompts', prompts, '--epochs', '3', '--candidates', '1,2,3,4,6,8', '--seeds', '0', '--json');
+    assert.equal(trained.code, 0, trained.stderr);
+    const manifest = JSON.parse(readFileSync(JSON.parse(trained.stdout).manifestPath, 'utf8'));
+    assert.deepEqual([manifest.candidates, manifest.scheduler, manifest.guidance, manifest.baselineSteps], [[1, 2, 3, 4, 6, 8], 'euler-a', 0, 8]);
+    const p = JSON.parse((await cli('predict', 'a red apple', '--model', model, '--json')).stdout);
+    assert.equal(p.policy, true);
+    assert.ok([1, 2, 3, 4, 6, 8].includes(p.steps));
+  });
+
   test('eval on a model without a policy says how to get one', async () => {
     const heldOut = join(tmp, 'held2.txt');
     writeFileSync(heldOut, 'x\n');
