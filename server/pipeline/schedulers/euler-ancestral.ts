@@ -4,27 +4,11 @@
 // SDXL-Turbo ship with (trailing spacing). The noise comes from the generation's seeded stream,
 // so an image is the same for the same seed.
 
-import type { Scheduler, SchedulerConfig } from '../../model/contract.js';
-import { eulerSchedule } from './euler.js';
-import { sigmaToAlphaSigma } from './noise-schedule.js';
-import { checkStepIndex, predictX0, scaled } from './prediction.js';
+import type { Scheduler } from '../../model/contract.js';
+import { EulerFamilyScheduler } from './euler.js';
 
-export class EulerAncestralScheduler implements Scheduler {
+export class EulerAncestralScheduler extends EulerFamilyScheduler implements Scheduler {
   readonly name = 'euler-a' as const;
-  readonly timesteps: number[];
-  readonly initNoiseSigma: number;
-  /** steps + 1 sigmas, descending, ending in 0. */
-  readonly sigmas: Float64Array;
-
-  constructor(private readonly config: SchedulerConfig, readonly steps: number) {
-    ({ timesteps: this.timesteps, sigmas: this.sigmas, initNoiseSigma: this.initNoiseSigma } = eulerSchedule(config, steps));
-  }
-
-  /** The model was trained on VP inputs: x_ve / sqrt(sigma^2 + 1). */
-  scaleModelInput(sample: Float32Array, stepIndex: number): Float32Array {
-    checkStepIndex(this.name, stepIndex, this.steps);
-    return scaled(sample, sigmaToAlphaSigma(this.sigmas[stepIndex]!).alpha);
-  }
 
   step(
     modelOutput: Float32Array,
@@ -32,11 +16,7 @@ export class EulerAncestralScheduler implements Scheduler {
     sample: Float32Array,
     noise: (length: number) => Float32Array,
   ): { prevSample: Float32Array; predOriginal: Float32Array } {
-    checkStepIndex(this.name, stepIndex, this.steps);
-    const sigma = this.sigmas[stepIndex]!;
-    const next = this.sigmas[stepIndex + 1]!;
-    const { alpha, sigmaVp } = sigmaToAlphaSigma(sigma);
-    const x0 = predictX0(this.config.prediction_type, modelOutput, sample, alpha, sigmaVp, alpha);
+    const { sigma, next, x0 } = this.x0At(modelOutput, stepIndex, sample);
     const sigmaUp = Math.sqrt((next * next * (sigma * sigma - next * next)) / (sigma * sigma));
     const sigmaDown = Math.sqrt(next * next - sigmaUp * sigmaUp);
     const dt = sigmaDown - sigma;
