@@ -10,7 +10,7 @@
 import type * as ort from 'onnxruntime-node';
 import type { PromptTokenizer, TextEncoderPart, TextEncoding } from './contract';
 import { ModelError } from './errors';
-import { checkLength, intTensor, toFloat32 } from './feeds';
+import { intTensor, toFloat32 } from './feeds';
 import { findOptionalSlot, findSlot, rejectUnknownInputs, type SlotRole, type TensorSlot } from './inputs';
 import type { PartSession } from './session';
 import { loadTokenizer } from './tokenizer';
@@ -119,7 +119,6 @@ async function run(encoder: Encoder, prompts: readonly string[]): Promise<{ feat
   const fetches = encoder.pooled ? [encoder.features.name, encoder.pooled.name] : [encoder.features.name];
   const out = await encoder.part.session.run(feeds, fetches);
   const pooled = encoder.pooled ? toFloat32(out[encoder.pooled.name]) : undefined;
-  if (pooled) checkLength(`${encoder.part.file} ${encoder.pooled!.name}`, pooled, [ids.length, pooled.length / ids.length]);
   return { features: out[encoder.features.name], ...(pooled ? { pooled } : {}) };
 }
 

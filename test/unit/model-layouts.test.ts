@@ -1,5 +1,5 @@
 // The model layouts people run (issue 14), each on its small random-weight fixture: SD 1.5-style,
-// SD 2.x v-prediction at 768 px, SDXL, SDXL-Turbo and LCM. Each loads with what its own files
+// SD 2.x v-prediction at 768 px, SDXL (fp32 and fp16), SDXL-Turbo and LCM. Each loads with what its own files
 // say (scheduler, guidance, steps), renders an image of its size and trains a step policy; and the
 // inputs only these layouts have are checked against the graphs themselves: SDXL's two encoders'
 // penultimate states and text_embeds, time_ids, LCM's guidance embedding, and when guidance runs
@@ -49,6 +49,7 @@ const EXPECTED: Record<string, Expected> = {
   'sd1.5': { kind: 'sd', name: 'SD 1.x/2.x-style', size: 64, scheduler: 'ddim', guidance: 7, baselineSteps: 50, textDim: SD_DIM, candidates: [2, 4, 8], source: 'text_encoder.last_hidden_state' },
   'sd2-v': { kind: 'sd', name: 'SD 1.x/2.x-style', size: 768, scheduler: 'ddim', guidance: 7, baselineSteps: 50, textDim: SD_DIM, candidates: [2, 4, 8], source: 'text_encoder.last_hidden_state' },
   sdxl: { kind: 'sdxl', name: 'SDXL', size: 128, scheduler: 'euler', guidance: 7, baselineSteps: 50, textDim: XL_DIM, candidates: [2, 4, 8], source: 'text_encoder+text_encoder_2.hidden_states[-2]' },
+  'sdxl-fp16': { kind: 'sdxl', name: 'SDXL', size: 128, scheduler: 'euler', guidance: 7, baselineSteps: 50, textDim: XL_DIM, candidates: [2, 4, 8], source: 'text_encoder+text_encoder_2.hidden_states[-2]' },
   'sdxl-turbo': { kind: 'sdxl', name: 'SDXL', size: 64, scheduler: 'euler-a', guidance: 0, baselineSteps: 4, textDim: XL_DIM, candidates: FEW_STEP_CANDIDATES, source: 'text_encoder+text_encoder_2.hidden_states[-2]' },
   lcm: { kind: 'sd', name: 'SD 1.x/2.x-style', size: 64, scheduler: 'lcm', guidance: LCM_GUIDANCE, baselineSteps: 4, textDim: SD_DIM, candidates: FEW_STEP_CANDIDATES, source: 'text_encoder.last_hidden_state' },
 };
