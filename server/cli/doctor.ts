@@ -68,7 +68,7 @@ export const doctorCommand: Command = {
     console.log(`model ${model.name} (${model.dir}), hash ${model.hash}`);
     const layout = model.layout;
     console.log(`  layout     ${layout.name}${layout.traits.length ? `: ${layout.traits.join('; ')}` : ''}`);
-    console.log(`  renders    ${layout.scheduler}, guidance ${layout.guidance}, ${layout.baselineSteps} steps without a step policy`);
+    console.log(`  renders    ${layout.scheduler}, guidance ${layout.guidance}, baseline ${layout.baselineSteps} steps`);
     // A part's failure is worth a line only when it says more than the provider list above.
     const known = new Map(providers.map((p) => [p.name, p.reason]));
     for (const [part, choice] of Object.entries(model.parts as Record<string, { used: string; tried: { name: string; error?: string }[] } | undefined>)) {
