@@ -15,7 +15,7 @@ import { trainPolicy } from '../../server/adadiff/train-policy';
 import { Engine } from '../../server/engine';
 import { ModelError } from '../../server/model/errors';
 import { openModelFolder } from '../../server/model/folder';
-import { FEW_STEP_CANDIDATES, LCM_GUIDANCE } from '../../server/model/layout';
+import { detectLayout, FEW_STEP_CANDIDATES, LCM_GUIDANCE } from '../../server/model/layout';
 import { loadModel } from '../../server/model/session';
 import { loadTokenizer } from '../../server/model/tokenizer';
 import { guidanceEmbedding, sdxlTimeIds } from '../../server/model/unet-conditioning';
@@ -236,5 +236,54 @@ describe('few-step models', () => {
     assert.equal(maxDiff(await image(3), await image(3, 'blurry')), 0, 'guidance 0: the negative prompt is not run');
     assert.equal(maxDiff(await image(3), await image(3)), 0, 'same seed, same image');
     assert.ok(maxDiff(await image(3), await image(4)) > 0, 'another seed, another image');
+  });
+});
+
+describe('detectLayout on the published configs of the full-size models', () => {
+  /** The fields of a ModelFolder detectLayout reads, from each repository's JSON files. */
+  const folder = (f: { scheduler: Record<string, unknown>; crossAttentionDim: number; second?: boolean; timeCondProjDim?: number; index?: Record<string, unknown> }) =>
+    ({
+      index: f.index ?? {},
+      schedulerConfig: f.scheduler,
+      textEncoder: { onnx: 'text_encoder/model.onnx', externalData: [] },
+      ...(f.second ? { second: { tokenizerDir: 'tokenizer_2', textEncoder: { onnx: 'text_encoder_2/model.onnx', externalData: [] } } } : {}),
+      unet: { onnx: 'unet/model.onnx', externalData: [], crossAttentionDim: f.crossAttentionDim, timeCondProjDim: f.timeCondProjDim, additionEmbedType: f.second ? 'text_time' : undefined },
+    }) as unknown as Parameters<typeof detectLayout>[0];
+  const betas = { beta_start: 0.00085, beta_end: 0.012, beta_schedule: 'scaled_linear' };
+
+  test('SD 1.5 ships PNDM, which AdaDiff lacks: DDIM by default, and doctor says why', () => {
+    const l = detectLayout(folder({ scheduler: { _class_name: 'PNDMScheduler', ...betas, skip_prk_steps: true }, crossAttentionDim: 768 }));
+    assert.deepEqual([l.kind, l.name, l.recommended, l.fewStep], ['sd', 'SD 1.x', {}, undefined]);
+    assert.match(l.notes[0], /PNDMScheduler, which AdaDiff does not implement/);
+  });
+
+  test('SD 2.1: v-prediction, DDIM; SDXL base: Euler, zeros for an empty negative prompt', () => {
+    const sd2 = detectLayout(folder({ scheduler: { _class_name: 'DDIMScheduler', ...betas, prediction_type: 'v_prediction' }, crossAttentionDim: 1024 }));
+    assert.deepEqual([sd2.name, sd2.prediction, sd2.recommended], ['SD 2.x', 'v_prediction', { scheduler: 'ddim' }]);
+    const xl = detectLayout(folder({ scheduler: { _class_name: 'EulerDiscreteScheduler', ...betas, timestep_spacing: 'leading' }, crossAttentionDim: 2048, second: true, index: { force_zeros_for_empty_prompt: true } }));
+    assert.deepEqual([xl.kind, xl.recommended, xl.zeroEmptyNegative, xl.fewStep], ['sdxl', { scheduler: 'euler' }, true, undefined]);
+    const karras = detectLayout(folder({ scheduler: { _class_name: 'DPMSolverMultistepScheduler', use_karras_sigmas: true }, crossAttentionDim: 2048, second: true, index: { force_zeros_for_empty_prompt: false } }));
+    assert.deepEqual([karras.recommended, karras.zeroEmptyNegative], [{ scheduler: 'dpmpp-2m-karras' }, false]);
+  });
+
+  test('SD-Turbo and SDXL-Turbo: Euler ancestral, trailing -> guidance 0, 4 steps, few-step candidates', () => {
+    for (const [dim, second] of [[1024, false], [2048, true]] as const) {
+      const l = detectLayout(folder({ scheduler: { _class_name: 'EulerAncestralDiscreteScheduler', ...betas, timestep_spacing: 'trailing' }, crossAttentionDim: dim, second }));
+      assert.deepEqual([l.fewStep, l.recommended, l.candidates], ['turbo', { scheduler: 'euler-a', guidance: 0, baselineSteps: 4 }, FEW_STEP_CANDIDATES]);
+    }
+    // Euler ancestral with leading spacing is an ordinary community SD 1.5 setup, not a distilled model.
+    const community = detectLayout(folder({ scheduler: { _class_name: 'EulerAncestralDiscreteScheduler', ...betas, timestep_spacing: 'leading' }, crossAttentionDim: 768 }));
+    assert.deepEqual([community.fewStep, community.recommended], [undefined, { scheduler: 'euler-a' }]);
+  });
+
+  test('LCM: a distilled UNet (time_cond_proj_dim) takes the guidance embedding; an LCM-LoRA fused into a base UNet runs unguided', () => {
+    const lcm = { _class_name: 'LCMScheduler', ...betas, original_inference_steps: 50 };
+    const distilled = detectLayout(folder({ scheduler: lcm, crossAttentionDim: 768, timeCondProjDim: 256 }));
+    assert.deepEqual([distilled.guidanceEmbedding, distilled.recommended], [true, { scheduler: 'lcm', guidance: LCM_GUIDANCE, baselineSteps: 4 }]);
+    const lora = detectLayout(folder({ scheduler: lcm, crossAttentionDim: 768 }));
+    assert.deepEqual([lora.guidanceEmbedding, lora.recommended], [false, { scheduler: 'lcm', guidance: 1, baselineSteps: 4 }]);
+    // The graph's inputs win over unet/config.json: an export whose UNet takes timestep_cond is LCM.
+    const fromGraph = detectLayout(folder({ scheduler: { _class_name: 'DDIMScheduler' }, crossAttentionDim: 768 }), ['sample', 'timestep', 'encoder_hidden_states', 'timestep_cond']);
+    assert.deepEqual([fromGraph.guidanceEmbedding, fromGraph.fewStep], [true, 'lcm']);
   });
 });
