@@ -1,6 +1,7 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { bundledModelDir, type Command, guidanceOption, modelOption, parse, SCHEDULER_USAGE, schedulerOption, seedOption, sizeOption, stepsOption, UsageError } from './args';
+import { negativeIgnored } from '../pipeline/generate';
 import { cliEngine } from './context';
 import { progressBar } from './progress';
 
@@ -41,7 +42,10 @@ export const generateCommand: Command = {
     const engine = cliEngine();
     try {
       const handle = await engine.open(values.model ?? bundledModelDir());
-      const measured = handle.generation({ request }).policyMeasuredWith;
+      const generation = handle.generation({ request });
+      const ignored = request.negativePrompt ? negativeIgnored(handle.model, generation.guidance) : undefined;
+      if (ignored) console.warn(`warning: --negative has no effect: ${ignored}`);
+      const measured = generation.policyMeasuredWith;
       if (measured) console.warn(`note: the step policy was trained with ${measured.scheduler}, guidance ${measured.guidance}; its steps were measured for those`);
       const bar = progressBar('denoising');
       const out = await handle.render(request, { onStep: (p) => bar.update(p.step, p.total) });

@@ -110,6 +110,14 @@ export function runsUnconditional(model: LoadedModel, guidance: number): boolean
   return guidance > 1 && !model.layout.guidanceEmbedding;
 }
 
+/** Why a negative prompt has no effect at this guidance on this model, when it has none. */
+export function negativeIgnored(model: LoadedModel, guidance: number): string | undefined {
+  if (runsUnconditional(model, guidance)) return undefined;
+  return model.layout.guidanceEmbedding
+    ? 'an LCM model is told the guidance as an embedding and runs no unconditional batch'
+    : `guidance ${guidance} runs no unconditional batch`;
+}
+
 /**
  * The UNet's text rows: [negative, prompt] under guidance, else [prompt]. Where the model's
  * config asks for it (SDXL's force_zeros_for_empty_prompt) an empty negative prompt is zeros, as

@@ -155,6 +155,17 @@ describe('SD 2.x, SDXL, Turbo and LCM folders without flags', () => {
     });
   }
 
+  test('a negative prompt that cannot act is said so: LCM (guidance embedding) and Turbo (guidance 0)', async () => {
+    const fixturesByLayout = await ensureLayoutFixtures();
+    for (const [layout, why] of [['lcm', /--negative has no effect: an LCM model is told the guidance as an embedding/], ['sdxl-turbo', /--negative has no effect: guidance 0 runs no unconditional batch/]] as const) {
+      const r = await cli('generate', 'a red apple', '-o', join(tmp, `negative-${layout}.png`), '--model', fixturesByLayout[layout], '--negative', 'blurry', '--steps', '1');
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, why);
+    }
+    const sd = await cli('generate', 'a red apple', '-o', join(tmp, 'negative-sd.png'), '--model', fixtures.optimum, '--negative', 'blurry', '--steps', '1');
+    assert.doesNotMatch(sd.stderr, /no effect/);
+  });
+
   test('sd2-v: doctor --json reports v-prediction; predict answers', async () => {
     const dir = (await ensureLayoutFixtures())['sd2-v'];
     const doctor = await cli('doctor', '--model', dir, '--json');
