@@ -21,6 +21,7 @@ import { loadTokenizer } from '../../server/model/tokenizer';
 import { guidanceEmbedding, sdxlTimeIds } from '../../server/model/unet-conditioning';
 import { generate } from '../../server/pipeline/generate';
 import { decodePng } from '../../server/pipeline/png';
+import { OPTIMUM_DIMS, Rng, textEncoder } from '../fixtures/fixture-models';
 import { ensureFixtures, ensureLayoutFixtures, SDXL_WIDTHS } from '../fixtures/make-fixtures';
 
 const tmp = mkdtemp(path.join(os.tmpdir(), 'adadiff-layouts-'));
@@ -187,6 +188,17 @@ describe('SDXL', () => {
       (await generate(model, { prompt: 'a red apple', negativePrompt, steps: 3, seed: 1, guidance: 7, scheduler: 'euler' })).image.data;
     assert.ok(maxDiff(await image(zeros), await image(encoded)) > 0, 'zeros, not the encoding of ""');
     assert.equal(maxDiff(await image(zeros, 'blurry'), await image(encoded, 'blurry')), 0, 'a negative prompt is encoded either way');
+  });
+
+  test('a text encoder exported without its hidden states is refused with how to export it', async () => {
+    const copy = path.join(await tmp, 'sdxl-no-hidden-states');
+    await cp((await ensureLayoutFixtures()).sdxl, copy, { recursive: true });
+    // What a plain CLIPTextModel export has: last_hidden_state and pooler_output only.
+    const vocabSize = Object.keys(JSON.parse(await readFile(path.join(copy, 'tokenizer/vocab.json'), 'utf8'))).length;
+    await textEncoder({ vocabSize, idsType: 'int64', float: 'float32', dims: OPTIMUM_DIMS }, new Rng(1)).save(path.join(copy, 'text_encoder/model.onnx'));
+    await assert.rejects(loadModel(await openModelFolder(copy), { providers: ['cpu'] }), (err: Error) =>
+      err instanceof ModelError && /text_encoder[\\/]model\.onnx: has no hidden_states\.N outputs .*penultimate layer.*optimum-cli export onnx/.test(err.message),
+    );
   });
 
   test('a folder with tokenizer_2 but no text_encoder_2 is refused with what is missing', async () => {
