@@ -74,7 +74,7 @@ export const doctorCommand: Command = {
     for (const [part, choice] of Object.entries(model.parts as Record<string, { used: string; tried: { name: string; error?: string }[] } | undefined>)) {
       if (!choice) continue;
       const extra = choice.tried.filter((t) => t.error && t.error !== known.get(t.name)).map((t) => `\n      not ${t.name}: ${t.error}`);
-      console.log(`  ${part.padEnd(11)} runs on ${choice.used}${extra.join('')}`);
+      console.log(`  ${part.padEnd(12)} runs on ${choice.used}${extra.join('')}`);
     }
     for (const w of model.warnings as string[]) console.log(`  warning: ${w}`);
     console.log(model.policy ? `  step policy: candidates ${model.policy.candidates.join(', ')}, baseline ${model.policy.baselineSteps}` : '  step policy: none (baseline steps are used; train one with `adadiff train-policy`)');
