@@ -10,7 +10,7 @@ import { isImageSize, SIZE_RULE } from './limits';
 import type { CpuShare, SchedulerName } from './model/contract';
 import { openModelFolder } from './model/folder';
 import { loadModel, type LoadedModel } from './model/session';
-import { generate, type GenerateResult, type StepProgress, throwIfCancelled } from './pipeline/generate';
+import { generate, type GenerateResult, runsUnconditional, type StepProgress, throwIfCancelled } from './pipeline/generate';
 import { validateSeed } from './pipeline/noise';
 import { formatParameters, type GenerationParameters } from './pipeline/parameters';
 import { encodePng } from './pipeline/png';
@@ -47,7 +47,7 @@ export interface StepPrediction {
   refinedAfterFirstStep: boolean;
 }
 
-/** Absent values are resolveGeneration's to choose (request > prompt > settings > policy > defaults). */
+/** Absent values are resolveGeneration's to choose (request > prompt > settings > policy > the model's own > defaults). */
 export interface RenderRequest {
   prompt: string;
   negativePrompt?: string;
@@ -89,8 +89,8 @@ export class ModelHandle {
   ) {}
 
   /** What a render for `purpose` with these values uses: resolveGeneration with this model's policy, settings and defaults. */
-  generation({ purpose = 'preview', ...sources }: Partial<Omit<GenerationSources, 'policy' | 'defaults'>> = {}): Generation {
-    return resolveGeneration({ settings: this.settings, ...sources, purpose, policy: this.policy?.manifest, defaults: this.defaults });
+  generation({ purpose = 'preview', ...sources }: Partial<Omit<GenerationSources, 'policy' | 'model' | 'defaults'>> = {}): Generation {
+    return resolveGeneration({ settings: this.settings, ...sources, purpose, policy: this.policy?.manifest, model: this.model.layout.recommended, defaults: this.defaults });
   }
 
   get baselineSteps(): number {
@@ -106,7 +106,7 @@ export class ModelHandle {
   }
 
   calibration(width?: number, height?: number, guidance = this.guidance): Promise<Calibration> {
-    return getCalibration(this.model, { guided: guidance > 1, width, height }, this.store, runtimeVersion());
+    return getCalibration(this.model, { guided: runsUnconditional(this.model, guidance), width, height }, this.store, runtimeVersion());
   }
 
   /**

@@ -3,13 +3,15 @@
 // (names, int32/int64 ids, float/int64 and rank 0/1 timesteps, fp16 tensors).
 
 import * as os from 'node:os';
-import * as ort from 'onnxruntime-node';
-import { float16ToFloat32, float32ToFloat16 } from '../onnx/float16';
-import type { CpuShare, LoadedModel, ModelFolder, ProviderChoice, TextEncoding } from './contract';
+import type * as ort from 'onnxruntime-node';
+import type { CpuShare, LoadedModel, ModelFolder, ProviderChoice } from './contract';
 import { ModelError } from './errors';
-import { findOptionalSlot, findSlot, inputSlots, outputSlots, rejectUnknownInputs, type SlotRole, type TensorSlot } from './inputs';
+import { checkLength, floatTensor, intTensor, toFloat32 } from './feeds';
+import { findSlot, inputSlots, outputSlots, rejectUnknownInputs, type SlotRole, type TensorSlot } from './inputs';
+import { detectLayout } from './layout';
 import { NoProviderError, createSessionWithFallback, defaultProviders } from './providers';
-import { loadTokenizer } from './tokenizer';
+import { openTextEncoders } from './text-encoders';
+import { unetConditioning } from './unet-conditioning';
 
 export type { CpuShare, LoadedModel } from './contract';
 
@@ -30,10 +32,6 @@ export interface LoadOptions {
 const FLOATS: ort.Tensor.Type[] = ['float32', 'float16'];
 
 const ROLES = {
-  inputIds: { what: 'the prompt token ids', names: ['input_ids', 'ids', 'tokens', 'text_input_ids'], ranks: [2], types: ['int32', 'int64'] },
-  attentionMask: { what: 'the attention mask', names: ['attention_mask'], ranks: [2], types: ['int32', 'int64'] },
-  hiddenOut: { what: 'the token features', names: ['last_hidden_state', 'hidden_states', 'text_embeddings'], ranks: [3], types: FLOATS, anyName: true },
-  pooledOut: { what: 'the pooled features', names: ['pooler_output', 'text_embeds', 'pooled_output'], ranks: [2], types: FLOATS, anyName: true },
   sample: { what: 'the noisy latents', names: ['sample', 'latent_sample', 'latents', 'noisy_latents', 'latent_model_input'], ranks: [4], types: FLOATS },
   timestep: { what: 'the timestep', names: ['timestep', 'timesteps', 't'], ranks: [0, 1], types: ['float32', 'float16', 'int64', 'int32'] },
   hidden: { what: 'the text features', names: ['encoder_hidden_states', 'text_embeddings', 'context', 'hidden_states'], ranks: [3], types: FLOATS },
@@ -106,7 +104,7 @@ function overrides(dims: Partial<Record<keyof typeof DIM_NAMES, number>>): Recor
   return out;
 }
 
-interface PartSession {
+export interface PartSession {
   readonly file: string;
   readonly session: ort.InferenceSession;
   readonly choice: ProviderChoice;
@@ -157,38 +155,12 @@ function loadFailure(file: string, error: NoProviderError): ModelError {
   return new ModelError(file, problem, { cause: error });
 }
 
-function floatTensor(type: ort.Tensor.Type, data: Float32Array, dims: readonly number[]): ort.Tensor {
-  return type === 'float16' ? new ort.Tensor('float16', float32ToFloat16(data), dims) : new ort.Tensor('float32', data, dims);
-}
-
-function toFloat32(tensor: ort.Tensor): Float32Array {
-  if (tensor.type === 'float16') return float16ToFloat32(tensor.data as Uint16Array);
-  if (tensor.type === 'float32') return tensor.data as Float32Array;
-  throw new Error(`expected a float tensor, got ${tensor.type}`);
-}
-
-function intTensor(type: ort.Tensor.Type, values: readonly number[], dims: readonly number[]): ort.Tensor {
-  return type === 'int64'
-    ? new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(Math.round(v))), dims)
-    : new ort.Tensor('int32', Int32Array.from(values, (v) => Math.round(v)), dims);
-}
-
-function checkLength(what: string, data: ArrayLike<number>, dims: readonly number[]): void {
-  const expected = dims.reduce((n, d) => n * d, 1);
-  if (data.length !== expected) throw new RangeError(`${what}: dims [${dims.join(', ')}] need ${expected} values, got ${data.length}`);
-}
-
 export async function loadModel(folder: ModelFolder, opts: LoadOptions = {}): Promise<LoadedModel> {
   const providers = opts.providers && opts.providers.length > 0 ? opts.providers : defaultProviders();
   const scale = folder.vaeDecoder.scaleFactor;
   const shape = opts.shape;
   const cpu = opts.cpu ?? 'shared';
   if (shape) checkImageSize(shape.width, shape.height, scale);
-
-  // Tokenizer first: the sequence length it pads to is what the text encoder's dims get fixed to.
-  const tokenizerLimit = folder.textEncoder.maxPositions;
-  let tokenizer = await loadTokenizer(folder.tokenizerDir, { maxLength: tokenizerLimit });
-  const sequence = shape ? tokenizer.maxLength : undefined;
 
   const opened: PartSession[] = [];
   const open = async (file: string, freeDims?: Record<string, number>) => {
@@ -197,7 +169,14 @@ export async function loadModel(folder: ModelFolder, opts: LoadOptions = {}): Pr
     return part;
   };
   try {
-    const text = await open(folder.textEncoder.onnx, shape ? overrides({ batch: shape.batch, sequence }) : undefined);
+    const encoders = [{ tokenizerDir: folder.tokenizerDir, part: folder.textEncoder }, ...(folder.second ? [{ tokenizerDir: folder.second.tokenizerDir, part: folder.second.textEncoder }] : [])];
+    const text = await openTextEncoders(
+      encoders,
+      (part, sequence) => open(part.onnx, shape ? overrides({ batch: shape.batch, sequence }) : undefined),
+      !!shape,
+    );
+    const tokenizer = text.tokenizer;
+    const sequence = shape ? tokenizer.maxLength : undefined;
     const unet = await open(
       folder.unet.onnx,
       shape ? overrides({ batch: shape.batch, sequence, height: shape.height / scale, width: shape.width / scale }) : undefined,
@@ -206,22 +185,17 @@ export async function loadModel(folder: ModelFolder, opts: LoadOptions = {}): Pr
     const vaeDecoder = await open(folder.vaeDecoder.onnx);
     const vaeEncoder = folder.vaeEncoder ? await open(folder.vaeEncoder.onnx) : undefined;
 
-    // Text encoder slots.
-    const idsSlot = findSlot(text.file, text.inputs, ROLES.inputIds, 'input');
-    const maskSlot = findOptionalSlot(text.file, text.inputs, ROLES.attentionMask, 'input');
-    rejectUnknownInputs(text.file, text.inputs, [idsSlot, maskSlot], 'a CLIP text encoder takes input_ids only');
-    const hiddenOut = findSlot(text.file, text.outputs, ROLES.hiddenOut, 'output');
-    const pooledOut = findOptionalSlot(text.file, text.outputs, ROLES.pooledOut, 'output');
-    const fixedLength = idsSlot.shape[1];
-    if (typeof fixedLength === 'number' && fixedLength < tokenizer.maxLength) {
-      tokenizer = await loadTokenizer(folder.tokenizerDir, { maxLength: fixedLength });
-    }
-
     // UNet slots.
     const sampleSlot = findSlot(unet.file, unet.inputs, ROLES.sample, 'input');
     const timestepSlot = findSlot(unet.file, unet.inputs, ROLES.timestep, 'input');
     const hiddenSlot = findSlot(unet.file, unet.inputs, ROLES.hidden, 'input');
-    rejectUnknownInputs(unet.file, unet.inputs, [sampleSlot, timestepSlot, hiddenSlot], 'only SD 1.x/2.x-style UNets (sample, timestep, encoder_hidden_states) are supported');
+    const conditioning = unetConditioning(unet.file, unet.inputs, folder);
+    rejectUnknownInputs(
+      unet.file,
+      unet.inputs,
+      [sampleSlot, timestepSlot, hiddenSlot, ...conditioning.slots],
+      'supported are SD 1.x/2.x UNets (sample, timestep, encoder_hidden_states), SDXL (+ text_embeds, time_ids) and LCM (+ timestep_cond)',
+    );
     const unetOut = findSlot(unet.file, unet.outputs, ROLES.unetOut, 'output');
 
     // VAE slots.
@@ -238,34 +212,22 @@ export async function loadModel(folder: ModelFolder, opts: LoadOptions = {}): Pr
     const fixedW = sampleSlot.shape[3];
     const defaultSide = folder.unet.sampleSize ?? numberOr(fixedH, 64);
 
-    const encodeText = async (ids: readonly (readonly number[])[]): Promise<TextEncoding> => {
-      if (ids.length === 0) throw new RangeError('encodeText needs at least one row of ids');
-      const length = ids[0].length;
-      if (ids.some((row) => row.length !== length)) throw new RangeError('encodeText: every row of ids must have the same length');
-      const dims = [ids.length, length];
-      const feeds: Record<string, ort.Tensor> = { [idsSlot.name]: intTensor(idsSlot.type, ids.flat(), dims) };
-      // CLIP in Stable Diffusion attends to padding too: an all-ones mask reproduces that.
-      if (maskSlot) feeds[maskSlot.name] = intTensor(maskSlot.type, new Array<number>(ids.length * length).fill(1), dims);
-      const fetches = pooledOut ? [hiddenOut.name, pooledOut.name] : [hiddenOut.name];
-      const out = await text.session.run(feeds, fetches);
-      const hidden = out[hiddenOut.name];
-      const [b, l, d] = hidden.dims;
-      return { hidden: toFloat32(hidden), dims: [b, l, d], pooled: pooledOut ? toFloat32(out[pooledOut.name]) : undefined };
-    };
-
     let textDim =
-      numberOrUndefined(hiddenOut.shape[2]) ??
+      text.declaredDim ??
       numberOrUndefined(hiddenSlot.shape[2]) ??
       folder.unet.crossAttentionDim ??
-      numberOrUndefined(folder.textEncoder.config?.hidden_size);
+      // One encoder's config says nothing about the width of SDXL's two side by side.
+      (folder.second ? undefined : numberOrUndefined(folder.textEncoder.config?.hidden_size));
     // A fully dynamic export with no config says nothing about its width: ask the graph.
-    textDim ??= (await encodeText([tokenizer.encode('').ids])).dims[2];
+    textDim ??= (await text.encode([''])).dims[2];
 
     const model: LoadedModel = {
       folder,
+      layout: detectLayout(folder, unet.inputs.map((slot) => slot.name)),
       tokenizer,
       providers: {
-        textEncoder: text.choice,
+        textEncoder: text.parts[0].choice,
+        ...(text.parts[1] ? { textEncoder2: text.parts[1].choice } : {}),
         unet: unet.choice,
         vaeDecoder: vaeDecoder.choice,
         ...(vaeEncoder ? { vaeEncoder: vaeEncoder.choice } : {}),
@@ -289,11 +251,11 @@ export async function loadModel(folder: ModelFolder, opts: LoadOptions = {}): Pr
         return [channels, lh, lw];
       },
 
-      encodeText,
+      encodeText: (prompts) => text.encode(prompts),
 
-      async unet(sample, dims, timestep, hidden, hiddenDims) {
+      async unet(sample, dims, timestep, text, guidance) {
         checkLength('unet sample', sample, dims);
-        checkLength('unet text features', hidden, hiddenDims);
+        checkLength('unet text features', text.hidden, text.dims);
         const batch = dims[0];
         // Rank 1 timesteps hold one value per batch row unless the export fixed the dim (to 1).
         const tDims = timestepSlot.shape.length === 0 ? [] : [numberOr(timestepSlot.shape[0], batch)];
@@ -306,7 +268,8 @@ export async function loadModel(folder: ModelFolder, opts: LoadOptions = {}): Pr
           {
             [sampleSlot.name]: floatTensor(sampleSlot.type, sample, dims),
             [timestepSlot.name]: tTensor,
-            [hiddenSlot.name]: floatTensor(hiddenSlot.type, hidden, hiddenDims),
+            [hiddenSlot.name]: floatTensor(hiddenSlot.type, text.hidden, text.dims),
+            ...conditioning.feeds({ batch, width: dims[3] * scale, height: dims[2] * scale, text, guidance }),
           },
           [unetOut.name],
         );
