@@ -20,6 +20,7 @@ import { predictCommand } from '../../server/cli/predict';
 import { sheetCommand } from '../../server/cli/sheet';
 import { trainPolicyCommand } from '../../server/cli/train-policy';
 import { SCHEDULER_NAMES } from '../../server/limits';
+import { FEW_STEP_CANDIDATES } from '../../server/model/layout';
 
 const COMMANDS: Command[] = [generateCommand, predictCommand, sheetCommand, assetsCommand, trainPolicyCommand, evalCommand, doctorCommand, calibrateCommand];
 
@@ -98,7 +99,7 @@ describe('and the help', () => {
       ['tau', REWARD_DEFAULTS.tau],
       ['lambda', REWARD_DEFAULTS.lambda],
       ['top-k', REWARD_DEFAULTS.topK],
-      ['candidates', DEFAULT_CANDIDATES.join(',')],
+      ['candidates', `${DEFAULT_CANDIDATES.join(',')}; ${FEW_STEP_CANDIDATES.join(',')} for few-step models`],
     ];
     for (const [name, value] of defaults) {
       const line = help.split('\n').find((l) => l.trimStart().startsWith(`--${name} `));
