@@ -339,9 +339,14 @@ export function formatEvaluationTable(e: PolicyEvaluation, firstStep?: PolicyEva
   const row = (name: string, r: StrategyResult) =>
     `| ${name} | ${r.avgSteps.toFixed(1)} | ${r.meanQuality.toFixed(4)} | ${pct(r.shareMeetingTau)} |`;
   const b = e.baselines;
+  /** "12.0% fewer steps" or "3.0% more steps": a policy can spend more than what it is compared with. */
+  const fewer = (steps: number, than: number) => {
+    const d = 100 * (1 - steps / than);
+    return d < 0 ? `${(-d).toFixed(1)}% more steps` : `${d.toFixed(1)}% fewer steps`;
+  };
   const vsSameShare = (r: PolicyEvaluation) =>
     r.baselines.fixedSameShare
-      ? `${(100 * (1 - r.avgSteps / r.baselines.fixedSameShare.steps)).toFixed(1)}% fewer steps than fixed ${r.baselines.fixedSameShare.steps}, the least fixed count meeting tau as often`
+      ? `${fewer(r.avgSteps, r.baselines.fixedSameShare.steps)} than fixed ${r.baselines.fixedSameShare.steps}, the least fixed count meeting tau as often`
       : 'no fixed count meets tau as often';
   const corr = (v: number | null | undefined) => (v === null || v === undefined ? 'n/a' : v.toFixed(2));
   return [
@@ -364,7 +369,7 @@ export function formatEvaluationTable(e: PolicyEvaluation, firstStep?: PolicyEva
       `Steps chosen (images): ${Object.entries(e.stepHistogram).map(([s, n]) => `${s}: ${n}`).join(', ')}. ` +
       `Spearman with the prompt oracle's steps: ${corr(e.oracleSpearman)}; correlation with word count: ${corr(e.stepsLengthCorrelation)}.`,
     firstStep
-      ? `First-step aware: ${vsSameShare(firstStep)}; ${(100 * (1 - firstStep.avgSteps / e.avgSteps)).toFixed(1)}% fewer steps than the prompt-only policy. ` +
+      ? `First-step aware: ${vsSameShare(firstStep)}; ${fewer(firstStep.avgSteps, e.avgSteps)} than the prompt-only policy. ` +
         `Steps chosen (images): ${Object.entries(firstStep.stepHistogram).map(([s, n]) => `${s}: ${n}`).join(', ')}. Spearman with the prompt oracle: ${corr(firstStep.oracleSpearman)}.`
       : '',
     e.occlusion.length ? `Words that push steps up: ${e.occlusion.map((o) => `${o.word} (+${o.deltaSteps.toFixed(1)})`).join(', ')}.` : '',

@@ -100,6 +100,11 @@ test('evaluateOnTable: per-image choices of a first-step-aware policy', () => {
   close(e.baselines.random.avgSteps, 58 / 6);
   close(e.baselines.wordCount.avgSteps, 58 / 6);
   close(e.avgSeconds, (50 + 50 + 100 + 80 + 200 + 100) / 6 / 1000);
+  // Against the prompt-only policy's 35/3 steps average the first-step policy spends fewer; against 5 steps a uniform one spends more.
+  const promptOnly = evaluateOnTable({ table, chosenSteps: [5, 10, 20], candidates: [5, 10, 20], baselineSteps: 20, fixedSteps: 10, tau: 0.9 });
+  assert.match(formatEvaluationTable({ ...promptOnly, occlusion: [] }, { ...e, occlusion: [] }), /17\.1% fewer steps than the prompt-only policy/);
+  const fewest = evaluateOnTable({ table, chosenSteps: [5, 5, 5], candidates: [5, 10, 20], baselineSteps: 20, fixedSteps: 5, tau: 0.9 });
+  assert.match(formatEvaluationTable({ ...fewest, occlusion: [] }, { ...e, occlusion: [] }), /93\.3% more steps than the prompt-only policy/);
   assert.throws(() => evaluateOnTable({ table, chosenSteps: [[5], [10, 8], [20, 10]], candidates: [5, 10, 20], baselineSteps: 20, fixedSteps: 10, tau: 0.9 }), /1 choices for 2 seeds/);
 });
 
