@@ -336,3 +336,21 @@ export interface WorkspacePromptsResult {
   /** True when a limit (files, size, prompts) cut the search short. */
   truncated: boolean;
 }
+
+/** Sessions per model part (textEncoder, unet, vaeDecoder, vaeEncoder) on one thread. */
+export type SessionCounts = Readonly<Record<'textEncoder' | 'unet' | 'vaeDecoder' | 'vaeEncoder', number>>;
+
+export interface SessionsResult {
+  /** The server's main thread: the text encoder hovers use. */
+  main: SessionCounts;
+  /** The render worker: the UNet and VAE (all zero before its first job). */
+  worker: SessionCounts;
+  /** The server process's resident memory (both threads). */
+  rssBytes: number;
+}
+
+/**
+ * A diagnostic: which sessions the server holds, and its memory. Each part is held once per model,
+ * whichever thread holds it; the tests and `npm run bench -- memory` read it.
+ */
+export const SessionsRequest = new RequestType<void, SessionsResult, void>('adadiff/sessions');

@@ -159,7 +159,7 @@ export function stepFromLogits(candidates: readonly number[], logits: ArrayLike<
  * EOS). Keeping this in one place keeps training and inference from drifting apart.
  */
 export async function promptFeatures(
-  model: LoadedModel,
+  model: Pick<LoadedModel, 'tokenizer' | 'encodeText'>,
   prompt: string,
 ): Promise<TokenFeatures & { hidden: Float32Array; mask: Float32Array; droppedTokens: number }> {
   const encoded = model.tokenizer.encode(prompt);

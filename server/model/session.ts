@@ -5,8 +5,9 @@
 import * as os from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { float16ToFloat32, float32ToFloat16 } from '../onnx/float16';
-import type { CpuShare, LoadedModel, ModelFolder, ProviderChoice, TextEncoding } from './contract';
+import type { CpuShare, LoadedModel, ModelFolder, PromptTokenizer, ProviderChoice, TextEncoding } from './contract';
 import { ModelError } from './errors';
+import { checkMemory } from './memory';
 import { findOptionalSlot, findSlot, inputSlots, outputSlots, rejectUnknownInputs, type SlotRole, type TensorSlot } from './inputs';
 import { NoProviderError, createSessionWithFallback, defaultProviders } from './providers';
 import { loadTokenizer } from './tokenizer';
@@ -108,19 +109,48 @@ function overrides(dims: Partial<Record<keyof typeof DIM_NAMES, number>>): Recor
 
 interface PartSession {
   readonly file: string;
+  readonly part: SessionPart;
   readonly session: ort.InferenceSession;
   readonly choice: ProviderChoice;
   readonly inputs: TensorSlot[];
   readonly outputs: TensorSlot[];
 }
 
-async function openSession(file: string, providers: readonly string[], cpu: CpuShare, freeDims?: Record<string, number>): Promise<PartSession> {
+type SessionPart = keyof LoadedModel['providers'];
+
+/**
+ * Sessions this thread holds, per part: what `adadiff/sessions` reports, so that a test and the
+ * memory bench can see that the language server holds each model part once.
+ */
+const live: Record<SessionPart, number> = { textEncoder: 0, unet: 0, vaeDecoder: 0, vaeEncoder: 0 };
+
+export const liveSessions = (): Readonly<Record<SessionPart, number>> => ({ ...live });
+
+/**
+ * A test hook: ADADIFF_TEST_UNET_LOAD_DELAY_MS holds the calling thread before a UNet is read, as
+ * reading a multi-gigabyte one does (onnxruntime-node loads synchronously), so that the LSP tests
+ * can show that hovers answer while a big model loads, without a big file.
+ */
+function testLoadDelay(part: SessionPart): void {
+  const ms = Number(process.env.ADADIFF_TEST_UNET_LOAD_DELAY_MS);
+  if (part === 'unet' && ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+async function release(part: PartSession): Promise<void> {
+  await part.session.release();
+  live[part.part]--;
+}
+
+async function openSession(file: string, part: SessionPart, providers: readonly string[], cpu: CpuShare, freeDims?: Record<string, number>): Promise<PartSession> {
   try {
+    testLoadDelay(part);
     const { session, choice } = await createSessionWithFallback(file, providers, sessionOptions(cpu, freeDims));
+    live[part]++;
     try {
-      return { file, session, choice, inputs: inputSlots(file, session), outputs: outputSlots(file, session) };
+      return { file, part, session, choice, inputs: inputSlots(file, session), outputs: outputSlots(file, session) };
     } catch (error) {
       await session.release();
+      live[part]--;
       throw error;
     }
   } catch (error) {
@@ -178,35 +208,38 @@ function checkLength(what: string, data: ArrayLike<number>, dims: readonly numbe
   if (data.length !== expected) throw new RangeError(`${what}: dims [${dims.join(', ')}] need ${expected} values, got ${data.length}`);
 }
 
-export async function loadModel(folder: ModelFolder, opts: LoadOptions = {}): Promise<LoadedModel> {
-  const providers = opts.providers && opts.providers.length > 0 ? opts.providers : defaultProviders();
-  const scale = folder.vaeDecoder.scaleFactor;
+/**
+ * The prompt side of a model: the tokenizer and the text encoder, all that hovers and CodeLens need.
+ * The language server keeps it on its main thread and lends it to the render worker (remoteText in
+ * lsp/), so the worker's LoadedModel is built around it instead of opening a second text encoder.
+ */
+export interface TextPart {
+  readonly tokenizer: PromptTokenizer;
+  readonly provider: ProviderChoice;
+  /** Hidden size D of the token features. */
+  readonly textDim: number;
+  encodeText(ids: readonly (readonly number[])[]): Promise<TextEncoding>;
+  dispose(): Promise<void>;
+}
+
+/** What the language server's main thread holds of a model: no UNet, no VAE (those live in the render worker). */
+export type TextModel = Pick<LoadedModel, 'folder' | 'tokenizer' | 'textDim' | 'vaeScaleFactor' | 'cpu' | 'providerOrder' | 'encodeText' | 'latentShape' | 'dispose'> & {
+  readonly providers: Pick<LoadedModel['providers'], 'textEncoder'>;
+};
+
+const providerOrder = (opts: LoadOptions): readonly string[] => (opts.providers && opts.providers.length > 0 ? opts.providers : defaultProviders());
+
+export async function loadTextPart(folder: ModelFolder, opts: LoadOptions = {}): Promise<TextPart> {
+  const providers = providerOrder(opts);
   const shape = opts.shape;
   const cpu = opts.cpu ?? 'shared';
-  if (shape) checkImageSize(shape.width, shape.height, scale);
-
+  await checkMemory([folder.textEncoder], 'the text encoder');
   // Tokenizer first: the sequence length it pads to is what the text encoder's dims get fixed to.
   const tokenizerLimit = folder.textEncoder.maxPositions;
   let tokenizer = await loadTokenizer(folder.tokenizerDir, { maxLength: tokenizerLimit });
   const sequence = shape ? tokenizer.maxLength : undefined;
-
-  const opened: PartSession[] = [];
-  const open = async (file: string, freeDims?: Record<string, number>) => {
-    const part = await openSession(file, providers, cpu, freeDims);
-    opened.push(part);
-    return part;
-  };
+  const text = await openSession(folder.textEncoder.onnx, 'textEncoder', providers, cpu, shape ? overrides({ batch: shape.batch, sequence }) : undefined);
   try {
-    const text = await open(folder.textEncoder.onnx, shape ? overrides({ batch: shape.batch, sequence }) : undefined);
-    const unet = await open(
-      folder.unet.onnx,
-      shape ? overrides({ batch: shape.batch, sequence, height: shape.height / scale, width: shape.width / scale }) : undefined,
-    );
-    // VAE dims stay free: exporters name the latent's and the image's sides alike ("height").
-    const vaeDecoder = await open(folder.vaeDecoder.onnx);
-    const vaeEncoder = folder.vaeEncoder ? await open(folder.vaeEncoder.onnx) : undefined;
-
-    // Text encoder slots.
     const idsSlot = findSlot(text.file, text.inputs, ROLES.inputIds, 'input');
     const maskSlot = findOptionalSlot(text.file, text.inputs, ROLES.attentionMask, 'input');
     rejectUnknownInputs(text.file, text.inputs, [idsSlot, maskSlot], 'a CLIP text encoder takes input_ids only');
@@ -216,6 +249,88 @@ export async function loadModel(folder: ModelFolder, opts: LoadOptions = {}): Pr
     if (typeof fixedLength === 'number' && fixedLength < tokenizer.maxLength) {
       tokenizer = await loadTokenizer(folder.tokenizerDir, { maxLength: fixedLength });
     }
+
+    const encodeText = async (ids: readonly (readonly number[])[]): Promise<TextEncoding> => {
+      if (ids.length === 0) throw new RangeError('encodeText needs at least one row of ids');
+      const length = ids[0].length;
+      if (ids.some((row) => row.length !== length)) throw new RangeError('encodeText: every row of ids must have the same length');
+      const dims = [ids.length, length];
+      const feeds: Record<string, ort.Tensor> = { [idsSlot.name]: intTensor(idsSlot.type, ids.flat(), dims) };
+      // CLIP in Stable Diffusion attends to padding too: an all-ones mask reproduces that.
+      if (maskSlot) feeds[maskSlot.name] = intTensor(maskSlot.type, new Array<number>(ids.length * length).fill(1), dims);
+      const fetches = pooledOut ? [hiddenOut.name, pooledOut.name] : [hiddenOut.name];
+      const out = await text.session.run(feeds, fetches);
+      const hidden = out[hiddenOut.name];
+      const [b, l, d] = hidden.dims;
+      return { hidden: toFloat32(hidden), dims: [b, l, d], pooled: pooledOut ? toFloat32(out[pooledOut.name]) : undefined };
+    };
+
+    const textDim =
+      numberOrUndefined(hiddenOut.shape[2]) ??
+      folder.unet.crossAttentionDim ??
+      numberOrUndefined(folder.textEncoder.config?.hidden_size) ??
+      // A fully dynamic export with no config says nothing about its width: ask the graph.
+      (await encodeText([tokenizer.encode('').ids])).dims[2];
+    return { tokenizer, provider: text.choice, textDim, encodeText, dispose: () => release(text) };
+  } catch (error) {
+    await release(text).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** The main thread's model in the language server: the text part with the folder's sizes, nothing heavy. */
+export async function loadTextModel(folder: ModelFolder, opts: LoadOptions = {}): Promise<TextModel> {
+  const text = await loadTextPart(folder, opts);
+  const scale = folder.vaeDecoder.scaleFactor;
+  const side = folder.unet.sampleSize ?? 64;
+  const channels = folder.unet.inChannels ?? folder.vaeDecoder.latentChannels ?? 4;
+  return {
+    folder,
+    tokenizer: text.tokenizer,
+    providers: { textEncoder: text.provider },
+    providerOrder: providerOrder(opts),
+    textDim: text.textDim,
+    vaeScaleFactor: scale,
+    cpu: opts.cpu ?? 'shared',
+    encodeText: text.encodeText,
+    // The UNet's graph may fix its sample's sides; the render worker, which opens it, checks them.
+    latentShape: (width, height) => (width === undefined && height === undefined ? [channels, side, side] : latentSides(channels, width, height, scale)),
+    dispose: text.dispose,
+  };
+}
+
+/**
+ * Every part in sessions on this thread, or, given `text` (the render worker), the UNet and VAE
+ * around a text part that lives elsewhere.
+ */
+export async function loadModel(folder: ModelFolder, opts: LoadOptions & { text?: TextPart } = {}): Promise<LoadedModel> {
+  const providers = providerOrder(opts);
+  const scale = folder.vaeDecoder.scaleFactor;
+  const shape = opts.shape;
+  const cpu = opts.cpu ?? 'shared';
+  if (shape) checkImageSize(shape.width, shape.height, scale);
+
+  const text = opts.text ?? (await loadTextPart(folder, opts));
+  const ownsText = !opts.text;
+  const tokenizer = text.tokenizer;
+  const sequence = shape ? tokenizer.maxLength : undefined;
+
+  const opened: PartSession[] = [];
+  const open = async (file: string, part: SessionPart, freeDims?: Record<string, number>) => {
+    const session = await openSession(file, part, providers, cpu, freeDims);
+    opened.push(session);
+    return session;
+  };
+  try {
+    await checkMemory([folder.unet, folder.vaeDecoder, ...(folder.vaeEncoder ? [folder.vaeEncoder] : [])], 'the UNet and VAE');
+    const unet = await open(
+      folder.unet.onnx,
+      'unet',
+      shape ? overrides({ batch: shape.batch, sequence, height: shape.height / scale, width: shape.width / scale }) : undefined,
+    );
+    // VAE dims stay free: exporters name the latent's and the image's sides alike ("height").
+    const vaeDecoder = await open(folder.vaeDecoder.onnx, 'vaeDecoder');
+    const vaeEncoder = folder.vaeEncoder ? await open(folder.vaeEncoder.onnx, 'vaeEncoder') : undefined;
 
     // UNet slots.
     const sampleSlot = findSlot(unet.file, unet.inputs, ROLES.sample, 'input');
@@ -238,58 +353,33 @@ export async function loadModel(folder: ModelFolder, opts: LoadOptions = {}): Pr
     const fixedW = sampleSlot.shape[3];
     const defaultSide = folder.unet.sampleSize ?? numberOr(fixedH, 64);
 
-    const encodeText = async (ids: readonly (readonly number[])[]): Promise<TextEncoding> => {
-      if (ids.length === 0) throw new RangeError('encodeText needs at least one row of ids');
-      const length = ids[0].length;
-      if (ids.some((row) => row.length !== length)) throw new RangeError('encodeText: every row of ids must have the same length');
-      const dims = [ids.length, length];
-      const feeds: Record<string, ort.Tensor> = { [idsSlot.name]: intTensor(idsSlot.type, ids.flat(), dims) };
-      // CLIP in Stable Diffusion attends to padding too: an all-ones mask reproduces that.
-      if (maskSlot) feeds[maskSlot.name] = intTensor(maskSlot.type, new Array<number>(ids.length * length).fill(1), dims);
-      const fetches = pooledOut ? [hiddenOut.name, pooledOut.name] : [hiddenOut.name];
-      const out = await text.session.run(feeds, fetches);
-      const hidden = out[hiddenOut.name];
-      const [b, l, d] = hidden.dims;
-      return { hidden: toFloat32(hidden), dims: [b, l, d], pooled: pooledOut ? toFloat32(out[pooledOut.name]) : undefined };
-    };
-
-    let textDim =
-      numberOrUndefined(hiddenOut.shape[2]) ??
-      numberOrUndefined(hiddenSlot.shape[2]) ??
-      folder.unet.crossAttentionDim ??
-      numberOrUndefined(folder.textEncoder.config?.hidden_size);
-    // A fully dynamic export with no config says nothing about its width: ask the graph.
-    textDim ??= (await encodeText([tokenizer.encode('').ids])).dims[2];
-
     const model: LoadedModel = {
       folder,
       tokenizer,
       providers: {
-        textEncoder: text.choice,
+        textEncoder: text.provider,
         unet: unet.choice,
         vaeDecoder: vaeDecoder.choice,
         ...(vaeEncoder ? { vaeEncoder: vaeEncoder.choice } : {}),
       },
-      textDim,
+      textDim: text.textDim,
       vaeScaleFactor: scale,
       cpu,
+      providerOrder: providers,
 
       latentShape(width?: number, height?: number): [number, number, number] {
         if (width === undefined && height === undefined) return [channels, defaultSide, defaultSide];
-        const w = width ?? (height as number);
-        const h = height ?? (width as number);
-        checkImageSize(w, h, scale);
-        const [lh, lw] = [h / scale, w / scale];
+        const [, lh, lw] = latentSides(channels, width, height, scale);
         if ((typeof fixedH === 'number' && fixedH !== lh) || (typeof fixedW === 'number' && fixedW !== lw)) {
           throw new ModelError(
             unet.file,
-            `takes only ${fixedW}x${fixedH} latents (${numberOr(fixedW, lw) * scale}x${numberOr(fixedH, lh) * scale} images), not ${w}x${h}`,
+            `takes only ${fixedW}x${fixedH} latents (${numberOr(fixedW, lw) * scale}x${numberOr(fixedH, lh) * scale} images), not ${lw * scale}x${lh * scale}`,
           );
         }
         return [channels, lh, lw];
       },
 
-      encodeText,
+      encodeText: text.encodeText,
 
       async unet(sample, dims, timestep, hidden, hiddenDims) {
         checkLength('unet sample', sample, dims);
@@ -346,14 +436,22 @@ export async function loadModel(folder: ModelFolder, opts: LoadOptions = {}): Pr
         : {}),
 
       async dispose() {
-        await Promise.all(opened.map((part) => part.session.release()));
+        await Promise.all([...opened.map(release), ...(ownsText ? [text.dispose()] : [])]);
       },
     };
     return model;
   } catch (error) {
-    await Promise.all(opened.map((part) => part.session.release().catch(() => undefined)));
+    await Promise.all([...opened, ...(ownsText ? [text] : [])].map((part) => ('session' in part ? release(part) : part.dispose()).catch(() => undefined)));
     throw error;
   }
+}
+
+/** [C, h, w] for an image of width x height (one side given: a square), each side a multiple of `scale`. */
+function latentSides(channels: number, width: number | undefined, height: number | undefined, scale: number): [number, number, number] {
+  const w = width ?? (height as number);
+  const h = height ?? (width as number);
+  checkImageSize(w, h, scale);
+  return [channels, h / scale, w / scale];
 }
 
 function checkImageSize(width: number, height: number, scale: number): void {

@@ -38,6 +38,12 @@ export interface TestServer {
   open(name: string, languageId: string, text: string): string;
   /** Resolves with the first status (already received or future) that matches. */
   waitForStatus(match: (s: StatusParams) => boolean, timeoutMs?: number): Promise<StatusParams>;
+  /**
+   * The ready status that carries the measured cost. Hovers answer before it (the render worker
+   * loads the UNet and measures in the background, started by the first request that loads the
+   * model); a test that checks times waits for it.
+   */
+  waitForCost(modelPath?: string, timeoutMs?: number): Promise<StatusParams>;
   stop(): Promise<void>;
 }
 
@@ -66,7 +72,7 @@ export async function startServer(options: ServerOptions): Promise<TestServer> {
     initializationOptions: { ...options.init, cacheDir },
   });
   await conn.sendNotification(InitializedNotification.type, {});
-  return {
+  const server: TestServer = {
     conn,
     child,
     statuses,
@@ -84,6 +90,9 @@ export async function startServer(options: ServerOptions): Promise<TestServer> {
         waiters.push({ match, resolve: (s) => (clearTimeout(timer), resolve(s)) });
       });
     },
+    waitForCost(modelPath, timeoutMs = 120_000) {
+      return server.waitForStatus((s) => s.state === 'ready' && /UNet step/.test(s.detail ?? '') && (!modelPath || s.model?.path === modelPath), timeoutMs);
+    },
     async stop() {
       const exited = new Promise<void>((r) => (child.exitCode !== null ? r() : child.once('exit', () => r())));
       try {
@@ -98,6 +107,7 @@ export async function startServer(options: ServerOptions): Promise<TestServer> {
       conn.dispose();
     },
   };
+  return server;
 }
 
 export function percentile(values: number[], p: number): number {
