@@ -3,7 +3,7 @@
 // resolve), workspace/executeCommand, work-done progress and $/cancelRequest.
 //
 // No `vscode` import here: this file is bundled into the server, the VS Code client and the tests.
-import { NotificationType, RequestType, type WorkDoneProgressParams } from 'vscode-languageserver-protocol';
+import { NotificationType, RequestType, RequestType0, type WorkDoneProgressParams } from 'vscode-languageserver-protocol';
 import type { AssetSummary } from './assets';
 import { DEFAULTS } from './generation';
 import type { SchedulerSetting } from './limits';
@@ -353,4 +353,4 @@ export interface SessionsResult {
  * A diagnostic: which sessions the server holds, and its memory. Each part is held once per model,
  * whichever thread holds it; the tests and `npm run bench -- memory` read it.
  */
-export const SessionsRequest = new RequestType<void, SessionsResult, void>('adadiff/sessions');
+export const SessionsRequest = new RequestType0<SessionsResult, void>('adadiff/sessions');

@@ -82,7 +82,7 @@ export class ModelManager {
   private readonly entries = new Map<string, Entry>();
   private readonly predictions = new Map<string, Promise<StepEstimate>>();
   /** Each loaded model's last status, sent again with the cost once the render worker has measured it. */
-  private readonly statuses = new Map<string, (cal: Calibration | undefined) => StatusParams>();
+  private readonly statuses = new Map<string, (cal: Calibration | Error | undefined) => StatusParams>();
 
   constructor(
     private readonly connection: Connection,
@@ -141,25 +141,30 @@ export class ModelManager {
         for (const a of attempts) this.connection.console.warn(`${name}: ${part} does not run on ${a.name}: ${a.error}`);
       }
       const policy = handle.policy !== null;
-      const ready = (cal: Calibration | undefined): StatusParams => ({
-        state: 'ready',
-        model: { ...model, name },
-        providers: cal ? { ...providers, unet: cal.provider } : providers,
-        ...(Object.keys(providersNotUsed).length ? { providersNotUsed } : {}),
-        policy,
-        message: `${name}${cal ? ` on ${cal.provider}` : ''}${policy ? '' : ' (no step policy)'}`,
-        detail: [
-          `${choice.dir}`,
-          cal
-            ? `UNet step ${ms(cal.unetMs)} ms, text encoder ${ms(cal.textEncoderMs)} ms, VAE ${ms(cal.vaeMs)} ms (${cal.provider})`
-            : 'cost not measured yet: the UNet and VAE are loading in the background',
-          ...Object.entries(providersNotUsed).map(([part, attempts]) => `${part}: ${attempts.map((a) => `not ${a.name}: ${a.error}`).join('; ')}`),
-          policy ? `step policy: candidates ${handle.policy!.manifest.candidates.join(', ')}` : 'no step policy: every prompt uses the baseline steps',
-          choice.note,
-        ]
-          .filter(Boolean)
-          .join('\n'),
-      });
+      const ready = (outcome: Calibration | Error | undefined): StatusParams => {
+        const cal = outcome instanceof Error ? undefined : outcome;
+        return {
+          state: 'ready',
+          model: { ...model, name },
+          providers: cal ? { ...providers, unet: cal.provider } : providers,
+          ...(Object.keys(providersNotUsed).length ? { providersNotUsed } : {}),
+          policy,
+          message: `${name}${cal ? ` on ${cal.provider}` : ''}${policy ? '' : ' (no step policy)'}`,
+          detail: [
+            `${choice.dir}`,
+            outcome instanceof Error
+              ? `the UNet and VAE could not be loaded, so previews fail and the cost is not measured: ${outcome.message}`
+              : cal
+              ? `UNet step ${ms(cal.unetMs)} ms, text encoder ${ms(cal.textEncoderMs)} ms, VAE ${ms(cal.vaeMs)} ms (${cal.provider})`
+              : 'cost not measured yet: the UNet and VAE are loading in the background',
+            ...Object.entries(providersNotUsed).map(([part, attempts]) => `${part}: ${attempts.map((a) => `not ${a.name}: ${a.error}`).join('; ')}`),
+            policy ? `step policy: candidates ${handle.policy!.manifest.candidates.join(', ')}` : 'no step policy: every prompt uses the baseline steps',
+            choice.note,
+          ]
+            .filter(Boolean)
+            .join('\n'),
+        };
+      };
       this.statuses.set(choice.dir, ready);
       this.status(ready('notYet' in peeked ? undefined : peeked));
       return { choice, handle, name };
@@ -215,11 +220,11 @@ export class ModelManager {
     await handle.costs.recalibrate({ guided: handle.guidance > 1 });
   }
 
-  /** The render worker measured a cost hovers did not have (RemoteCosts' onMeasured). */
-  costsMeasured(dir: string, cal: Calibration): void {
+  /** The render worker measured a cost hovers did not have, or could not (RemoteCosts' onChange). */
+  costsChanged(dir: string, outcome: Calibration | Error): void {
     this.predictions.clear();
     const status = this.statuses.get(dir);
-    if (status) this.status(status(cal));
+    if (status) this.status(status(outcome));
     this.options.refreshLenses?.();
   }
 

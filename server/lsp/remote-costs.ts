@@ -23,8 +23,11 @@ export interface RemoteCostsOptions {
   renderer: Renderer;
   providers: string[];
   cacheDir: string;
-  /** A figure arrived that hovers did not have: predictions and lenses should be made again. */
-  onMeasured: (cal: Calibration) => void;
+  /**
+   * A figure arrived that hovers did not have, or measuring failed (the UNet did not fit in
+   * memory): predictions and lenses should be made again.
+   */
+  onChange: (outcome: Calibration | Error) => void;
 }
 
 export class RemoteCosts implements CostSource {
@@ -42,7 +45,7 @@ export class RemoteCosts implements CostSource {
     };
     entry.promise.then(
       (cal) => this.settle(entry, cal),
-      (err: Error) => Object.assign(entry, { error: err, failedAt: Date.now() }),
+      (err: Error) => this.fail(entry, err),
     );
     this.measured.set(key, entry);
     return entry.promise;
@@ -52,7 +55,12 @@ export class RemoteCosts implements CostSource {
   private settle(entry: Measurement, cal: Calibration): void {
     const before = entry.value;
     entry.value = cal;
-    if (before?.key !== cal.key || before.measuredAt !== cal.measuredAt) this.o.onMeasured(cal);
+    if (before?.key !== cal.key || before.measuredAt !== cal.measuredAt) this.o.onChange(cal);
+  }
+
+  private fail(entry: Measurement, err: Error): void {
+    Object.assign(entry, { error: err, failedAt: Date.now() });
+    this.o.onChange(err);
   }
 
   async peek(shape: CalibrationShape): Promise<Calibration | { notYet: string }> {
@@ -77,7 +85,7 @@ export class RemoteCosts implements CostSource {
     const entry: Measurement = { promise: this.o.renderer.calibrate({ model: this.o.model.folder.dir, providers: this.o.providers, cacheDir: this.o.cacheDir, shape, fresh: true }) };
     this.measured.set(key, entry);
     const cal = await entry.promise.catch((err: Error) => {
-      Object.assign(entry, { error: err, failedAt: Date.now() });
+      this.fail(entry, err);
       throw err;
     });
     this.settle(entry, cal);

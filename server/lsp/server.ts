@@ -126,7 +126,7 @@ export function startServer(connection: Connection): void {
     // This thread opens the text part only; the costs come from the worker, which holds the rest.
     const textParts = (providers: string[]): ModelParts<TextModel> => ({
       load: (folder, opts) => loadTextModel(folder, opts),
-      costs: (model, store) => new RemoteCosts({ model, store, renderer, providers, cacheDir, onMeasured: (cal) => models.costsMeasured(model.folder.dir, cal) }),
+      costs: (model, store) => new RemoteCosts({ model, store, renderer, providers, cacheDir, onChange: (outcome) => models.costsChanged(model.folder.dir, outcome) }),
     });
     engines = new Engines((order) => new Engine({ cacheDir, providers: order, parts: textParts(order ?? []) }));
     models = new ModelManager(connection, engines, {
