@@ -18,6 +18,8 @@ export interface Calibration {
   runs: number;
   /** calibrationHint's value when it was measured: how a thread without the UNet finds it. */
   hint?: string;
+  /** The provider each part ran on, and why not the ones before it: what the status shows before the UNet is loaded again. */
+  parts?: LoadedModel['providers'];
 }
 
 export interface CalibrationShape {
@@ -188,6 +190,11 @@ export class CalibrationStore {
   }
 }
 
+/** What a thread without the UNet needs of a calibration: the hint to find it, and the providers the parts ran on. */
+async function findable(model: LoadedModel, shape: CalibrationShape, runtimeVersion: string): Promise<Pick<Calibration, 'hint' | 'parts'>> {
+  return { hint: await calibrationHint(model, shape, runtimeVersion), parts: model.providers };
+}
+
 /** Measure again and replace the cached figure (`adadiff calibrate`); returns the new one and the one it replaces. */
 export async function recalibrate(
   model: LoadedModel,
@@ -197,7 +204,7 @@ export async function recalibrate(
 ): Promise<{ calibration: Calibration; previous?: Calibration }> {
   const key = await calibrationKey(model, shape, runtimeVersion);
   const previous = await store.get(key);
-  const calibration = { ...(await measureCalibration(model, shape, key)), hint: await calibrationHint(model, shape, runtimeVersion) };
+  const calibration = { ...(await measureCalibration(model, shape, key)), ...(await findable(model, shape, runtimeVersion)) };
   await store.put(calibration);
   return { calibration, previous };
 }
@@ -211,14 +218,14 @@ export async function getCalibration(
 ): Promise<Calibration> {
   const key = await calibrationKey(model, shape, runtimeVersion);
   const cached = await store.get(key);
-  if (cached?.hint) return cached;
+  if (cached?.hint && cached.parts) return cached;
   // Measured before hints were recorded: record this one, so a thread without the UNet finds it.
   if (cached) {
-    const hinted = { ...cached, hint: await calibrationHint(model, shape, runtimeVersion) };
+    const hinted = { ...cached, ...(await findable(model, shape, runtimeVersion)) };
     await store.put(hinted);
     return hinted;
   }
-  const cal = { ...(await measureCalibration(model, shape, key)), hint: await calibrationHint(model, shape, runtimeVersion) };
+  const cal = { ...(await measureCalibration(model, shape, key)), ...(await findable(model, shape, runtimeVersion)) };
   await store.put(cal);
   return cal;
 }

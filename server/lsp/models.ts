@@ -134,19 +134,29 @@ export class ModelManager {
       // Hovers answer from here on; the cost follows when the render worker has measured it (it
       // opens the UNet and VAE to do so, unless the cache has the figure).
       const peeked = await handle.costs.peek({ guided: handle.guidance > 1 });
-      const providers = Object.fromEntries(Object.entries(handle.model.providers).map(([part, p]) => [part, p.used]));
-      const providersNotUsed = notUsed(handle.model.providers);
-      // The fallback reasons go to the log too: "why is it slow?" starts there.
-      for (const [part, attempts] of Object.entries(providersNotUsed)) {
-        for (const a of attempts) this.connection.console.warn(`${name}: ${part} does not run on ${a.name}: ${a.error}`);
-      }
+      // The text encoder's provider is known here; the UNet's and VAE's once the render worker has
+      // opened them (or from the calibration it measured with them).
+      const logged = new Set<string>();
+      const partsOf = (cal: Calibration | undefined) => ({ ...cal?.parts, textEncoder: handle.model.providers.textEncoder });
+      const providersOf = (cal: Calibration | undefined) => {
+        const parts = partsOf(cal);
+        const providersNotUsed = notUsed(parts);
+        // The fallback reasons go to the log too, once per part: "why is it slow?" starts there.
+        for (const [part, attempts] of Object.entries(providersNotUsed)) {
+          if (logged.has(part)) continue;
+          logged.add(part);
+          for (const a of attempts) this.connection.console.warn(`${name}: ${part} does not run on ${a.name}: ${a.error}`);
+        }
+        return { providers: Object.fromEntries(Object.entries(parts).map(([part, p]) => [part, p.used])), providersNotUsed };
+      };
       const policy = handle.policy !== null;
       const ready = (outcome: Calibration | Error | undefined): StatusParams => {
         const cal = outcome instanceof Error ? undefined : outcome;
+        const { providers, providersNotUsed } = providersOf(cal);
         return {
           state: 'ready',
           model: { ...model, name },
-          providers: cal ? { ...providers, unet: cal.provider } : providers,
+          providers: cal && !cal.parts ? { ...providers, unet: cal.provider } : providers,
           ...(Object.keys(providersNotUsed).length ? { providersNotUsed } : {}),
           policy,
           message: `${name}${cal ? ` on ${cal.provider}` : ''}${policy ? '' : ' (no step policy)'}`,

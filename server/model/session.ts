@@ -210,8 +210,9 @@ function checkLength(what: string, data: ArrayLike<number>, dims: readonly numbe
 
 /**
  * The prompt side of a model: the tokenizer and the text encoder, all that hovers and CodeLens need.
- * The language server keeps it on its main thread and lends it to the render worker (remoteText in
- * lsp/), so the worker's LoadedModel is built around it instead of opening a second text encoder.
+ * The language server keeps it on its main thread and lends it to the render worker (TextClient in
+ * lsp/remote-text.ts), so the worker's LoadedModel is built around it instead of opening a second
+ * text encoder.
  */
 export interface TextPart {
   readonly tokenizer: PromptTokenizer;

@@ -30,6 +30,8 @@ export interface ServerOptions {
   workspace?: string;
   /** Extra environment for the server process (test hooks such as ADADIFF_TEST_UNET_LOAD_DELAY_MS). */
   env?: Record<string, string>;
+  /** The CLI bundle to run; default this checkout's dist/cli.js (bench/memory.ts runs another build's beside it). */
+  cli?: string;
 }
 
 export interface TestServer {
@@ -50,10 +52,10 @@ export interface TestServer {
 }
 
 export async function startServer(options: ServerOptions): Promise<TestServer> {
-  buildOnce();
+  if (!options.cli) buildOnce();
   const workspace = options.workspace ?? mkdtempSync(join(tmpdir(), 'adadiff-lsp-ws-'));
   const cacheDir = options.init.cacheDir ?? mkdtempSync(join(tmpdir(), 'adadiff-lsp-cache-'));
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'cli.js'), 'lsp', '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env, ADADIFF_CACHE_DIR: cacheDir } });
+  const child = spawn(process.execPath, [options.cli ?? join(ROOT, 'dist', 'cli.js'), 'lsp', '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env, ADADIFF_CACHE_DIR: cacheDir } });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   const conn = createProtocolConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));

@@ -8,8 +8,8 @@ import { cpSync, mkdtempSync, promises as fs } from 'node:fs';
 import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CodeLensRequest, CodeLensResolveRequest, HoverRequest, type MarkupContent } from 'vscode-languageserver-protocol';
-import { CompareRequest, PreviewRequest, SessionsRequest } from '../../server/protocol';
+import { CodeLensRequest, CodeLensResolveRequest, ExecuteCommandRequest, HoverRequest, type MarkupContent } from 'vscode-languageserver-protocol';
+import { CompareRequest, PreviewRequest, ServerCommands, SessionsRequest } from '../../server/protocol';
 import { ensureFixtures } from '../fixtures/make-fixtures';
 import { fixtureWithPolicy } from '../fixtures/with-policy';
 import { startServer, type TestServer } from './harness';
@@ -87,6 +87,17 @@ describe('while the UNet loads in the render worker', () => {
     assert.deepEqual(s.main, { textEncoder: 1, unet: 0, vaeDecoder: 0, vaeEncoder: 0 }, 'the main thread holds the text encoder only');
     assert.deepEqual(s.worker, { textEncoder: 0, unet: 1, vaeDecoder: 1, vaeEncoder: 1 }, 'the worker holds the UNet and VAE, and borrows the text encoder');
     assert.ok(s.rssBytes > 0);
+  });
+
+  test('Recalibrate measures again in the worker, which holds the UNet, and sends the new figure', async () => {
+    const measuredStatuses = () => server.statuses.filter((st) => st.state === 'ready' && /UNet step/.test(st.detail ?? '')).length;
+    const before = measuredStatuses();
+    const uri = server.open('recal.md', 'markdown', doc(PROMPTS.slice(0, 1)));
+    await server.conn.sendRequest(ExecuteCommandRequest.type, { command: ServerCommands.recalibrate, arguments: [{ uri }] });
+    await server.waitForStatus(() => measuredStatuses() > before);
+    const s = await server.conn.sendRequest(SessionsRequest);
+    assert.equal(s.main.unet + s.worker.unet, 1, 'measuring again opened no second UNet');
+    assert.match(await hover(server, uri, 0), /~[\d.]+ (ms|s) instead of/);
   });
 });
 
