@@ -8,10 +8,10 @@ import { ModelError } from './errors';
 
 /**
  * What loading a graph costs beyond its files: onnxruntime keeps the weights in memory (on the CPU
- * provider the prepacked copies of MatMul/Conv weights replace the originals, they do not add to
- * them), plus its arena, the graph itself and the activations of a call. Measured on the bundled
- * model and the fixtures (`npm run bench -- memory`), the resident size grows by about the files'
- * size; the margin leaves room for a call's activations on top.
+ * provider the prepacked copies of MatMul weights replace the originals rather than add to them),
+ * plus its arena, the graph and a call's activations. Measured on a 512 MB fp32 UNet (the stand-in
+ * of `npm run bench -- memory`): one CPU session grew the resident size by 1.05x the file, 1.18x
+ * at the peak of loading; the margin and the slack cover that and a call's activations.
  */
 export const MEMORY_MARGIN = 1.2;
 /** A fixed allowance for the runtime's own buffers and the first call's activations. */
