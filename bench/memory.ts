@@ -29,7 +29,7 @@ import { openModelFolder } from '../server/model/folder';
 import { GraphBuilder } from '../server/onnx/graph';
 import { rawTensor } from '../server/onnx/tensor';
 import { formatBytes } from '../server/model/memory';
-import { PreviewRequest, SessionsRequest } from '../server/protocol';
+import { PreviewRequest, SessionsRequest } from '../shared/protocol';
 import { ensureFixtures } from '../test/fixtures/make-fixtures';
 import { ROOT, startServer, type TestServer } from '../test/lsp/harness';
 import { benchPrompts } from './prompts';

@@ -1,14 +1,16 @@
 // "AdaDiff: Generate All Assets", and the lens's "Generate asset" for targets the asset core knows:
 // both run the server's adadiff.server.generateAssets (the same pipeline as `adadiff assets`, with
 // the lock file and its safety rules) under a notification the user can cancel.
-import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { LSPErrorCodes, ResponseError } from 'vscode-languageclient/node';
-import type { AssetReport, AssetSummary } from '../server/assets/generate';
-import { describeAsset } from '../server/assets/report';
-import { isIgnoredFile } from '../server/assets/gitignore';
-import { isScannedMarkdown } from '../server/assets/scanned';
-import { type GenerateAssetsArgs, type GenerateAssetsResult, type PromptCommandArgs, ServerCommands } from '../server/protocol';
+import {
+  type AssetRunSummary,
+  AssetTargetRequest,
+  type GenerateAssetsArgs,
+  type GenerateAssetsResult,
+  type PromptCommandArgs,
+  ServerCommands,
+} from '../shared/protocol';
 import { errorMessage } from './preview-panel';
 import type { AdaDiffServer } from './server';
 import { execute, withServerProgress } from './server-progress';
@@ -26,7 +28,7 @@ export class AssetCommands {
    * quick pick when there are several), or of the folder holding `within` (a URI from a menu or a
    * test). Resolves with the summary; undefined if nothing ran.
    */
-  async generateAll(within?: vscode.Uri): Promise<AssetSummary | undefined> {
+  async generateAll(within?: vscode.Uri): Promise<AssetRunSummary | undefined> {
     if (!vscode.workspace.isTrusted) {
       void vscode.window.showWarningMessage(UNTRUSTED);
       return undefined;
@@ -44,22 +46,11 @@ export class AssetCommands {
     return result.summary;
   }
 
-  /** Whether the asset core generates this lens's target: a file-backed Markdown document it walks. */
+  /** Whether the asset core generates this lens's target: the server knows the walk's rules. */
   async knows(args: PromptCommandArgs): Promise<boolean> {
     if (!args.target || !args.uri) return false;
-    const uri = vscode.Uri.parse(args.uri);
-    const folder = uri.scheme === 'file' ? vscode.workspace.getWorkspaceFolder(uri) : undefined;
-    if (!folder) return false;
-    const rel = path.relative(folder.uri.fsPath, uri.fsPath);
-    if (!isScannedMarkdown(rel)) return false;
-    const readText = async (p: string) => {
-      try {
-        return new TextDecoder().decode(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(folder.uri, p)));
-      } catch {
-        return undefined;
-      }
-    };
-    return !(await isIgnoredFile(rel, readText));
+    const client = await this.server.start();
+    return (await client.sendRequest(AssetTargetRequest, { uri: args.uri, target: args.target })).managed;
   }
 
   /**
@@ -89,7 +80,7 @@ export class AssetCommands {
       asset = result?.summary.assets[0];
     }
     if (!result) return undefined;
-    for (const a of result.summary.assets) this.log.info(describeAsset(a));
+    for (const a of result.summary.assets) this.log.info(a.description);
     if (!asset || result.summary.problems.length || asset.action === 'failed') {
       this.report(result);
       return undefined;
@@ -121,10 +112,10 @@ export class AssetCommands {
   /** The summary line as a notification; per asset, problems and warnings in the log. */
   private report({ summary, message }: GenerateAssetsResult): void {
     this.log.info(`assets in ${summary.root}: ${message}`);
-    for (const a of summary.assets) if (a.state !== 'current' || a.action !== 'skipped') this.log.info(describeAsset(a));
+    for (const a of summary.assets) if (a.state !== 'current' || a.action !== 'skipped') this.log.info(a.description);
     for (const p of summary.problems) this.log.error(`${p.source}: ${p.message}`);
     for (const w of summary.warnings) this.log.warn(w);
-    const failed = summary.assets.filter((a: AssetReport) => a.action === 'failed');
+    const failed = summary.assets.filter((a) => a.action === 'failed');
     if (summary.problems.length || failed.length) {
       const first = summary.problems[0] ? `${summary.problems[0].source}: ${summary.problems[0].message}` : `${failed[0].out}: ${failed[0].error}`;
       void this.offerLog(vscode.window.showErrorMessage(`AdaDiff: ${message}. ${first}`, 'Show Log'));

@@ -1,10 +1,10 @@
 // The VS Code side of AdaDiff, kept thin: start the language server (which finds prompts, loads
 // the models and serves hover, CodeLens and previews), show its status, and host the preview panel.
 import * as vscode from 'vscode';
-import { ClientCommands, type PromptCommandArgs, SETTINGS_SECTION, ServerCommands } from '../server/protocol';
+import type { PreviewSubject, PreviewView } from '../shared/preview-messages';
+import { ClientCommands, type PromptCommandArgs, SETTINGS_SECTION, ServerCommands } from '../shared/protocol';
 import { AssetCommands } from './assets-command';
 import { errorMessage, PreviewPanel } from './preview-panel';
-import type { PreviewSubject, PreviewView } from './preview-messages';
 import { AdaDiffServer } from './server';
 import { StatusItem } from './status';
 import { TrainCommand } from './train-command';

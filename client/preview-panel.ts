@@ -3,9 +3,6 @@
 // so that New seed, Compare and Save work after a reload, from the state the serializer returns.
 import { randomBytes, randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
-import { SEED } from '../server/limits';
-import { CompareRequest, type CompareResult, PreviewRequest, type PreviewResult } from '../server/protocol';
-import { previewHtml } from './preview-html';
 import {
   type CompareView,
   type FromWebview,
@@ -16,8 +13,11 @@ import {
   pngDataUri,
   type RunKind,
   type ToWebview,
-} from './preview-messages';
-import { nextState } from './preview-state';
+} from '../shared/preview-messages';
+import { nextState } from '../shared/preview-state';
+import { CompareRequest, type CompareResult, PreviewRequest, type PreviewResult } from '../shared/protocol';
+import { SEED_MAX } from '../shared/seed';
+import { previewHtml } from './preview-html';
 import type { AdaDiffServer } from './server';
 import { resolveTarget, writeWorkspaceFile, WriteRefused } from './workspace-write';
 
@@ -206,7 +206,7 @@ function compareView(r: CompareResult): CompareView {
 
 function randomSeed(previous: number): number {
   let seed = previous;
-  while (seed === previous) seed = randomBytes(4).readUInt32LE(0) % (SEED.max + 1);
+  while (seed === previous) seed = randomBytes(4).readUInt32LE(0) % (SEED_MAX + 1);
   return seed;
 }
 

@@ -3,6 +3,7 @@
 // A crashed server is restarted by the client's default error handler.
 import * as vscode from 'vscode';
 import { LanguageClient, type LanguageClientOptions, type ServerOptions, State, TransportKind } from 'vscode-languageclient/node';
+import { BUILTIN_PROMPT_LANGUAGES, entryLanguageId } from '../shared/languages';
 import {
   ClientCommands,
   type InitializationOptions,
@@ -12,10 +13,7 @@ import {
   ServerCommands,
   StatusNotification,
   type StatusParams,
-} from '../server/protocol';
-
-/** Languages with a built-in prompt finder; `adadiff.prompts.languages` adds more. */
-export const BUILTIN_LANGUAGES = ['markdown', 'python', 'javascript', 'typescript', 'javascriptreact', 'typescriptreact'];
+} from '../shared/protocol';
 
 export class AdaDiffServer implements vscode.Disposable {
   private client: LanguageClient | undefined;
@@ -50,8 +48,10 @@ export class AdaDiffServer implements vscode.Disposable {
   }
 
   private languages(): string[] {
+    // Languages with a built-in prompt finder, and those `adadiff.prompts.languages` adds (an entry
+    // `mdx=markdown` is the language id mdx, scanned as Markdown by the server).
     const extra = vscode.workspace.getConfiguration(SETTINGS_SECTION).get<string[]>('prompts.languages', []);
-    return [...new Set([...BUILTIN_LANGUAGES, ...extra])];
+    return [...new Set([...BUILTIN_PROMPT_LANGUAGES, ...extra.map(entryLanguageId)])];
   }
 
   private wants(doc: vscode.TextDocument): boolean {

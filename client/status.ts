@@ -1,7 +1,7 @@
 // The status item: what adadiff/status says about the model and its execution providers, with the
 // details (model path, provider per part, the full error) in its tooltip. Clicking shows the log.
 import * as vscode from 'vscode';
-import { ClientCommands, type StatusParams } from '../server/protocol';
+import { ClientCommands, type StatusParams } from '../shared/protocol';
 import type { AdaDiffServer } from './server';
 
 export class StatusItem implements vscode.Disposable {

@@ -6,9 +6,10 @@
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import { LSPErrorCodes, ResponseError } from 'vscode-languageclient/node';
-import { MIN_TRAINING_PROMPTS, parsePromptLines } from '../server/adadiff/prompt-list';
-import { formatSeconds } from '../server/lsp/present';
+import { formatSeconds } from '../shared/format';
 import {
+  type PromptsFileArgs,
+  type PromptsFileResult,
   ServerCommands,
   type TrainEstimate,
   type TrainEstimateArgs,
@@ -16,7 +17,7 @@ import {
   type TrainPolicyCommandArgs,
   type TrainPolicyResult,
   type WorkspacePromptsResult,
-} from '../server/protocol';
+} from '../shared/protocol';
 import { errorMessage } from './preview-panel';
 import type { AdaDiffServer } from './server';
 import { execute, withServerProgress } from './server-progress';
@@ -48,9 +49,9 @@ export class TrainCommand {
     try {
       const client = await this.server.start();
       // The refusals first (trust, bundled model, folder not writable), before asking for anything.
-      await execute<TrainEstimate>(client, ServerCommands.estimateTraining, options satisfies TrainEstimateArgs);
+      const checks = await execute<TrainEstimate>(client, ServerCommands.estimateTraining, options satisfies TrainEstimateArgs);
       const programmatic = Array.isArray(given.prompts);
-      const prompts = programmatic ? given.prompts! : await this.pickPrompts(client, uri);
+      const prompts = programmatic ? given.prompts! : await this.pickPrompts(client, uri, checks.minPrompts);
       if (!prompts) return undefined;
       const estimate = await execute<TrainEstimate>(client, ServerCommands.estimateTraining, { ...options, prompts: prompts.length, heldOut: given.heldOut?.length } satisfies TrainEstimateArgs);
       if (!programmatic && !(await confirm(estimate))) return undefined;
@@ -91,7 +92,7 @@ export class TrainCommand {
     });
   }
 
-  private async pickPrompts(client: LanguageClient, uri: string | undefined): Promise<string[] | undefined> {
+  private async pickPrompts(client: LanguageClient, uri: string | undefined, minPrompts: number): Promise<string[] | undefined> {
     const items: (vscode.QuickPickItem & { source: Source })[] = [
       { source: 'workspace', label: '$(search) Prompts in this workspace', detail: 'The image prompts in its Markdown, Python, JavaScript and TypeScript files: the policy learns the prompts you write.' },
       { source: 'file', label: '$(file) A prompts file…', detail: 'A text file with one prompt a line; lines starting with # are comments.' },
@@ -100,8 +101,8 @@ export class TrainCommand {
     const pick = await vscode.window.showQuickPick(items, { title: 'AdaDiff: train a step policy on which prompts?', ignoreFocusOut: true });
     if (!pick) return undefined;
     const prompts = await this.promptsFrom(pick.source, client, uri);
-    if (prompts && prompts.length < MIN_TRAINING_PROMPTS) {
-      void vscode.window.showWarningMessage(`AdaDiff: ${prompts.length} prompt${prompts.length === 1 ? '' : 's'} found; training needs at least ${MIN_TRAINING_PROMPTS}. Pick a prompts file or the general set.`);
+    if (prompts && prompts.length < minPrompts) {
+      void vscode.window.showWarningMessage(`AdaDiff: ${prompts.length} prompt${prompts.length === 1 ? '' : 's'} found; training needs at least ${minPrompts}. Pick a prompts file or the general set.`);
       return undefined;
     }
     return prompts;
@@ -120,7 +121,8 @@ export class TrainCommand {
         ? vscode.Uri.joinPath(this.extensionUri, GENERAL_PROMPTS)
         : (await vscode.window.showOpenDialog({ canSelectMany: false, openLabel: 'Train on these prompts', filters: { 'Prompt lists': ['txt'], 'All files': ['*'] } }))?.[0];
     if (!file) return undefined;
-    return parsePromptLines(new TextDecoder().decode(await vscode.workspace.fs.readFile(file)));
+    // The server reads it, so that the editor and `adadiff train-policy --prompts` parse one format.
+    return (await execute<PromptsFileResult>(client, ServerCommands.promptsFile, { uri: file.toString() } satisfies PromptsFileArgs)).prompts;
   }
 }
 

@@ -1,8 +1,8 @@
 // The preview panel's script (bundled by esbuild.mjs into media/dist/preview.js). It renders the
 // PanelState, keeps it with setState so VS Code restores the panel after a reload, and turns the
 // buttons into messages. Text goes in through textContent only: a prompt is never parsed as HTML.
-import type { FromWebview, PanelState, ToWebview } from '../client/preview-messages';
-import { nextState } from '../client/preview-state';
+import type { FromWebview, PanelState, ToWebview } from '../shared/preview-messages';
+import { nextState } from '../shared/preview-state';
 
 interface WebviewApi {
   postMessage(message: FromWebview): void;

@@ -1,7 +1,8 @@
 // `adadiff`: the command line over the same core the language server hosts.
-import { type Command, UsageError } from './cli/args';
+import { UsageError } from './cli/args';
 import { assetsCommand } from './cli/assets';
 import { calibrateCommand } from './cli/calibrate';
+import type { Command } from './cli/command';
 import { doctorCommand } from './cli/doctor';
 import { evalCommand } from './cli/eval';
 import { generateCommand } from './cli/generate';
@@ -35,7 +36,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {
-    console.log(`usage: ${command.usage}`);
+    console.log(command.help());
     return 0;
   }
   return command.run(rest);

@@ -1,7 +1,9 @@
 // The names and limits every input is checked against, in one place: the settings (package.json's
 // contributes.configuration is tested against this file, test/unit/limits.test.ts), prompt options
 // as the asset planner checks them, asset manifests, the CLI's flags and the pipeline itself.
-// No imports and no `vscode`: the client and the server's core both read it.
+// No `vscode`, and nothing but shared/'s seed range: the core and the tests read it; the client
+// does not (it gets what it needs from the server, or from shared/).
+import { SEED_MAX } from '../shared/seed';
 
 /** The samplers of the denoising loop (pipeline/schedulers), as settings, flags and policy.json name them. */
 export const SCHEDULER_NAMES = ['ddim', 'euler', 'dpmpp-2m', 'dpmpp-2m-karras', 'lcm'] as const;
@@ -19,7 +21,7 @@ export interface Bounds {
 }
 
 /** The noise generator takes a 32-bit seed (pipeline/noise.ts). */
-export const SEED: Bounds = { min: 0, max: 0xffffffff };
+export const SEED: Bounds = { min: 0, max: SEED_MAX };
 
 /** Denoising steps: no schedule has more steps than the 1000 training timesteps of Stable Diffusion-family models. */
 export const STEPS: Bounds = { min: 1, max: 1000 };

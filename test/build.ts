@@ -16,10 +16,10 @@ function newestSource(dir: string): number {
   return newest;
 }
 
-/** Bundles dist/ when it is missing or older than server/, so what runs is the current source. */
+/** Bundles dist/ when it is missing or older than server/ or shared/, so what runs is the current source. */
 export function buildOnce(): void {
   if (built) return;
-  if (!existsSync(CLI) || statSync(CLI).mtimeMs < newestSource(join(ROOT, 'server'))) {
+  if (!existsSync(CLI) || statSync(CLI).mtimeMs < Math.max(...['server', 'shared'].map((dir) => newestSource(join(ROOT, dir))))) {
     execFileSync(process.execPath, [join(ROOT, 'esbuild.mjs')], { cwd: ROOT, stdio: 'inherit' });
   }
   built = true;

@@ -1,9 +1,9 @@
-// The workspace's .gitignore files, as the asset walk and the editor both read them: what git does
-// not track (build output, virtual environments, generated data) is not the project's prose or
-// code, and a CI checkout running `adadiff assets --check` does not have it either. Each
-// .gitignore applies below its own folder, as in git; not read: .gitignore files above the walked
-// folder, .git/info/exclude and the user's global excludes. No Node imports: the client bundles
-// this file too.
+// The workspace's .gitignore files, as the asset walk and the server's answer to the editor
+// (adadiff/assetTarget) read them: what git does not track (build output, virtual environments,
+// generated data) is not the project's prose or code, and a CI checkout running `adadiff assets
+// --check` does not have it either. Each .gitignore applies below its own folder, as in git; not
+// read: .gitignore files above the walked folder, .git/info/exclude and the user's global
+// excludes. No Node imports: the caller reads the files.
 import ignore, { type Ignore } from 'ignore';
 
 /** One .gitignore: its folder (root-relative, `/`-separated, '' for the root) and its rules. */

@@ -1,6 +1,6 @@
-// Which files the asset walk reads, as one rule for the walk (targets.ts) and for the editor, which
-// sends a lens's "Generate asset" through the asset core only for documents the core will find.
-// No imports: the VS Code client bundles this file.
+// Which files the asset walk reads, as one rule for the walk (targets.ts) and for the server's
+// answer to adadiff/assetTarget (lsp/assets-command.ts): the editor sends a lens's "Generate asset"
+// through the asset core only for documents the core will find.
 
 export const MARKDOWN_FILE = /\.(md|markdown)$/i;
 

@@ -1,26 +1,11 @@
-// Shared argument handling for the `adadiff` commands: typed options, clear usage errors.
+// The value parsers behind the commands' option declarations (options.ts, command.ts): each turns
+// a flag's text into a value within limits.ts's bounds, or a UsageError that says what it takes.
 import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parsePromptLines } from '../adadiff/prompt-list';
 import { type Bounds, GUIDANCE, integerRule, isSchedulerName, numberRule, parseImageSize, SCHEDULER_NAMES, type SchedulerName, SEED, SIZE_RULE, STEPS } from '../limits';
 
 export class UsageError extends Error {}
-
-export interface Command {
-  name: string;
-  summary: string;
-  usage: string;
-  run(argv: string[]): Promise<number>;
-}
-
-export function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, usage: string) {
-  try {
-    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message}\nusage: ${usage}`);
-  }
-}
 
 /**
  * The bundled model, found from the package root: the nearest folder above this module holding
@@ -34,8 +19,6 @@ export function bundledModelDir(): string {
     if (dirname(dir) === dir) return resolve(__dirname, '..', 'models', 'default'); // reported as missing by openModelFolder
   }
 }
-
-export const modelOption = { model: { type: 'string', short: 'm' } } as const;
 
 export function intOption(name: string, value: string | undefined, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
@@ -65,8 +48,6 @@ export function sizeOption(value: string | undefined): { width?: number; height?
   if (!size) throw new UsageError(`--size must be ${SIZE_RULE}, got "${value}"`);
   return size;
 }
-
-export const SCHEDULER_USAGE = SCHEDULER_NAMES.join('|');
 
 export function schedulerOption(value: string | undefined): SchedulerName | undefined {
   if (value === undefined) return undefined;

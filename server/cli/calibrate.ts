@@ -2,21 +2,16 @@
 // load change) and replace the cached figures that hovers, CodeLens and asset ETAs read.
 import { estimateSeconds, recalibrate } from '../adadiff/cost';
 import { runtimeVersion } from '../engine';
-import { bundledModelDir, type Command, modelOption, parse } from './args';
-import { cliEngine } from './context';
+import { defineCommand } from './command';
+import { withModel } from './context';
+import { json, model as modelOption } from './options';
 
-const usage = 'adadiff calibrate [--model DIR] [--json]';
-
-export const calibrateCommand: Command = {
+export const calibrateCommand = defineCommand({
   name: 'calibrate',
   summary: 'measure the model on this machine again (the cost hovers and lenses show)',
-  usage,
-  async run(argv) {
-    const { values } = parse(argv, { ...modelOption, json: { type: 'boolean' } }, usage);
-    const modelDir = values.model ?? bundledModelDir();
-    const engine = cliEngine();
-    try {
-      const handle = await engine.open(modelDir);
+  options: { model: modelOption, json },
+  run: (values) =>
+    withModel(values.model, async (handle, engine) => {
       const model = handle.model;
       const shape = { guided: handle.guidance > 1 };
       const { calibration: cal, previous } = await recalibrate(model, shape, engine.calibrations, runtimeVersion());
@@ -24,11 +19,11 @@ export const calibrateCommand: Command = {
       const steps = [...new Set([...(handle.policy?.manifest.candidates ?? [10, 25]), handle.baselineSteps])].sort((a, b) => a - b);
       const estimates = steps.map((s) => ({ steps: s, seconds: estimateSeconds(cal, s) }));
       if (values.json) {
-        console.log(JSON.stringify({ model: { dir: modelDir, name: model.folder.name }, runtime: runtimeVersion(), parts: model.providers, shape: { ...shape, latent: [c, h, w] }, calibration: cal, previous: previous ?? null, estimates }, null, 2));
+        console.log(JSON.stringify({ model: { dir: values.model, name: model.folder.name }, runtime: runtimeVersion(), parts: model.providers, shape: { ...shape, latent: [c, h, w] }, calibration: cal, previous: previous ?? null, estimates }, null, 2));
         return 0;
       }
       const batch = shape.guided ? 2 : 1;
-      console.log(`${model.folder.name} (${modelDir}) on ${cal.provider}, ${runtimeVersion()}; median of ${cal.runs} runs after warm-up`);
+      console.log(`${model.folder.name} (${values.model}) on ${cal.provider}, ${runtimeVersion()}; median of ${cal.runs} runs after warm-up`);
       const rows: [string, string, number, number | undefined][] = [
         ['text encoder', model.providers.textEncoder.used, cal.textEncoderMs, previous?.textEncoderMs],
         [`UNet call (batch ${batch})`, model.providers.unet.used, cal.unetMs, previous?.unetMs],
@@ -38,15 +33,13 @@ export const calibrateCommand: Command = {
       for (const [part, provider, now, before] of rows) {
         console.log(`  ${part.padEnd(20)} ${provider.padEnd(9)} ${now.toFixed(2).padStart(9)}${before !== undefined ? `  ${before.toFixed(2).padStart(9)}` : ''}`);
       }
-      console.log(`  estimates (${w * model.vaeScaleFactor}x${h * model.vaeScaleFactor}): ${estimates.map((e) => `${e.steps} steps ${formatSeconds(e.seconds)}`).join(', ')}`);
+      console.log(`  estimates (${w * model.vaeScaleFactor}x${h * model.vaeScaleFactor}): ${estimates.map((e) => `${e.steps} steps ${preciseSeconds(e.seconds)}`).join(', ')}`);
       if (!previous) console.log('  (no earlier figure for this model, provider and runtime: this is the first)');
       return 0;
-    } finally {
-      await engine.dispose();
-    }
-  },
-};
+    }),
+});
 
-function formatSeconds(s: number): string {
+/** Two decimals, not shared/format's rounding: a calibration is read for its precision. */
+function preciseSeconds(s: number): string {
   return s < 1 ? `${(s * 1000).toFixed(0)} ms` : `${s.toFixed(2)} s`;
 }

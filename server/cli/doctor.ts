@@ -3,19 +3,17 @@
 import * as ort from 'onnxruntime-node';
 import { errorText } from '../model/errors';
 import { defaultProviders, providerAvailability } from '../model/providers';
-import { bundledModelDir, type Command, modelOption, parse } from './args';
-import { cacheDir, cliEngine } from './context';
+import { defineCommand } from './command';
+import { cacheDir, cliProviders, withModel } from './context';
+import { json, model as modelOption } from './options';
 
-const usage = 'adadiff doctor [--model DIR] [--json]';
-
-export const doctorCommand: Command = {
+export const doctorCommand = defineCommand({
   name: 'doctor',
   summary: 'check execution providers and the model folder',
-  usage,
-  async run(argv) {
-    const { values } = parse(argv, { ...modelOption, json: { type: 'boolean' } }, usage);
-    const modelDir = values.model ?? bundledModelDir();
-    const order = process.env.ADADIFF_PROVIDERS?.split(',').map((p) => p.trim()).filter(Boolean) ?? defaultProviders();
+  options: { model: modelOption, json },
+  async run(values) {
+    const modelDir = values.model;
+    const order = cliProviders() ?? defaultProviders();
     const providers = providerAvailability([...new Set([...order, ...defaultProviders(), 'cpu'])]);
     const report: Record<string, unknown> = {
       runtime: `onnxruntime-node ${ort.env.versions.common}`,
@@ -25,25 +23,20 @@ export const doctorCommand: Command = {
       providers,
       cacheDir: cacheDir(),
     };
-    const engine = cliEngine();
     let ok = true;
     try {
-      const handle = await engine.open(modelDir);
-      const cal = await handle.calibration();
-      report.model = {
+      report.model = await withModel(modelDir, async (handle) => ({
         dir: modelDir,
         name: handle.model.folder.name,
         hash: (await handle.model.folder.hash()).slice(0, 10),
         parts: handle.model.providers,
         warnings: handle.model.folder.warnings,
         policy: handle.policy ? { candidates: handle.policy.manifest.candidates, baselineSteps: handle.baselineSteps } : null,
-        calibration: cal,
-      };
+        calibration: await handle.calibration(),
+      }));
     } catch (err) {
       ok = false;
       report.model = { dir: modelDir, error: errorText(err) };
-    } finally {
-      await engine.dispose();
     }
     if (values.json) {
       console.log(JSON.stringify(report, null, 2));
@@ -71,4 +64,4 @@ export const doctorCommand: Command = {
     console.log(`  cost on ${cal.provider}: text encoder ${cal.textEncoderMs.toFixed(1)} ms, UNet call ${cal.unetMs.toFixed(1)} ms, VAE ${cal.vaeMs.toFixed(1)} ms`);
     return 0;
   },
-};
+});

@@ -1,46 +1,37 @@
+// `adadiff generate`: one prompt to a PNG, with the step policy's steps or the given ones.
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { bundledModelDir, type Command, guidanceOption, modelOption, parse, SCHEDULER_USAGE, schedulerOption, seedOption, sizeOption, stepsOption, UsageError } from './args';
-import { cliEngine } from './context';
+import { defineCommand, text } from './command';
+import { withModel } from './context';
+import { guidance, json, model, scheduler, seed, size, steps } from './options';
 import { progressBar } from './progress';
 
-const usage =
-  `adadiff generate "PROMPT" -o FILE [--model DIR] [--steps auto|N] [--seed N] [--scheduler ${SCHEDULER_USAGE}] [--guidance G] [--size WxH] [--negative TEXT] [--json]`;
-
-export const generateCommand: Command = {
+export const generateCommand = defineCommand({
   name: 'generate',
   summary: 'render a prompt to a PNG with the policy-chosen (or given) steps',
-  usage,
-  async run(argv) {
-    const { values, positionals } = parse(
-      argv,
-      {
-        ...modelOption,
-        output: { type: 'string', short: 'o' },
-        steps: { type: 'string' },
-        seed: { type: 'string' },
-        scheduler: { type: 'string' },
-        guidance: { type: 'string' },
-        size: { type: 'string' },
-        negative: { type: 'string' },
-        json: { type: 'boolean' },
-      },
-      usage,
-    );
-    if (positionals.length !== 1) throw new UsageError(`expected one prompt, got ${positionals.length}\nusage: ${usage}`);
-    if (!values.output) throw new UsageError(`missing -o FILE\nusage: ${usage}`);
+  positionals: { usage: '"PROMPT"', noun: 'prompt', min: 1, max: 1 },
+  options: {
+    output: text('FILE', 'the PNG to write', { short: 'o', required: true }),
+    model,
+    steps,
+    seed,
+    scheduler,
+    guidance,
+    size,
+    negative: text('TEXT', 'the negative prompt'),
+    json,
+  },
+  async run(values, [prompt]) {
     const request = {
-      prompt: positionals[0],
+      prompt,
       negativePrompt: values.negative,
-      steps: stepsOption(values.steps),
-      seed: seedOption(values.seed),
-      guidance: guidanceOption(values.guidance),
-      scheduler: schedulerOption(values.scheduler),
-      ...sizeOption(values.size),
+      steps: values.steps,
+      seed: values.seed,
+      guidance: values.guidance,
+      scheduler: values.scheduler,
+      ...values.size,
     };
-    const engine = cliEngine();
-    try {
-      const handle = await engine.open(values.model ?? bundledModelDir());
+    return withModel(values.model, async (handle) => {
       const measured = handle.generation({ request }).policyMeasuredWith;
       if (measured) console.warn(`note: the step policy was trained with ${measured.scheduler}, guidance ${measured.guidance}; its steps were measured for those`);
       const bar = progressBar('denoising');
@@ -72,8 +63,6 @@ export const generateCommand: Command = {
         if (summary.droppedTokens) console.warn(`warning: ${summary.droppedTokens} prompt tokens past the model's limit were ignored`);
       }
       return 0;
-    } finally {
-      await engine.dispose();
-    }
+    });
   },
-};
+});

@@ -1,19 +1,16 @@
-import { bundledModelDir, type Command, modelOption, parse, UsageError } from './args';
-import { cliEngine } from './context';
+// `adadiff predict`: what the step policy picks for a prompt and what it costs, without rendering.
+import { defineCommand } from './command';
+import { withModel } from './context';
+import { json, model } from './options';
 
-const usage = 'adadiff predict "PROMPT" [--model DIR] [--json]';
-
-export const predictCommand: Command = {
+export const predictCommand = defineCommand({
   name: 'predict',
   summary: "show the policy's step count and the estimated time for a prompt",
-  usage,
-  async run(argv) {
-    const { values, positionals } = parse(argv, { ...modelOption, json: { type: 'boolean' } }, usage);
-    if (positionals.length !== 1) throw new UsageError(`expected one prompt, got ${positionals.length}\nusage: ${usage}`);
-    const engine = cliEngine();
-    try {
-      const handle = await engine.open(values.model ?? bundledModelDir());
-      const p = await handle.predict(positionals[0]);
+  positionals: { usage: '"PROMPT"', noun: 'prompt', min: 1, max: 1 },
+  options: { model, json },
+  run: (values, [prompt]) =>
+    withModel(values.model, async (handle) => {
+      const p = await handle.predict(prompt);
       if (values.json) {
         const { steps, baselineSteps, candidates, probabilities, estimatedSeconds, policy } = p;
         console.log(JSON.stringify({ steps, baselineSteps, candidates, probabilities, estimatedSeconds, policy, baselineSeconds: p.baselineSeconds, saving: p.saving, droppedTokens: p.droppedTokens, provider: p.provider, refinedAfterFirstStep: p.refinedAfterFirstStep }));
@@ -26,8 +23,5 @@ export const predictCommand: Command = {
         }
       }
       return 0;
-    } finally {
-      await engine.dispose();
-    }
-  },
-};
+    }),
+});

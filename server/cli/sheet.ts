@@ -2,31 +2,29 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { composeSheet, type SheetRow } from '../pipeline/sheet';
-import { bundledModelDir, type Command, intOption, modelOption, parse, readPromptsFile, seedOption, stepsOption, UsageError } from './args';
-import { cliEngine } from './context';
+import { readPromptsFile, stepsOption, UsageError } from './args';
+import { defineCommand, option, text } from './command';
+import { withModel } from './context';
+import { int, model, promptsFile, seed } from './options';
 import { progressBar } from './progress';
 
-const usage = 'adadiff sheet (--prompts FILE | "PROMPT"...) -o FILE.png [--model DIR] [--steps 10,25,50,auto] [--seed N] [--scale 2]';
-
-export const sheetCommand: Command = {
+export const sheetCommand = defineCommand({
   name: 'sheet',
-  summary: 'a labelled grid of prompts x step counts (auto = the policy\'s choice)',
-  usage,
-  async run(argv) {
-    const { values, positionals } = parse(
-      argv,
-      { ...modelOption, prompts: { type: 'string' }, output: { type: 'string', short: 'o' }, steps: { type: 'string' }, seed: { type: 'string' }, scale: { type: 'string' } },
-      usage,
-    );
-    if (!values.output) throw new UsageError(`missing -o FILE\nusage: ${usage}`);
+  summary: "a labelled grid of prompts x step counts (auto = the policy's choice)",
+  positionals: { usage: '(--prompts FILE | "PROMPT"...)', noun: 'prompt', min: 0, max: Infinity },
+  options: {
+    prompts: { ...promptsFile('the rows, instead of prompts on the command line'), inUsage: false },
+    output: text('FILE.png', 'the sheet to write', { short: 'o', required: true }),
+    model,
+    steps: option('N,...', "the columns' step counts; auto: the step policy's choice", (t) => t.split(',').map((s) => stepsOption(s.trim())!), { default: () => [10, 25, 50] }),
+    seed: { ...seed, default: () => 0, defaultText: undefined },
+    scale: int('K', { min: 1, max: 8 }, 'pixels per image pixel', { default: () => 2 }),
+  },
+  async run(values, positionals, usage) {
     const prompts = values.prompts ? await readPromptsFile(values.prompts) : positionals;
     if (prompts.length === 0) throw new UsageError(`no prompts given\nusage: ${usage}`);
-    const steps = (values.steps ?? '10,25,50').split(',').map((s) => stepsOption(s.trim())!);
-    const seed = seedOption(values.seed) ?? 0;
-    const scale = intOption('scale', values.scale, 1, 8) ?? 2;
-    const engine = cliEngine();
-    try {
-      const handle = await engine.open(values.model ?? bundledModelDir());
+    const { steps, seed, scale } = values;
+    return withModel(values.model, async (handle) => {
       const bar = progressBar('sheet');
       const rows: SheetRow[] = [];
       let autoSteps: number[] = [];
@@ -47,11 +45,9 @@ export const sheetCommand: Command = {
       await writeFile(file, composeSheet(columns, rows, scale));
       console.log(`${file}: ${prompts.length} prompts x ${steps.length} step counts, seed ${seed}`);
       return 0;
-    } finally {
-      await engine.dispose();
-    }
+    });
   },
-};
+});
 
 /** The row label; with an auto column it names the steps the policy chose for this prompt. */
 function rowLabel(prompt: string, steps: (number | 'auto')[], auto: number | undefined): string {

@@ -4,93 +4,64 @@ import { formatEvaluationTable } from '../adadiff/evaluate';
 import { readPolicyManifest } from '../adadiff/policy';
 import type { PolicyManifest } from '../adadiff/policy-manifest';
 import { loadOnnxScorer } from '../adadiff/reward-table';
-import { trainPolicy } from '../adadiff/train-policy';
+import { DEFAULT_ARCHITECTURE } from '../adadiff/policy-net';
+import { DEFAULT_CANDIDATES, REWARD_DEFAULTS } from '../adadiff/reward';
+import { DEFAULT_SEEDS, trainPolicy } from '../adadiff/train-policy';
+import { TRAIN_DEFAULTS } from '../adadiff/trainer';
 import { DEFAULTS, resolveGeneration } from '../generation';
-import { STEPS } from '../limits';
-import {
-  boundedInt,
-  bundledModelDir,
-  type Command,
-  guidanceOption,
-  heldOutSets,
-  intOption,
-  listOption,
-  modelOption,
-  numberOption,
-  parse,
-  readPromptsFile,
-  SCHEDULER_USAGE,
-  schedulerOption,
-  seedOption,
-  seedsOption,
-  sizeOption,
-  UsageError,
-} from './args';
-import { cacheDir, cliModel } from './context';
+import { SEED, STEPS } from '../limits';
+import { heldOutSets, readPromptsFile } from './args';
+import { defineCommand, text } from './command';
+import { cacheDir, withLoadedModel } from './context';
+import { choice, guidance, int, ints, json, model, num, promptsFile, scheduler, scorer, seeds, size } from './options';
 import { progressBar } from './progress';
 
-const usage =
-  'adadiff train-policy --prompts FILE [--model DIR] [--held-out FILE]... [--out DIR] [--seeds 0,1] [--held-out-seeds 0,1] [--candidates 5,10,...,50] ' +
-  `[--baseline-steps N (largest candidate)] [--scheduler ${SCHEDULER_USAGE} (the current policy's, else ${DEFAULTS.scheduler})] ` +
-  `[--guidance G (the current policy's, else ${DEFAULTS.guidance})] [--size WxH] [--scorer FILE.onnx] ` +
-  '[--tau 0.9] [--lambda 3] [--gamma 1] [--top-k 5] ' +
-  '[--estimator expected|reinforce] [--epochs 150] [--lr 0.003] [--batch-size 16] [--samples 8] [--entropy 0.05] [--weight-decay 1] ' +
-  '[--attention-layers 0] [--hidden 32] [--mlp 32] [--seed 0] [--json]';
+/** lambda and gamma: any weight a user might try. */
+const big = { min: 0, max: 1e6 };
 
-export const trainPolicyCommand: Command = {
+export const trainPolicyCommand = defineCommand({
   name: 'train-policy',
   summary: 'train a step policy for a model (reward table, policy gradient, ONNX export)',
-  usage,
-  async run(argv) {
-    const { values, positionals } = parse(
-      argv,
-      {
-        ...modelOption,
-        prompts: { type: 'string' },
-        'held-out': { type: 'string', multiple: true },
-        out: { type: 'string' },
-        seeds: { type: 'string' },
-        'held-out-seeds': { type: 'string' },
-        candidates: { type: 'string' },
-        'baseline-steps': { type: 'string' },
-        scheduler: { type: 'string' },
-        guidance: { type: 'string' },
-        size: { type: 'string' },
-        scorer: { type: 'string' },
-        tau: { type: 'string' },
-        lambda: { type: 'string' },
-        gamma: { type: 'string' },
-        'top-k': { type: 'string' },
-        estimator: { type: 'string' },
-        epochs: { type: 'string' },
-        lr: { type: 'string' },
-        'batch-size': { type: 'string' },
-        samples: { type: 'string' },
-        entropy: { type: 'string' },
-        'weight-decay': { type: 'string' },
-        'attention-layers': { type: 'string' },
-        hidden: { type: 'string' },
-        mlp: { type: 'string' },
-        seed: { type: 'string' },
-        json: { type: 'boolean' },
-      },
-      usage,
-    );
-    if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"\nusage: ${usage}`);
-    if (!values.prompts) throw new UsageError(`missing --prompts FILE\nusage: ${usage}`);
-    if (values.estimator && values.estimator !== 'reinforce' && values.estimator !== 'expected') {
-      throw new UsageError(`--estimator must be reinforce or expected, got "${values.estimator}"`);
-    }
+  options: {
+    prompts: { ...promptsFile('the training prompts'), required: true },
+    model,
+    'held-out': { ...promptsFile('a prompt set to evaluate the policy on, reported on its own'), multiple: true },
+    out: text('DIR', 'where policy.onnx and policy.json go', { defaultText: "the model's adadiff/" }),
+    seeds: seeds('seeds per training prompt', DEFAULT_SEEDS.join(',')),
+    'held-out-seeds': seeds('seeds per held-out prompt', 'the training seeds'),
+    candidates: ints('N,...', STEPS, 'the step counts the policy chooses from', { defaultText: DEFAULT_CANDIDATES.join(',') }),
+    'baseline-steps': int('N', STEPS, 'the fixed schedule savings are measured against', { defaultText: 'the largest candidate' }),
+    scheduler: { ...scheduler, defaultText: `the current policy's, else ${DEFAULTS.scheduler}` },
+    guidance: { ...guidance, defaultText: `the current policy's, else ${DEFAULTS.guidance}` },
+    size,
+    scorer,
+    tau: num('T', { min: 0, max: 1 }, 'the fidelity (SSIM) an image must reach to count as good', { defaultText: String(REWARD_DEFAULTS.tau) }),
+    lambda: num('L', big, "the quality term's weight in the reward", { defaultText: String(REWARD_DEFAULTS.lambda) }),
+    gamma: num('G', big, 'the penalty for an image below tau', { defaultText: String(REWARD_DEFAULTS.gamma) }),
+    'top-k': int('K', { min: 1, max: 1000 }, 'with --scorer: an image is good when its score ranks in the top k of its prompt', { defaultText: String(REWARD_DEFAULTS.topK) }),
+    estimator: choice(['expected', 'reinforce'], 'the policy-gradient estimator', { defaultText: TRAIN_DEFAULTS.estimator }),
+    epochs: int('N', { min: 1, max: 100000 }, 'training epochs', { defaultText: String(TRAIN_DEFAULTS.epochs) }),
+    lr: num('R', { min: 0, max: 1 }, 'the learning rate (Adam)', { defaultText: String(TRAIN_DEFAULTS.learningRate) }),
+    'batch-size': int('N', { min: 1, max: 100000 }, 'prompts per step', { defaultText: String(TRAIN_DEFAULTS.batchSize) }),
+    samples: int('N', { min: 1, max: 1000 }, 'sampled step counts per prompt (reinforce)', { defaultText: String(TRAIN_DEFAULTS.samplesPerPrompt) }),
+    entropy: num('E', { min: 0, max: 100 }, 'the entropy bonus', { defaultText: String(TRAIN_DEFAULTS.entropyBonus) }),
+    'weight-decay': num('W', { min: 0, max: 100 }, 'weight decay', { defaultText: String(TRAIN_DEFAULTS.weightDecay) }),
+    'attention-layers': int('N', { min: 0, max: 8 }, 'self-attention layers over the token features', { defaultText: String(DEFAULT_ARCHITECTURE.attentionLayers) }),
+    hidden: int('N', { min: 1, max: 1024 }, 'the hidden width', { defaultText: String(DEFAULT_ARCHITECTURE.hiddenDim) }),
+    mlp: int('N', { min: 1, max: 1024 }, "the MLP head's width", { defaultText: String(DEFAULT_ARCHITECTURE.mlpDim) }),
+    seed: int('N', SEED, 'the seed of the initial weights and the sampling', { defaultText: String(TRAIN_DEFAULTS.seed) }),
+    json,
+  },
+  async run(values) {
     const prompts = await readPromptsFile(values.prompts);
     const heldOut = await heldOutSets(values['held-out']);
-    const modelDir = values.model ?? bundledModelDir();
+    const modelDir = values.model;
     const generation = resolveGeneration({
       purpose: 'training',
-      request: { scheduler: schedulerOption(values.scheduler), guidance: guidanceOption(values.guidance), ...sizeOption(values.size) },
+      request: { scheduler: values.scheduler, guidance: values.guidance, ...values.size },
       policy: await currentPolicy(modelDir),
     });
-    const model = await cliModel(modelDir);
-    try {
+    return withLoadedModel(modelDir, async (model) => {
       const scorer = values.scorer ? await loadOnnxScorer(values.scorer, model.tokenizer, model.cpu) : undefined;
       const bar = progressBar('train-policy');
       const abort = new AbortController();
@@ -102,32 +73,22 @@ export const trainPolicyCommand: Command = {
         guidance: generation.guidance,
         width: generation.width,
         height: generation.height,
-        seeds: seedsOption(values.seeds),
-        heldOutSeeds: seedsOption(values['held-out-seeds'], 'held-out-seeds'),
-        candidates: listOption('candidates', values.candidates, STEPS.min, STEPS.max),
+        seeds: values.seeds,
+        heldOutSeeds: values['held-out-seeds'],
+        candidates: values.candidates,
         scorer,
         scorerFile: values.scorer,
-        reward: {
-          tau: numberOption('tau', values.tau, 0, 1),
-          lambda: numberOption('lambda', values.lambda, 0, 1e6),
-          gamma: numberOption('gamma', values.gamma, 0, 1e6),
-          topK: intOption('top-k', values['top-k'], 1, 1000),
-          baselineSteps: boundedInt('baseline-steps', values['baseline-steps'], STEPS),
-        },
+        reward: { tau: values.tau, lambda: values.lambda, gamma: values.gamma, topK: values['top-k'], baselineSteps: values['baseline-steps'] },
         training: {
-          estimator: values.estimator as 'reinforce' | 'expected' | undefined,
-          epochs: intOption('epochs', values.epochs, 1, 100000),
-          learningRate: numberOption('lr', values.lr, 0, 1),
-          batchSize: intOption('batch-size', values['batch-size'], 1, 100000),
-          samplesPerPrompt: intOption('samples', values.samples, 1, 1000),
-          entropyBonus: numberOption('entropy', values.entropy, 0, 100),
-          weightDecay: numberOption('weight-decay', values['weight-decay'], 0, 100),
-          seed: seedOption(values.seed),
-          architecture: {
-            attentionLayers: intOption('attention-layers', values['attention-layers'], 0, 8),
-            hiddenDim: intOption('hidden', values.hidden, 1, 1024),
-            mlpDim: intOption('mlp', values.mlp, 1, 1024),
-          },
+          estimator: values.estimator,
+          epochs: values.epochs,
+          learningRate: values.lr,
+          batchSize: values['batch-size'],
+          samplesPerPrompt: values.samples,
+          entropyBonus: values.entropy,
+          weightDecay: values['weight-decay'],
+          seed: values.seed,
+          architecture: { attentionLayers: values['attention-layers'], hiddenDim: values.hidden, mlpDim: values.mlp },
         },
         cacheDir: join(cacheDir(), 'reward-tables'),
         outDir: values.out,
@@ -152,11 +113,9 @@ export const trainPolicyCommand: Command = {
         for (const e of result.evaluations ?? []) console.log(`\n## ${e.name}\n\n${formatEvaluationTable(e.promptOnly, e.firstStep)}`);
       }
       return 0;
-    } finally {
-      await model.dispose();
-    }
+    });
   },
-};
+});
 
 /** The policy being replaced, whose scheduler and guidance a new one keeps unless flags say otherwise; a broken one counts as none. */
 async function currentPolicy(modelDir: string): Promise<PolicyManifest | null> {

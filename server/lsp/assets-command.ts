@@ -1,14 +1,17 @@
 // adadiff.server.generateAssets: which workspace folder and model, and what the user reads while it
 // runs. The run itself is the core's generateAssets on the render worker (assets-job.ts), so a
 // batch of images never holds a hover, and the CLI, this command and the tests share one pipeline.
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { LSPErrorCodes, ResponseError, type WorkDoneProgressReporter } from 'vscode-languageserver';
-import { type AssetProgress, describePlan, describeSummary, LOCK_FILE } from '../assets';
-import type { GenerateAssetsArgs, GenerateAssetsResult } from '../protocol';
+import { formatSeconds } from '../../shared/format';
+import type { AssetRunSummary, AssetTargetParams, AssetTargetResult, GenerateAssetsArgs, GenerateAssetsResult } from '../../shared/protocol';
+import { type AssetProgress, type AssetSummary, describeAsset, describePlan, describeSummary, LOCK_FILE } from '../assets';
+import { isIgnoredFile } from '../assets/gitignore';
+import { isScannedMarkdown } from '../assets/scanned';
 import type { AssetsMessage } from './assets-job';
 import type { ModelManager } from './models';
-import { formatSeconds } from './present';
 import type { Renderer } from './renderer';
 import { generationSettings, type SettingsCache } from './settings';
 
@@ -60,10 +63,32 @@ export class AssetsCommand {
         signal,
         reporterFor(progress, this.ctx.log),
       );
-      return { summary, message: describeSummary(summary) };
+      return { summary: toWire(summary), message: describeSummary(summary) };
     } finally {
       this.running.delete(root);
     }
+  }
+
+  /**
+   * Whether `adadiff assets` finds this target: the document is a Markdown file in a workspace
+   * folder, in a folder its walk enters, and not git-ignored (the walk's own rules, read from disk
+   * as CI will).
+   */
+  async assetTarget(params: AssetTargetParams): Promise<AssetTargetResult> {
+    if (typeof params?.uri !== 'string' || typeof params.target !== 'string' || !params.target || !params.uri.startsWith('file:')) return { managed: false };
+    const file = fileURLToPath(params.uri);
+    const folder = this.innermostFolder(file);
+    if (!folder) return { managed: false };
+    const rel = relative(folder, file).split(sep).join('/');
+    if (!isScannedMarkdown(rel)) return { managed: false };
+    const readText = (p: string) => readFile(join(folder, p), 'utf8').catch(() => undefined);
+    return { managed: !(await isIgnoredFile(rel, readText)) };
+  }
+
+  /** The innermost workspace folder holding `path` (workspace folders may nest). */
+  private innermostFolder(path: string): string | undefined {
+    const folders = this.ctx.workspaceFolders().map((f) => resolve(f));
+    return folders.filter((f) => isInside(f, path)).sort((a, b) => b.length - a.length)[0];
   }
 
   /** Only a workspace folder may be written to: a command argument is no licence to write elsewhere. */
@@ -76,10 +101,13 @@ export class AssetsCommand {
       return wanted;
     }
     const first = args.only?.map(toPath).find((p) => isAbsolute(p));
-    // The innermost folder holding the output (workspace folders may nest).
-    const holding = first && folders.filter((f) => isInside(f, first)).sort((a, b) => b.length - a.length)[0];
-    return holding || folders[0];
+    return (first && this.innermostFolder(first)) || folders[0];
   }
+}
+
+/** The run as the client reads it: each asset with the line `adadiff assets` prints for it. */
+function toWire(summary: AssetSummary): AssetRunSummary {
+  return { ...summary, assets: summary.assets.map((a) => ({ ...a, description: describeAsset(a) })) };
 }
 
 function parseArgs(raw: unknown): GenerateAssetsArgs {

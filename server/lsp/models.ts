@@ -11,9 +11,9 @@ import { isMeasured, type ModelHandle, type StepEstimate } from '../engine';
 import type { Generation } from '../generation';
 import type { ProviderChoice } from '../model/contract';
 import type { TextModel } from '../model/session';
-import { type AdaDiffSettings, StatusNotification, type StatusParams } from '../protocol';
+import { StatusNotification, type StatusParams } from '../../shared/protocol';
 import { type Engines, openWithSettings } from './handles';
-import { generationSettings } from './settings';
+import { type AdaDiffSettings, generationSettings } from './settings';
 
 const RETRY_AFTER_MS = 10_000;
 const PREDICTIONS_KEPT = 5_000;

@@ -3,16 +3,10 @@
 import { isMeasured, type StepEstimate, type StepPrediction } from '../engine';
 import type { Generation } from '../generation';
 import { SAMPLER_LABELS } from '../pipeline/parameters';
-import { ClientCommands, type PromptCommandArgs, type TrainPolicyCommandArgs } from '../protocol';
+import { formatSeconds } from '../../shared/format';
+import { ClientCommands, type PromptCommandArgs, type TrainPolicyCommandArgs } from '../../shared/protocol';
 import type { PromptSpan } from '../prompts/types';
 import type { PolicyChoice } from './models';
-
-export function formatSeconds(s: number): string {
-  if (s < 0.1) return `${Math.max(1, Math.round(s * 1000))} ms`;
-  if (s < 10) return `${s.toFixed(1)} s`;
-  if (s < 120) return `${Math.round(s)} s`;
-  return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
-}
 
 export function formatSaving(saving: number): string {
   const pct = Math.round(saving * 100);

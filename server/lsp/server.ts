@@ -1,5 +1,5 @@
 // The language server: standard LSP (hover, codeLens + resolve, executeCommand, work-done progress,
-// cancellation) over the vscode-free core, plus the typed messages of ../protocol.ts.
+// cancellation) over the vscode-free core, plus the typed messages of shared/protocol.ts.
 //
 // Threads: hovers and lenses run on this thread (text encoder + policy: milliseconds); previews run
 // on the render worker (renderer.ts), because onnxruntime-node blocks the calling thread for each
@@ -38,6 +38,7 @@ import { bundledModelDir } from '../cli/args';
 import { Engine, type ModelParts } from '../engine';
 import { liveSessions, loadTextModel, type TextModel } from '../model/session';
 import {
+  AssetTargetRequest,
   ClientCommands,
   CompareRequest,
   SessionsRequest,
@@ -48,7 +49,7 @@ import {
   PreviewRequest,
   type PreviewResult,
   ServerCommands,
-} from '../protocol';
+} from '../../shared/protocol';
 import type { PromptSpan } from '../prompts/types';
 import { AssetsCommand } from './assets-command';
 import { abortSignal } from './cancellation';
@@ -376,6 +377,9 @@ export function startServer(connection: Connection): void {
       progress.done();
     }
   });
+
+  // The client asks before it sends a lens's Generate asset through generateAssets.
+  connection.onRequest(AssetTargetRequest, (params) => assets.assetTarget(params));
 
   // Not connection.onExecuteCommand: that deletes params.workDoneToken, and progressFor needs it to
   // report on the client's own progress (a notification with Cancel) rather than create one.

@@ -3,9 +3,53 @@
 // bounds falls back to its default, one by one, so a typo in settings.json never takes the server
 // down, and is reported (not dropped in silence): readSettings says what was ignored and why.
 import type { Connection } from 'vscode-languageserver';
-import type { ParameterValues } from '../generation';
+import { SETTINGS_SECTION } from '../../shared/protocol';
+import { DEFAULTS, type ParameterValues } from '../generation';
 import { GUIDANCE, integerRule, isIntegerIn, isNumberIn, numberRule, parseImageSize, SCHEDULER_SETTINGS, type SchedulerSetting, SEED, SIZE_RULE, STEPS } from '../limits';
-import { type AdaDiffSettings, DEFAULT_SETTINGS, SETTINGS_SECTION } from '../protocol';
+
+// The section's shape as package.json's contributes.configuration declares it (its bounds and
+// names are limits.ts's; test/unit/limits.test.ts checks package.json against both). Server-side:
+// the client reads no setting but the few it acts on itself (seed, preview.openBeside,
+// prompts.languages), by name.
+export interface AdaDiffSettings {
+  /** `adadiff.model.path`: a diffusers ONNX model folder; '' = the bundled model. Ignored in an untrusted workspace. */
+  model: { path: string };
+  /** `adadiff.providers`: execution providers to try in order (e.g. ["cuda", "cpu"]); [] = the platform's default order. */
+  providers: string[];
+  /** `adadiff.baselineSteps`: for a model without a policy, its steps and what savings are measured against (a policy brings its own). */
+  baselineSteps: number;
+  /** `adadiff.guidance`: classifier-free guidance scale; 0 = what the step policy was trained with, else the default. Not for assets. */
+  guidance: number;
+  /** `adadiff.size`: "WIDTHxHEIGHT", '' = the model's default size. Not for assets. */
+  size: string;
+  /** `adadiff.scheduler`: 'auto' = what the step policy was trained with, else the default. Not for assets. */
+  scheduler: SchedulerSetting;
+  /** `adadiff.seed`: the seed previews start from. */
+  seed: number;
+  /** `adadiff.codeLens.enabled`. */
+  codeLens: { enabled: boolean };
+  /** `adadiff.prompts.*`: extend the prompt finder. */
+  prompts: {
+    /** Extra identifier fragments that mark a prompt (besides "prompt"). */
+    names: string[];
+    /** Extra callees whose first argument is a prompt (besides pipe, pipeline, generate, txt2img, images.generate). */
+    callees: string[];
+    /** Extra language ids to look for prompts in. */
+    languages: string[];
+  };
+}
+
+export const DEFAULT_SETTINGS: AdaDiffSettings = {
+  model: { path: '' },
+  providers: [],
+  baselineSteps: DEFAULTS.baselineSteps,
+  guidance: 0,
+  size: '',
+  scheduler: 'auto',
+  seed: 0,
+  codeLens: { enabled: true },
+  prompts: { names: [], callees: [], languages: [] },
+};
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');

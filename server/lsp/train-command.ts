@@ -4,8 +4,9 @@
 // checks that training may run, reports work-done progress, and afterwards makes the server and
 // the worker load the model again with its new policy.
 import { constants } from 'node:fs';
-import { access } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   type CancellationToken,
   type ExecuteCommandParams,
@@ -17,11 +18,13 @@ import {
 } from 'vscode-languageserver';
 import { type Calibration, estimateSeconds } from '../adadiff/cost';
 import type { PolicyEvaluation } from '../adadiff/policy-manifest';
-import { heldOutCount, MIN_TRAINING_PROMPTS, splitHeldOut } from '../adadiff/prompt-list';
+import { heldOutCount, MIN_TRAINING_PROMPTS, parsePromptLines, splitHeldOut } from '../adadiff/prompt-list';
 import { DEFAULT_CANDIDATES } from '../adadiff/reward';
 import { DEFAULT_SEEDS, type TrainPolicyProgress } from '../adadiff/train-policy';
+import { formatSeconds } from '../../shared/format';
 import {
-  type AdaDiffSettings,
+  type PromptsFileArgs,
+  type PromptsFileResult,
   ServerCommands,
   type TrainEstimate,
   type TrainEstimateArgs,
@@ -29,16 +32,15 @@ import {
   type TrainPolicyResult,
   type TrainPolicySummary,
   type WorkspacePromptsResult,
-} from '../protocol';
+} from '../../shared/protocol';
 import { type ModelChoice, type ModelManager, ModelUnavailable, type ReadyModel } from './models';
-import { formatSeconds } from './present';
 import type { Renderer } from './renderer';
-import { generationSettings, type SettingsCache } from './settings';
+import { type AdaDiffSettings, generationSettings, type SettingsCache } from './settings';
 import type { TrainJob } from './train-job';
 import { findWorkspacePrompts } from './workspace-prompts';
 import { abortSignal } from './cancellation';
 
-export const TRAINING_COMMANDS: readonly string[] = [ServerCommands.trainPolicy, ServerCommands.estimateTraining, ServerCommands.workspacePrompts];
+export const TRAINING_COMMANDS: readonly string[] = [ServerCommands.trainPolicy, ServerCommands.estimateTraining, ServerCommands.workspacePrompts, ServerCommands.promptsFile];
 
 export interface TrainingContext {
   settings: SettingsCache;
@@ -132,6 +134,8 @@ export class PolicyTraining {
         return this.estimate(arg as TrainEstimateArgs);
       case ServerCommands.workspacePrompts:
         return this.workspacePrompts(arg as { uri?: string }, token);
+      case ServerCommands.promptsFile:
+        return promptsFile(arg);
       default:
         return Promise.reject(failed(`unknown command ${params.command}`));
     }
@@ -172,7 +176,16 @@ export class PolicyTraining {
     const g = this.generation(s, model);
     const cal = await model.handle.calibration(g.width, g.height, g.guidance);
     const cost = trainingCost(cal, { train, heldOut, seeds: (args.seeds ?? DEFAULT_SEEDS).length, candidates: args.candidates ?? DEFAULT_CANDIDATES });
-    return { model: model.name, modelPath: model.choice.dir, policy: model.handle.policy !== null, provider: cal.provider, trainPrompts: train, heldOutPrompts: heldOut, ...cost };
+    return {
+      model: model.name,
+      modelPath: model.choice.dir,
+      policy: model.handle.policy !== null,
+      provider: cal.provider,
+      trainPrompts: train,
+      heldOutPrompts: heldOut,
+      ...cost,
+      minPrompts: MIN_TRAINING_PROMPTS,
+    };
   }
 
   async workspacePrompts(args: { uri?: string }, token: CancellationToken): Promise<WorkspacePromptsResult> {
@@ -244,6 +257,20 @@ export class PolicyTraining {
         this.ctx.refreshLenses();
       }
     }
+  }
+}
+
+/**
+ * A prompts file the user picked, read here rather than in the client so that the editor, the CLI
+ * and the tests parse one format in one place. Only file: URIs (what the open dialog gives).
+ */
+async function promptsFile(arg: Partial<PromptsFileArgs>): Promise<PromptsFileResult> {
+  if (typeof arg.uri !== 'string' || !arg.uri.startsWith('file:')) throw failed('promptsFile: uri must be a file: URI');
+  const path = fileURLToPath(arg.uri);
+  try {
+    return { prompts: parsePromptLines(await readFile(path, 'utf8')) };
+  } catch (err) {
+    throw failed(`Cannot read the prompts file ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)}).`);
   }
 }
 

@@ -6,7 +6,7 @@ import { extname } from 'node:path';
 import { isScannedFolder } from '../assets/scanned';
 import { walkFiles } from '../assets/walk';
 import { findPrompts, type PromptFinderSettings } from '../prompts';
-import type { WorkspacePromptsResult } from '../protocol';
+import type { WorkspacePromptsResult } from '../../shared/protocol';
 
 /** File extensions the built-in finders read, and the language id each is scanned as. */
 const LANGUAGE_OF: Record<string, string> = {

@@ -5,6 +5,7 @@
 // Contract: never throws on document content (malformed input gives whatever could be found);
 // a cancelled token gives []; parsers are loaded once per process and reused. It only throws when
 // a parser itself cannot be loaded (a broken install), with a message that says so.
+import { type BuiltinPromptLanguage, entryLanguageId } from '../../shared/languages';
 import { findCodePrompts } from './code';
 import { findMarkdownPrompts } from './markdown';
 import type { Grammar } from './treeSitter';
@@ -16,8 +17,8 @@ export { localImagePath } from './markdown';
 
 type Parser = Grammar | 'markdown';
 
-/** The language ids this finder understands out of the box, and the parser each one uses. */
-const BUILTIN_LANGUAGES: Record<string, Parser> = {
+/** The language ids this finder understands out of the box (the client's list), and the parser each one uses. */
+const PARSER_OF_LANGUAGE: Record<BuiltinPromptLanguage, Parser> = {
   markdown: 'markdown',
   python: 'python',
   javascript: 'javascript',
@@ -25,12 +26,12 @@ const BUILTIN_LANGUAGES: Record<string, Parser> = {
   typescript: 'typescript',
   typescriptreact: 'tsx',
 };
-const PARSER_NAMES: Record<string, Parser> = { ...BUILTIN_LANGUAGES, tsx: 'tsx', jsx: 'javascript' };
+const PARSER_NAMES: Record<string, Parser> = { ...PARSER_OF_LANGUAGE, tsx: 'tsx', jsx: 'javascript' };
 
 export const DEFAULT_PROMPT_FINDER_SETTINGS: Readonly<PromptFinderSettings> = Object.freeze({
   names: ['prompt'],
   callees: ['pipe', 'pipeline', 'generate', 'txt2img', 'images.generate'],
-  languages: Object.keys(BUILTIN_LANGUAGES),
+  languages: Object.keys(PARSER_OF_LANGUAGE),
 });
 
 /**
@@ -51,9 +52,9 @@ export function resolveSettings(settings?: Partial<PromptFinderSettings>): Promp
 /** The parser a language id is scanned with under these settings, or undefined if none. */
 export function parserFor(languageId: string, languages: readonly string[]): Parser | undefined {
   for (const entry of languages) {
-    const [id, parser] = entry.split('=').map((s) => s.trim());
-    if (id !== languageId) continue;
-    const chosen = PARSER_NAMES[parser ?? id];
+    if (entryLanguageId(entry) !== languageId) continue;
+    const parser = entry.split('=')[1]?.trim();
+    const chosen = PARSER_NAMES[parser ?? languageId];
     if (chosen) return chosen;
   }
   return undefined;

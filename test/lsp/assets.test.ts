@@ -22,8 +22,8 @@ import {
   WorkDoneProgressCancelNotification,
   WorkDoneProgressCreateRequest,
 } from 'vscode-languageserver-protocol/node';
-import type { Lock } from '../../server/assets';
-import { ClientCommands, type GenerateAssetsArgs, type GenerateAssetsResult, type PromptCommandArgs, ServerCommands } from '../../server/protocol';
+import { describeAsset, type Lock } from '../../server/assets';
+import { AssetTargetRequest, ClientCommands, type GenerateAssetsArgs, type GenerateAssetsResult, type PromptCommandArgs, ServerCommands } from '../../shared/protocol';
 import { ensureFixtures } from '../fixtures/make-fixtures';
 import { startServer, type TestServer } from './harness';
 
@@ -104,6 +104,7 @@ describe('adadiff.server.generateAssets', () => {
       ['docs/img/lighthouse.png', 'generated'],
     ]);
     assert.equal(summary.counts.generated, 2);
+    for (const a of summary.assets) assert.equal(a.description, describeAsset(a), 'each asset comes with the line adadiff assets prints');
     assert.ok(summary.ok && !summary.cancelled);
     assert.ok(summary.stepsUsed > 0 && summary.baselineSteps >= summary.stepsUsed);
     assert.match(message, /^generated 2 of 2 assets, 0 current in [\d.]+ s; \d+ steps vs \d+ at the fixed schedule/);
@@ -263,5 +264,40 @@ describe('adadiff.server.generateAssets in an untrusted workspace', () => {
     assert.deepEqual(summary.assets.map((a) => a.action), ['would-generate', 'would-generate']);
     assert.match(message, /^would generate 2 of 2 assets/);
     assert.deepEqual(readdirSync(root), ['README.md'], 'no image, no lock file');
+  });
+});
+
+describe('adadiff/assetTarget: whether Generate asset goes through the asset core', () => {
+  let server: TestServer;
+  let root: string;
+
+  before(async () => {
+    root = mkdtempSync(join(tmpdir(), 'adadiff-asset-target-'));
+    for (const dir of ['docs/nested/inner', 'docs/.drafts', 'node_modules/pkg', 'build']) mkdirSync(join(root, dir), { recursive: true });
+    writeFileSync(join(root, '.gitignore'), 'build/\n');
+    writeFileSync(join(root, 'docs', '.gitignore'), 'private.md\n');
+    // Loads no model: the answer is the walk's rules, read from disk.
+    server = await startServer({ workspace: root, init: { trusted: true }, settings: () => ({}) });
+  });
+
+  after(async () => {
+    await server?.stop();
+  });
+
+  const managed = async (rel: string, target: string | undefined = 'img/x.png', base = root) =>
+    (await server.conn.sendRequest(AssetTargetRequest, { uri: pathToFileURL(join(base, rel)).href, target: target as string })).managed;
+
+  test('yes for a Markdown file the walk reads; no for what it skips, for code and for files outside the workspace', async () => {
+    assert.equal(await managed('README.md'), true);
+    assert.equal(await managed('docs/nested/inner/Guide.MARKDOWN'), true);
+    assert.equal(await managed('docs/.drafts/x.md'), false, 'hidden folder');
+    assert.equal(await managed('node_modules/pkg/README.md'), false, 'node_modules');
+    assert.equal(await managed('build/out.md'), false, "the root's .gitignore");
+    assert.equal(await managed('docs/private.md'), false, "docs/.gitignore, below its own folder");
+    assert.equal(await managed('private.md'), true, "docs/.gitignore does not reach above docs/");
+    assert.equal(await managed('gen.py'), false, 'the lens of a code prompt saves through the panel');
+    assert.equal(await managed('README.md', ''), false, 'no target');
+    assert.equal(await managed('README.md', 'x.png', tmpdir()), false, 'outside every workspace folder');
+    assert.equal((await server.conn.sendRequest(AssetTargetRequest, { uri: 'untitled:Untitled-1', target: 'x.png' })).managed, false);
   });
 });

@@ -15,7 +15,7 @@ import type { StepPrediction } from '../../server/engine';
 import { hoverMarkdown } from '../../server/lsp/present';
 import { parseParameters } from '../../server/pipeline/parameters';
 import { readPngText } from '../../server/pipeline/png';
-import { type GenerateAssetsResult, PreviewRequest, ServerCommands } from '../../server/protocol';
+import { type GenerateAssetsResult, PreviewRequest, ServerCommands } from '../../shared/protocol';
 import type { PromptSpan } from '../../server/prompts/types';
 import { CLI } from '../build';
 import { ensureFixtures } from '../fixtures/make-fixtures';

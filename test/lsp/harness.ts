@@ -19,7 +19,8 @@ import {
   StreamMessageWriter,
   WorkDoneProgressCreateRequest,
 } from 'vscode-languageserver-protocol/node';
-import { type AdaDiffSettings, DEFAULT_SETTINGS, type InitializationOptions, StatusNotification, type StatusParams } from '../../server/protocol';
+import { type AdaDiffSettings, DEFAULT_SETTINGS } from '../../server/lsp/settings';
+import { type InitializationOptions, StatusNotification, type StatusParams } from '../../shared/protocol';
 
 export { ROOT } from '../build';
 

@@ -9,7 +9,7 @@ import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CodeLensRequest, CodeLensResolveRequest, ExecuteCommandRequest, HoverRequest, type MarkupContent } from 'vscode-languageserver-protocol';
-import { CompareRequest, PreviewRequest, ServerCommands, SessionsRequest } from '../../server/protocol';
+import { CompareRequest, PreviewRequest, ServerCommands, SessionsRequest } from '../../shared/protocol';
 import { ensureFixtures } from '../fixtures/make-fixtures';
 import { fixtureWithPolicy } from '../fixtures/with-policy';
 import { startServer, type TestServer } from './harness';

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { StepPrediction } from '../../server/engine';
-import { bar, code, distributionChart, formatSaving, formatSeconds, hoverMarkdown, lensTitle, lensTooltip } from '../../server/lsp/present';
+import { bar, code, distributionChart, formatSaving, hoverMarkdown, lensTitle, lensTooltip } from '../../server/lsp/present';
+import { formatSeconds } from '../../shared/format';
 import type { PromptSpan } from '../../server/prompts/types';
 
 const prediction: StepPrediction = {

@@ -17,7 +17,7 @@ import {
   ResponseError,
   WorkDoneProgress,
 } from 'vscode-languageserver-protocol/node';
-import { CompareRequest, type PreviewProgressParams, PreviewProgressNotification, PreviewRequest, type PromptCommandArgs } from '../../server/protocol';
+import { CompareRequest, type PreviewProgressParams, PreviewProgressNotification, PreviewRequest, type PromptCommandArgs } from '../../shared/protocol';
 import { DEFAULT_CANDIDATES } from '../../server/adadiff/reward';
 import { ensureFixtures, makeBrokenFixture } from '../fixtures/make-fixtures';
 import { fixtureWithPolicy } from '../fixtures/with-policy';

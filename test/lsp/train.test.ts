@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import {
   CancellationTokenSource,
@@ -20,7 +21,7 @@ import {
   type WorkDoneProgressBegin,
   type WorkDoneProgressReport,
 } from 'vscode-languageserver-protocol/node';
-import { PreviewRequest, ServerCommands, type TrainEstimate, type TrainEstimateArgs, type TrainPolicyArgs, type TrainPolicyResult, type WorkspacePromptsResult } from '../../server/protocol';
+import { PreviewRequest, type PromptsFileResult, ServerCommands, type TrainEstimate, type TrainEstimateArgs, type TrainPolicyArgs, type TrainPolicyResult, type WorkspacePromptsResult } from '../../shared/protocol';
 import { ensureFixtures } from '../fixtures/make-fixtures';
 import { startServer, type TestServer } from './harness';
 
@@ -147,6 +148,16 @@ describe('training a step policy over stdio', () => {
     assert.ok(e.seconds > 0);
     const more = await estimate(server, { uri: scopeUri('train'), prompts: 20, seeds: [0, 1], candidates: [2, 4, 8] });
     assert.ok(more.seconds > 3 * e.seconds, 'twice the prompts and seeds: about four times the cost');
+    assert.equal(e.minPrompts, 8, 'the client warns below the figure the server refuses at');
+  });
+
+  test('a prompts file, read by the server as train-policy --prompts reads it', async () => {
+    const file = join(root, 'picked.txt');
+    writeFileSync(file, '# my prompts\r\n a red fox \n\n#skipped\na blue lighthouse\n');
+    const r = await command<PromptsFileResult>(server, ServerCommands.promptsFile, { uri: pathToFileURL(file).href });
+    assert.deepEqual(r.prompts, ['a red fox', 'a blue lighthouse']);
+    await refused(command(server, ServerCommands.promptsFile, { uri: pathToFileURL(join(root, 'missing.txt')).href }), /Cannot read the prompts file .*missing\.txt \(ENOENT\)/);
+    await refused(command(server, ServerCommands.promptsFile, { uri: 'untitled:Untitled-1' }), /file: URI/);
   });
 
   test('the workspace prompts: Markdown and code, deduplicated, node_modules and hidden folders skipped', async () => {

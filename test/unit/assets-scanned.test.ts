@@ -1,5 +1,6 @@
-// The editor decides from isScannedMarkdown whether a lens's "Generate asset" goes through the
-// asset core; it must say yes exactly for the Markdown files the core's walk reads.
+// The server answers adadiff/assetTarget (does a lens's "Generate asset" go through the asset
+// core?) from isScannedMarkdown and isIgnoredFile: they must say yes exactly for the Markdown
+// files the core's walk reads.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isIgnoredFile } from '../../server/assets/gitignore';

@@ -11,12 +11,11 @@ import { guidanceOption, schedulerOption, seedOption, sizeOption, stepsOption, U
 import { Engine } from '../../server/engine';
 import { DEFAULTS } from '../../server/generation';
 import { GUIDANCE, isImageSize, parseImageSize, SCHEDULER_NAMES, SCHEDULER_SETTINGS, SEED, SIDE, SIZE_SETTING_PATTERN, STEPS } from '../../server/limits';
-import { readSettings } from '../../server/lsp/settings';
+import { DEFAULT_SETTINGS, readSettings } from '../../server/lsp/settings';
 import { validatePolicyManifest } from '../../server/adadiff/policy-manifest';
 import { validateSeed } from '../../server/pipeline/noise';
 import { SCHEDULER_NAMES as BUILT_SCHEDULERS } from '../../server/pipeline/schedulers';
 import { parseOptions } from '../../server/prompts';
-import { DEFAULT_SETTINGS } from '../../server/protocol';
 import { ensureFixtures } from '../fixtures/make-fixtures';
 import { tempWorkspace } from './assets-helpers';
 

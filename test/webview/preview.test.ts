@@ -11,7 +11,7 @@ import * as esbuild from 'esbuild';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { previewHtml } from '../../client/preview-html';
-import type { CompareView, FromWebview, PreviewView, ToWebview } from '../../client/preview-messages';
+import type { CompareView, FromWebview, PreviewView, ToWebview } from '../../shared/preview-messages';
 
 const ORIGIN = 'https://webview.adadiff.test';
 const OUT = join(__dirname, 'out');

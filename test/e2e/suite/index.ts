@@ -4,8 +4,8 @@
 import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as vscode from 'vscode';
-import type { AssetSummary, Lock } from '../../../server/assets';
-import type { PromptCommandArgs, TrainPolicyResult } from '../../../server/protocol';
+import type { Lock } from '../../../server/assets';
+import type { AssetRunSummary, PromptCommandArgs, TrainPolicyResult } from '../../../shared/protocol';
 import { TRAIN_ME } from '../trainable-models';
 
 const tests: [string, () => Promise<void>][] = [];
@@ -170,14 +170,14 @@ test('Generate All Assets writes the missing images and the lock; a second run g
   const fox = vscode.Uri.joinPath(workspace(), 'images', 'fox.png');
   // The lens test above generated it: delete it, so this run has something to do.
   await vscode.workspace.fs.delete(fox).then(undefined, () => undefined);
-  const summary = await vscode.commands.executeCommand<AssetSummary | undefined>('adadiff.generateAllAssets');
+  const summary = await vscode.commands.executeCommand<AssetRunSummary | undefined>('adadiff.generateAllAssets');
   assert.ok(summary, 'the command resolves with the summary');
   assert.ok(summary.ok && !summary.cancelled, JSON.stringify(summary.problems));
   assert.deepEqual(summary.assets.filter((a) => a.action === 'generated').map((a) => a.out), ['images/fox.png']);
   assert.ok(summary.stepsUsed > 0 && summary.baselineSteps >= summary.stepsUsed, `${summary.stepsUsed} steps, baseline ${summary.baselineSteps}`);
   const bytes = await vscode.workspace.fs.readFile(fox);
   assert.equal((await readLock()).assets['images/fox.png'].sha256, sha256(bytes));
-  const again = await vscode.commands.executeCommand<AssetSummary | undefined>('adadiff.generateAllAssets');
+  const again = await vscode.commands.executeCommand<AssetRunSummary | undefined>('adadiff.generateAllAssets');
   assert.equal(again?.counts.generated, 0);
   assert.equal(again?.counts.current, summary.counts.targets);
 });

@@ -2,59 +2,17 @@
 // by both sides (server/lsp and client/). Everything else is standard LSP: hover, codeLens (+
 // resolve), workspace/executeCommand, work-done progress and $/cancelRequest.
 //
-// No `vscode` import here: this file is bundled into the server, the VS Code client and the tests.
+// The wire format, not the core's types: every type here is a plain serializable interface (the
+// server converts its core values into them, as rust-analyzer's lsp_ext does), and this folder
+// imports nothing of the project outside shared/ (test/unit/boundaries.test.ts), so the
+// client never bundles server logic. No `vscode` import: the server and the tests use it too.
 import { NotificationType, RequestType, RequestType0, type WorkDoneProgressParams } from 'vscode-languageserver-protocol';
-import type { AssetSummary } from './assets';
-import { DEFAULTS } from './generation';
-import type { SchedulerSetting } from './limits';
 
 // ---------------------------------------------------------------------------------------------
-// Settings: the `adadiff` section, read per resource with workspace/configuration. Their bounds and
-// names are limits.ts's; package.json's contributes.configuration is tested against both.
-
-export type { SchedulerSetting };
-
-export interface AdaDiffSettings {
-  /** `adadiff.model.path`: a diffusers ONNX model folder; '' = the bundled model. Ignored in an untrusted workspace. */
-  model: { path: string };
-  /** `adadiff.providers`: execution providers to try in order (e.g. ["cuda", "cpu"]); [] = the platform's default order. */
-  providers: string[];
-  /** `adadiff.baselineSteps`: for a model without a policy, its steps and what savings are measured against (a policy brings its own). */
-  baselineSteps: number;
-  /** `adadiff.guidance`: classifier-free guidance scale; 0 = what the step policy was trained with, else the default. Not for assets. */
-  guidance: number;
-  /** `adadiff.size`: "WIDTHxHEIGHT", '' = the model's default size. Not for assets. */
-  size: string;
-  /** `adadiff.scheduler`: 'auto' = what the step policy was trained with, else the default. Not for assets. */
-  scheduler: SchedulerSetting;
-  /** `adadiff.seed`: the seed previews start from. */
-  seed: number;
-  /** `adadiff.codeLens.enabled`. */
-  codeLens: { enabled: boolean };
-  /** `adadiff.prompts.*`: extend the prompt finder. */
-  prompts: {
-    /** Extra identifier fragments that mark a prompt (besides "prompt"). */
-    names: string[];
-    /** Extra callees whose first argument is a prompt (besides pipe, pipeline, generate, txt2img, images.generate). */
-    callees: string[];
-    /** Extra language ids to look for prompts in. */
-    languages: string[];
-  };
-}
+// Settings: the `adadiff` section. The server reads it per resource with workspace/configuration
+// (its shape and defaults: server/lsp/settings.ts); the client only names the section.
 
 export const SETTINGS_SECTION = 'adadiff';
-
-export const DEFAULT_SETTINGS: AdaDiffSettings = {
-  model: { path: '' },
-  providers: [],
-  baselineSteps: DEFAULTS.baselineSteps,
-  guidance: 0,
-  size: '',
-  scheduler: 'auto',
-  seed: 0,
-  codeLens: { enabled: true },
-  prompts: { names: [], callees: [], languages: [] },
-};
 
 /** Sent as `initializationOptions` by the client. */
 export interface InitializationOptions {
@@ -227,6 +185,8 @@ export const ServerCommands = {
   estimateTraining: 'adadiff.server.estimateTraining',
   /** The image prompts in the workspace's files, for training; one { uri? }, returns WorkspacePromptsResult. */
   workspacePrompts: 'adadiff.server.workspacePrompts',
+  /** A prompts file read as `adadiff train-policy --prompts` reads it; one PromptsFileArgs, returns PromptsFileResult. */
+  promptsFile: 'adadiff.server.promptsFile',
 } as const;
 
 /**
@@ -248,11 +208,72 @@ export interface GenerateAssetsArgs {
   check?: boolean;
 }
 
+/** What became of one asset (server/assets' AssetReport, with its line of words). */
+export interface AssetOutcome {
+  /** Workspace-relative output path. */
+  out: string;
+  /** Where the target is written: "README.md:12", "adadiff.yaml:4". */
+  source: string;
+  state: 'current' | 'missing' | 'stale' | 'modified' | 'untracked';
+  /** Why it is stale or skipped, in words. */
+  reasons: string[];
+  action: 'generated' | 'would-generate' | 'skipped' | 'failed' | 'cancelled';
+  /** Makes a check fail: missing, stale, modified, or an explicit output adadiff did not write. */
+  outOfDate: boolean;
+  steps?: number;
+  baselineSteps?: number;
+  estimatedSeconds?: number;
+  seconds?: number;
+  error?: string;
+  /** The asset's line for a log, as `adadiff assets` prints it. */
+  description: string;
+}
+
+/** A whole run (server/assets' AssetSummary), as the client shows and tests read it. */
+export interface AssetRunSummary {
+  root: string;
+  lockFile: string;
+  mode: 'generate' | 'check' | 'dry-run';
+  assets: AssetOutcome[];
+  counts: Record<AssetOutcome['state'], number> & { targets: number; generated: number; failed: number };
+  /** Steps over the assets generated (or to generate, in a dry run), and what the fixed baseline would use. */
+  stepsUsed: number;
+  baselineSteps: number;
+  /** From the cost model, before starting: the assets to generate, and the same at baseline steps. */
+  estimatedSeconds: number;
+  baselineEstimatedSeconds: number;
+  /** Wall time of the whole run. */
+  seconds: number;
+  problems: { source: string; out?: string; message: string }[];
+  warnings: string[];
+  /** Lock entries no target asks for any more. */
+  orphans: string[];
+  cancelled: boolean;
+  /** check: everything is current; otherwise: no problems and no failures. */
+  ok: boolean;
+}
+
 export interface GenerateAssetsResult {
-  summary: AssetSummary;
-  /** describeSummary(summary): the one line for a notification. */
+  summary: AssetRunSummary;
+  /** The one line for a notification. */
   message: string;
 }
+
+/** Whether a lens's Generate asset goes through the asset core (the lock file, `adadiff assets`'s rules). */
+export interface AssetTargetParams {
+  /** The document the prompt is in. */
+  uri: string;
+  /** Its target, relative to the document (PromptCommandArgs.target). */
+  target: string;
+}
+
+export interface AssetTargetResult {
+  /** True when `adadiff assets` would find this target: a Markdown file in a workspace folder that its walk reads (not hidden, not in node_modules, not git-ignored). */
+  managed: boolean;
+}
+
+/** Asked when the user runs Generate asset: the answer follows the files as they are then. */
+export const AssetTargetRequest = new RequestType<AssetTargetParams, AssetTargetResult, void>('adadiff/assetTarget');
 
 // ---------------------------------------------------------------------------------------------
 // Training a step policy from the editor (issue #7): the server runs the same trainPolicy as
@@ -326,6 +347,8 @@ export interface TrainEstimate {
   unetSteps: number;
   /** From the calibrated cost of each part on this machine; cached table rows make it less. */
   seconds: number;
+  /** The fewest prompts, training and held-out together, that the server trains on. */
+  minPrompts: number;
 }
 
 export interface WorkspacePromptsResult {
@@ -335,6 +358,17 @@ export interface WorkspacePromptsResult {
   files: number;
   /** True when a limit (files, size, prompts) cut the search short. */
   truncated: boolean;
+}
+
+/** Arguments of adadiff.server.promptsFile. */
+export interface PromptsFileArgs {
+  /** A file: URI. */
+  uri: string;
+}
+
+export interface PromptsFileResult {
+  /** One prompt a line; blank lines and lines starting with `#` are left out. */
+  prompts: string[];
 }
 
 /** Sessions per model part (textEncoder, unet, vaeDecoder, vaeEncoder) on one thread. */

@@ -1,7 +1,7 @@
 // Everything the preview panel and the extension say to each other, declared once for both sides:
-// client/preview-panel.ts (extension host) and media/preview.ts (the webview). No `vscode` import:
-// the webview bundle and the Chromium test use these types too.
-import type { CompareResult, ImageSize, PreviewResult } from '../server/protocol';
+// client/preview-panel.ts (extension host) and media/preview.ts (the webview). No `vscode` import
+// and only type imports: the webview bundle and the Chromium test use these types too.
+import type { CompareResult, ImageSize, PreviewResult } from './protocol';
 
 /** What a preview renders: enough to run it again (new seed, compare) after a reload. */
 export interface PreviewSubject {
