@@ -23,7 +23,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { HoverRequest } from 'vscode-languageserver-protocol/node';
 import { openModelFolder } from '../server/model/folder';
 import { GraphBuilder } from '../server/onnx/graph';
@@ -81,14 +81,14 @@ async function heavyModel(): Promise<string> {
   return dir;
 }
 
-/** The CLI bundle of `ref`, built from its tree with this checkout's node_modules. */
-function buildRef(ref: string): { cli: string; commit: string } {
+/** The CLI bundle of `ref`, built from its tree with this checkout's node_modules (in `dir`, which the caller removes). */
+function buildRef(ref: string): { cli: string; commit: string; dir: string } {
   const commit = execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', ref], { encoding: 'utf8' }).trim();
   const dir = mkdtempSync(join(tmpdir(), `adadiff-bench-${commit}-`));
   execFileSync('sh', ['-c', `git -C "${ROOT}" archive ${commit} | tar -x -C "${dir}"`]);
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
   execFileSync(process.execPath, ['esbuild.mjs'], { cwd: dir, stdio: 'inherit' });
-  return { cli: join(dir, 'dist', 'cli.js'), commit };
+  return { cli: join(dir, 'dist', 'cli.js'), commit, dir };
 }
 
 /** Resident and peak memory of a process, in bytes (Linux /proc). */
@@ -123,9 +123,10 @@ interface Run {
 }
 
 async function scenario(cli: string | undefined, model: string): Promise<Run> {
+  const cacheDir = mkdtempSync(join(tmpdir(), 'adadiff-bench-memory-'));
   const server: TestServer = await startServer({
     cli,
-    init: { trusted: true, bundledModelPath: model, cacheDir: mkdtempSync(join(tmpdir(), 'adadiff-bench-memory-')) },
+    init: { trusted: true, bundledModelPath: model, cacheDir },
     settings: () => ({ model: { path: model } }),
   });
   try {
@@ -167,6 +168,7 @@ async function scenario(cli: string | undefined, model: string): Promise<Run> {
     return { rssIdle, rssFirstPreview, rssAfterPreviews, peak, firstHoverMs, duringLoadMs, coldPreviewMs, costMeasuredMs, warmHoverMs, sessions };
   } finally {
     await server.stop();
+    rmSync(cacheDir, { recursive: true, force: true });
   }
 }
 
@@ -195,45 +197,56 @@ export const benchMemory: BenchSection = {
   async run() {
     const ref = process.env.ADADIFF_BENCH_MEMORY_REF ?? 'main';
     const fixtures = await ensureFixtures();
+    const heavy = await heavyModel();
     const models = [
       ...(existsSync(join(DEFAULT_MODEL_DIR, 'model_index.json')) ? [DEFAULT_MODEL_DIR] : []),
       fixtures.optimum,
       fixtures.fp16,
-      await heavyModel(),
+      heavy,
       ...(process.env.ADADIFF_BENCH_MEMORY_MODELS ?? '').split(':').filter(Boolean),
     ];
     const before = buildRef(ref);
-    const here = execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).trim() !== '';
-    const afterLabel = `this build (${here}${dirty ? '+changes' : ''})`;
-    const beforeLabel = `${ref} (${before.commit})`;
-    const results: Record<string, unknown> = { before: beforeLabel, after: afterLabel, loadBefore: noteLoad('before') };
-    const rows: Record<string, unknown>[] = [];
-    for (const model of models) {
-      const weights = await weightBytes(model);
-      // Before, then after, on the same model back to back: the machine's load is alike for both.
-      const old = await scenario(before.cli, model);
-      const now = await scenario(undefined, model);
-      const [o, n] = [summary(old, weights), summary(now, weights)];
-      rows.push({ model, weightBytes: weights, before: o, after: n });
-      const line = (label: string, a: string, b: string) => console.log(`  ${label.padEnd(34)}${a.padEnd(44)}${b}`);
-      console.log(`\n${model}: weights ${mb(weights)} (ONNX files and external data)`);
-      line('', beforeLabel, afterLabel);
-      line('RSS idle (server started)', mb(old.rssIdle), mb(now.rssIdle));
-      line('RSS after the first preview', mb(old.rssFirstPreview), mb(now.rssFirstPreview));
-      line('RSS after 4 previews + hovers', mb(old.rssAfterPreviews), mb(now.rssAfterPreviews));
-      line('peak RSS (VmHWM)', mb(old.peak), mb(now.peak));
-      line('RSS / weights (goal <= 1.2)', o.rssOverWeights.toFixed(2), n.rssOverWeights.toFixed(2));
-      line('(RSS - idle) / weights', o.loadedOverWeights.toFixed(2), n.loadedOverWeights.toFixed(2));
-      line('first hover (cold server)', `${old.firstHoverMs.toFixed(0)} ms`, `${now.firstHoverMs.toFixed(0)} ms`);
-      line('later hovers until the preview is back', lat(old.duringLoadMs), lat(now.duringLoadMs));
-      line('cold preview (load + render)', `${old.coldPreviewMs.toFixed(0)} ms`, `${now.coldPreviewMs.toFixed(0)} ms`);
-      line('cost measured (status) at', `${old.costMeasuredMs.toFixed(0)} ms`, `${now.costMeasuredMs.toFixed(0)} ms`);
-      line('warm hovers', lat(old.warmHoverMs), lat(now.warmHoverMs));
-      if (now.sessions) console.log(`  sessions (this build): ${JSON.stringify(now.sessions)}`);
+    try {
+      return await compare(models, ref, before);
+    } finally {
+      // Half a gigabyte of stand-in weights and a build: not left behind in the temporary folder.
+      rmSync(dirname(heavy), { recursive: true, force: true });
+      rmSync(before.dir, { recursive: true, force: true });
     }
-    results.models = rows;
-    results.loadAfter = noteLoad('after');
-    return results;
   },
 };
+
+async function compare(models: string[], ref: string, before: ReturnType<typeof buildRef>): Promise<Record<string, unknown>> {
+  const here = execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  const dirty = execFileSync('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).trim() !== '';
+  const afterLabel = `this build (${here}${dirty ? '+changes' : ''})`;
+  const beforeLabel = `${ref} (${before.commit})`;
+  const results: Record<string, unknown> = { before: beforeLabel, after: afterLabel, loadBefore: noteLoad('before') };
+  const rows: Record<string, unknown>[] = [];
+  for (const model of models) {
+    const weights = await weightBytes(model);
+    // Before, then after, on the same model back to back: the machine's load is alike for both.
+    const old = await scenario(before.cli, model);
+    const now = await scenario(undefined, model);
+    const [o, n] = [summary(old, weights), summary(now, weights)];
+    rows.push({ model, weightBytes: weights, before: o, after: n });
+    const line = (label: string, a: string, b: string) => console.log(`  ${label.padEnd(40)}${a.padEnd(44)}${b}`);
+    console.log(`\n${model}: weights ${mb(weights)} (ONNX files and external data)`);
+    line('', beforeLabel, afterLabel);
+    line('RSS idle (server started)', mb(old.rssIdle), mb(now.rssIdle));
+    line('RSS after the first preview', mb(old.rssFirstPreview), mb(now.rssFirstPreview));
+    line('RSS after 4 previews + hovers', mb(old.rssAfterPreviews), mb(now.rssAfterPreviews));
+    line('peak RSS (VmHWM)', mb(old.peak), mb(now.peak));
+    line('RSS / weights (goal <= 1.2)', o.rssOverWeights.toFixed(2), n.rssOverWeights.toFixed(2));
+    line('(RSS - idle) / weights', o.loadedOverWeights.toFixed(2), n.loadedOverWeights.toFixed(2));
+    line('first hover (cold server)', `${old.firstHoverMs.toFixed(0)} ms`, `${now.firstHoverMs.toFixed(0)} ms`);
+    line('later hovers until the preview is back', lat(old.duringLoadMs), lat(now.duringLoadMs));
+    line('cold preview (load + render)', `${old.coldPreviewMs.toFixed(0)} ms`, `${now.coldPreviewMs.toFixed(0)} ms`);
+    line('cost measured (status) at', `${old.costMeasuredMs.toFixed(0)} ms`, `${now.costMeasuredMs.toFixed(0)} ms`);
+    line('warm hovers', lat(old.warmHoverMs), lat(now.warmHoverMs));
+    if (now.sessions) console.log(`  sessions (this build): ${JSON.stringify(now.sessions)}`);
+  }
+  results.models = rows;
+  results.loadAfter = noteLoad('after');
+  return results;
+}

@@ -11,7 +11,7 @@ import type { CpuShare, SchedulerName } from './model/contract';
 import { openModelFolder } from './model/folder';
 import { type LoadOptions, loadModel, type LoadedModel, type TextModel } from './model/session';
 import type { ModelFolder } from './model/contract';
-import { generate, type GenerateResult, type StepProgress, throwIfCancelled } from './pipeline/generate';
+import { generate, type GenerateResult, runsUnconditional, type StepProgress, throwIfCancelled } from './pipeline/generate';
 import { validateSeed } from './pipeline/noise';
 import { formatParameters, type GenerationParameters } from './pipeline/parameters';
 import { encodePng } from './pipeline/png';
@@ -92,7 +92,7 @@ function costOf(cal: Calibration, steps: number, baselineSteps: number): StepCos
   return { estimatedSeconds, baselineSeconds, saving: baselineSeconds > 0 ? 1 - estimatedSeconds / baselineSeconds : 0, provider: cal.provider };
 }
 
-/** Absent values are resolveGeneration's to choose (request > prompt > settings > policy > defaults). */
+/** Absent values are resolveGeneration's to choose (request > prompt > settings > policy > the model's own > defaults). */
 export interface RenderRequest {
   prompt: string;
   negativePrompt?: string;
@@ -139,8 +139,8 @@ export class ModelHandle<M extends TextModel = LoadedModel> {
   ) {}
 
   /** What a render for `purpose` with these values uses: resolveGeneration with this model's policy, settings and defaults. */
-  generation({ purpose = 'preview', ...sources }: Partial<Omit<GenerationSources, 'policy' | 'defaults'>> = {}): Generation {
-    return resolveGeneration({ settings: this.settings, ...sources, purpose, policy: this.policy?.manifest, defaults: this.defaults });
+  generation({ purpose = 'preview', ...sources }: Partial<Omit<GenerationSources, 'policy' | 'model' | 'defaults'>> = {}): Generation {
+    return resolveGeneration({ settings: this.settings, ...sources, purpose, policy: this.policy?.manifest, model: this.model.layout.recommended, defaults: this.defaults });
   }
 
   get baselineSteps(): number {
@@ -155,8 +155,13 @@ export class ModelHandle<M extends TextModel = LoadedModel> {
     return this.generation().scheduler;
   }
 
+  /** The shape a calibration is measured at: the guidance batch this model runs (LCM's embedding runs none), and the size. */
+  costShape(guidance = this.guidance, width?: number, height?: number): CalibrationShape {
+    return { guided: runsUnconditional(this.model, guidance), width, height };
+  }
+
   calibration(width?: number, height?: number, guidance = this.guidance): Promise<Calibration> {
-    return this.costs.get({ guided: guidance > 1, width, height });
+    return this.costs.get(this.costShape(guidance, width, height));
   }
 
   /**
@@ -189,7 +194,7 @@ export class ModelHandle<M extends TextModel = LoadedModel> {
   async estimate(prompt: string, signal?: AbortSignal, purpose: Purpose = 'preview'): Promise<StepEstimate> {
     const g = this.generation({ purpose });
     const { choice } = await this.choose(prompt, g, signal);
-    const cal = await this.costs.peek({ guided: g.guidance > 1 });
+    const cal = await this.costs.peek(this.costShape(g.guidance));
     return 'notYet' in cal ? { ...choice, unmeasured: cal.notYet } : { ...choice, ...costOf(cal, choice.steps, choice.baselineSteps) };
   }
 

@@ -35,7 +35,7 @@ export interface ParameterValues {
  */
 export type Purpose = 'preview' | 'asset' | 'training';
 
-export type Source = 'request' | 'prompt' | 'settings' | 'policy' | 'default';
+export type Source = 'request' | 'prompt' | 'settings' | 'policy' | 'model' | 'default';
 
 export interface GenerationSources {
   purpose: Purpose;
@@ -47,6 +47,11 @@ export interface GenerationSources {
   settings?: ParameterValues;
   /** The step policy's manifest: what its reward table was made with. */
   policy?: { scheduler: SchedulerName; guidance: number; baselineSteps: number } | null;
+  /**
+   * What the model's own files say (ModelLayout.recommended, model/layout.ts): the scheduler its
+   * scheduler_config.json names, and a Turbo or LCM model's guidance and few steps.
+   */
+  model?: ParameterValues;
   /** Default: DEFAULTS. */
   defaults?: GenerationDefaults;
 }
@@ -73,13 +78,13 @@ export interface Generation {
 
 /** The sources each purpose reads, first one that gives a value wins. */
 const ORDER: Record<Purpose, readonly Source[]> = {
-  preview: ['request', 'prompt', 'settings', 'policy', 'default'],
+  preview: ['request', 'prompt', 'settings', 'policy', 'model', 'default'],
   // Assets follow the prompt, the model's policy manifest and the lock (whose seed rule the asset
   // planner writes into the request), never the editor's settings: `adadiff assets --check` in CI
   // must agree with what the editor wrote.
-  asset: ['request', 'prompt', 'policy', 'default'],
+  asset: ['request', 'prompt', 'policy', 'model', 'default'],
   // A training covers many prompts, so no prompt's options apply.
-  training: ['request', 'settings', 'policy', 'default'],
+  training: ['request', 'settings', 'policy', 'model', 'default'],
 };
 
 /**
@@ -96,6 +101,7 @@ export function resolveGeneration(sources: GenerationSources): Generation {
     prompt: sources.prompt ?? {},
     settings: sources.settings ?? {},
     policy: sources.policy ?? {},
+    model: sources.model ?? {},
     default: { ...defaults, steps: 'auto' },
   };
   const from = {} as Record<Parameter, Source>;

@@ -6,7 +6,7 @@
 import { SEED_MAX } from '../shared/seed';
 
 /** The samplers of the denoising loop (pipeline/schedulers), as settings, flags and policy.json name them. */
-export const SCHEDULER_NAMES = ['ddim', 'euler', 'dpmpp-2m', 'dpmpp-2m-karras', 'lcm'] as const;
+export const SCHEDULER_NAMES = ['ddim', 'euler', 'euler-a', 'dpmpp-2m', 'dpmpp-2m-karras', 'lcm'] as const;
 export type SchedulerName = (typeof SCHEDULER_NAMES)[number];
 
 export const isSchedulerName = (value: unknown): value is SchedulerName => SCHEDULER_NAMES.includes(value as SchedulerName);
@@ -25,6 +25,9 @@ export const SEED: Bounds = { min: 0, max: SEED_MAX };
 
 /** Denoising steps: no schedule has more steps than the 1000 training timesteps of Stable Diffusion-family models. */
 export const STEPS: Bounds = { min: 1, max: 1000 };
+
+/** `adadiff.baselineSteps`: a step count, or 0 for "not set" (the model's own, e.g. a Turbo model's 4, else 50). */
+export const BASELINE_SETTING: Bounds = { min: 0, max: STEPS.max };
 
 /** Classifier-free guidance scale (0 and 1 both mean none); 30 is where A1111's CFG slider stops. */
 export const GUIDANCE: Bounds = { min: 0, max: 30 };

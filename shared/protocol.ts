@@ -371,8 +371,8 @@ export interface PromptsFileResult {
   prompts: string[];
 }
 
-/** Sessions per model part (textEncoder, unet, vaeDecoder, vaeEncoder) on one thread. */
-export type SessionCounts = Readonly<Record<'textEncoder' | 'unet' | 'vaeDecoder' | 'vaeEncoder', number>>;
+/** Sessions per model part (textEncoder, textEncoder2 for SDXL, unet, vaeDecoder, vaeEncoder) on one thread. */
+export type SessionCounts = Readonly<Record<'textEncoder' | 'textEncoder2' | 'unet' | 'vaeDecoder' | 'vaeEncoder', number>>;
 
 export interface SessionsResult {
   /** The server's main thread: the text encoder hovers use. */

@@ -20,9 +20,16 @@ export const POLICY_IO = {
   logits: 'logits',
 } as const;
 
+export const FEATURE_SOURCES = ['text_encoder.last_hidden_state', 'text_encoder+text_encoder_2.hidden_states[-2]'] as const;
+export type FeatureSource = (typeof FEATURE_SOURCES)[number];
+
 export interface PolicyFeatureSpec {
-  /** The text encoder output the policy reads: its per-token features. */
-  source: 'text_encoder.last_hidden_state';
+  /**
+   * The per-token features the policy reads, which are what the UNet reads (promptFeatures in
+   * policy.ts): one text encoder's last_hidden_state, or SDXL's two encoders' penultimate hidden
+   * states side by side.
+   */
+  source: FeatureSource;
   /**
    * Token count L the training features had (the tokenizer's padded length). The graph accepts any
    * L; padding (mask 0) is ignored, and the text encoder runs with an all-ones attention mask, as
@@ -192,6 +199,8 @@ export function validatePolicyManifest(value: unknown): PolicyManifest {
   if (!m.features || !positiveInt(m.features.dim) || !positiveInt(m.features.tokens)) {
     fail('features must give the text features\' tokens and dim');
   }
+  // Exports always name it; a hand-written manifest may leave it out (then: last_hidden_state).
+  if (m.features.source !== undefined && !FEATURE_SOURCES.includes(m.features.source)) fail(`features.source must be one of ${FEATURE_SOURCES.join(', ')}`);
   if (!m.architecture || m.architecture.outputs !== m.candidates.length || m.architecture.inputDim !== m.features.dim) {
     fail('architecture does not match the candidates and feature width');
   }

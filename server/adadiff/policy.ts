@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { LoadedModel } from '../model/contract';
 import { POLICY_DIR, POLICY_JSON, POLICY_ONNX } from './export';
-import { POLICY_FIRST_STEP_ONNX, POLICY_IO, validatePolicyManifest, type PolicyManifest } from './policy-manifest';
+import { type FeatureSource, POLICY_FIRST_STEP_ONNX, POLICY_IO, validatePolicyManifest, type PolicyManifest } from './policy-manifest';
 import type { TokenFeatures } from './policy-net';
 
 export interface StepPrediction {
@@ -154,16 +154,25 @@ export function stepFromLogits(candidates: readonly number[], logits: ArrayLike<
 }
 
 /**
- * A prompt's features as the policy reads them, at training and at inference alike: the text
- * encoder's last_hidden_state for the padded ids, and a mask of the real tokens (BOS, the prompt,
- * EOS). Keeping this in one place keeps training and inference from drifting apart.
+ * A prompt's features as the policy reads them, at training and at inference alike: exactly the
+ * token features the UNet's cross-attention reads (TextEncoding: SD 1.x/2.x the text encoder's
+ * last_hidden_state; SDXL both encoders' penultimate hidden states side by side, 768 + 1280 =
+ * 2048 wide, not the pooled text_embeds, which carry no per-token structure for the attention
+ * layers), and a mask of the real tokens (BOS, the prompt, EOS) from the first tokenizer; both
+ * SDXL tokenizers split a prompt alike and differ only in padding. Keeping this in one place
+ * keeps training and inference from drifting apart.
  */
+/** Where promptFeatures' features come from for this model, as policy.json records it. */
+export function featureSource(model: LoadedModel): FeatureSource {
+  return model.layout.kind === 'sdxl' ? 'text_encoder+text_encoder_2.hidden_states[-2]' : 'text_encoder.last_hidden_state';
+}
+
 export async function promptFeatures(
   model: Pick<LoadedModel, 'tokenizer' | 'encodeText'>,
   prompt: string,
 ): Promise<TokenFeatures & { hidden: Float32Array; mask: Float32Array; droppedTokens: number }> {
   const encoded = model.tokenizer.encode(prompt);
-  const text = await model.encodeText([encoded.ids]);
+  const text = await model.encodeText([prompt]);
   const [, tokens, dim] = text.dims;
   const mask = new Float32Array(tokens).map((_, i) => (i < encoded.tokens ? 1 : 0));
   return { hidden: text.hidden, tokens, dim, mask, droppedTokens: encoded.dropped };

@@ -10,7 +10,7 @@ import { throwIfCancelled } from '../pipeline/generate';
 import { evaluatePolicy, sha256Lines, type EvaluateProgress } from './evaluate';
 import { exportPolicy } from './export';
 import { FIRST_STEP_STATS, firstStep, firstStepFeatureNames, sharedFirstCall } from './first-step';
-import { loadPolicy, promptFeatures } from './policy';
+import { featureSource, loadPolicy, promptFeatures } from './policy';
 import { POLICY_FIRST_STEP_ONNX, POLICY_FORMAT, POLICY_VERSION, type NamedEvaluation, type PolicyEvaluation, type PolicyManifest } from './policy-manifest';
 import { DEFAULT_CANDIDATES, resolveRewardSettings, type RewardOptions } from './reward';
 import { buildRewardTable, fidelityScorer, type GenerationSettings, type QualityScorer, type RewardTable, type TableProgress } from './reward-table';
@@ -28,7 +28,7 @@ export interface TrainPolicyOptions extends GenerationSettings {
   seeds?: readonly number[];
   /** Seeds the held-out sets are judged on (more seeds, steadier shares). Default: `seeds`. */
   heldOutSeeds?: readonly number[];
-  /** Candidate step counts. Default 5, 10, ..., 50. */
+  /** Candidate step counts. Default: trainingCandidates (DEFAULT_CANDIDATES, or 1-8 for few-step models). */
   candidates?: readonly number[];
   /** Default: fidelity (SSIM to the longest candidate's image). */
   scorer?: QualityScorer;
@@ -67,8 +67,13 @@ export interface TrainPolicyResult {
   plotPng?: Buffer;
 }
 
+/** The candidates asked for, else the model's own (1-8 steps for a few-step model, layout.ts), else DEFAULT_CANDIDATES. */
+export function trainingCandidates(model: Pick<LoadedModel, 'layout'>, given?: readonly number[]): readonly number[] {
+  return given ?? model.layout.candidates ?? DEFAULT_CANDIDATES;
+}
+
 export async function trainPolicy(model: LoadedModel, opts: TrainPolicyOptions): Promise<TrainPolicyResult> {
-  const candidates = [...(opts.candidates ?? DEFAULT_CANDIDATES)].sort((a, b) => a - b);
+  const candidates = [...trainingCandidates(model, opts.candidates)].sort((a, b) => a - b);
   if (new Set(candidates).size !== candidates.length) throw new Error('train-policy: candidates must be distinct');
   const seeds = [...(opts.seeds ?? DEFAULT_SEEDS)];
   const scorer = opts.scorer ?? fidelityScorer;
@@ -156,7 +161,7 @@ export async function trainPolicy(model: LoadedModel, opts: TrainPolicyOptions):
     scheduler: opts.scheduler,
     guidance: opts.guidance,
     reward,
-    features: { source: 'text_encoder.last_hidden_state', tokens: features[0].tokens, dim: features[0].dim },
+    features: { source: featureSource(model), tokens: features[0].tokens, dim: features[0].dim },
     architecture: trained.options.architecture,
     training,
     ...(refined

@@ -5,6 +5,7 @@ import { runtimeVersion } from '../engine';
 import { defineCommand } from './command';
 import { withModel } from './context';
 import { json, model as modelOption } from './options';
+import { runsUnconditional } from '../pipeline/generate';
 
 export const calibrateCommand = defineCommand({
   name: 'calibrate',
@@ -13,7 +14,7 @@ export const calibrateCommand = defineCommand({
   run: (values) =>
     withModel(values.model, async (handle, engine) => {
       const model = handle.model;
-      const shape = { guided: handle.guidance > 1 };
+      const shape = { guided: runsUnconditional(model, handle.guidance) };
       const { calibration: cal, previous } = await recalibrate(model, shape, engine.calibrations, runtimeVersion());
       const [c, h, w] = model.latentShape();
       const steps = [...new Set([...(handle.policy?.manifest.candidates ?? [10, 25]), handle.baselineSteps])].sort((a, b) => a - b);

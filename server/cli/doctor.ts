@@ -29,8 +29,16 @@ export const doctorCommand = defineCommand({
         dir: modelDir,
         name: handle.model.folder.name,
         hash: (await handle.model.folder.hash()).slice(0, 10),
+        layout: {
+          kind: handle.model.layout.kind,
+          name: handle.model.layout.name,
+          traits: handle.model.layout.traits,
+          scheduler: handle.scheduler,
+          guidance: handle.guidance,
+          baselineSteps: handle.baselineSteps,
+        },
         parts: handle.model.providers,
-        warnings: handle.model.folder.warnings,
+        warnings: [...handle.model.folder.warnings, ...handle.model.layout.notes],
         policy: handle.policy ? { candidates: handle.policy.manifest.candidates, baselineSteps: handle.baselineSteps } : null,
         calibration: await handle.calibration(),
       }));
@@ -51,12 +59,15 @@ export const doctorCommand = defineCommand({
       return 1;
     }
     console.log(`model ${model.name} (${model.dir}), hash ${model.hash}`);
+    const layout = model.layout;
+    console.log(`  layout     ${layout.name}${layout.traits.length ? `: ${layout.traits.join('; ')}` : ''}`);
+    console.log(`  renders    ${layout.scheduler}, guidance ${layout.guidance}, baseline ${layout.baselineSteps} steps`);
     // A part's failure is worth a line only when it says more than the provider list above.
     const known = new Map(providers.map((p) => [p.name, p.reason]));
     for (const [part, choice] of Object.entries(model.parts as Record<string, { used: string; tried: { name: string; error?: string }[] } | undefined>)) {
       if (!choice) continue;
       const extra = choice.tried.filter((t) => t.error && t.error !== known.get(t.name)).map((t) => `\n      not ${t.name}: ${t.error}`);
-      console.log(`  ${part.padEnd(11)} runs on ${choice.used}${extra.join('')}`);
+      console.log(`  ${part.padEnd(12)} runs on ${choice.used}${extra.join('')}`);
     }
     for (const w of model.warnings as string[]) console.log(`  warning: ${w}`);
     console.log(model.policy ? `  step policy: candidates ${model.policy.candidates.join(', ')}, baseline ${model.policy.baselineSteps}` : '  step policy: none (baseline steps are used; train one with `adadiff train-policy`)');

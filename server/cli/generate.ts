@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { defineCommand, text } from './command';
 import { withModel } from './context';
 import { guidance, json, model, scheduler, seed, size, steps } from './options';
+import { negativeIgnored } from '../pipeline/generate';
 import { progressBar } from './progress';
 
 export const generateCommand = defineCommand({
@@ -32,7 +33,10 @@ export const generateCommand = defineCommand({
       ...values.size,
     };
     return withModel(values.model, async (handle) => {
-      const measured = handle.generation({ request }).policyMeasuredWith;
+      const generation = handle.generation({ request });
+      const ignored = request.negativePrompt ? negativeIgnored(handle.model, generation.guidance) : undefined;
+      if (ignored) console.warn(`warning: --negative has no effect: ${ignored}`);
+      const measured = generation.policyMeasuredWith;
       if (measured) console.warn(`note: the step policy was trained with ${measured.scheduler}, guidance ${measured.guidance}; its steps were measured for those`);
       const bar = progressBar('denoising');
       const out = await handle.render(request, { onStep: (p) => bar.update(p.step, p.total) });

@@ -10,6 +10,7 @@ import { DEFAULT_SEEDS, trainPolicy } from '../adadiff/train-policy';
 import { TRAIN_DEFAULTS } from '../adadiff/trainer';
 import { DEFAULTS, resolveGeneration } from '../generation';
 import { SEED, STEPS } from '../limits';
+import { FEW_STEP_CANDIDATES } from '../model/layout';
 import { heldOutSets, readPromptsFile } from './args';
 import { defineCommand, text } from './command';
 import { cacheDir, withLoadedModel } from './context';
@@ -29,10 +30,10 @@ export const trainPolicyCommand = defineCommand({
     out: text('DIR', 'where policy.onnx and policy.json go', { defaultText: "the model's adadiff/" }),
     seeds: seeds('seeds per training prompt', DEFAULT_SEEDS.join(',')),
     'held-out-seeds': seeds('seeds per held-out prompt', 'the training seeds'),
-    candidates: ints('N,...', STEPS, 'the step counts the policy chooses from', { defaultText: DEFAULT_CANDIDATES.join(',') }),
+    candidates: ints('N,...', STEPS, 'the step counts the policy chooses from', { defaultText: `${DEFAULT_CANDIDATES.join(',')}; ${FEW_STEP_CANDIDATES.join(',')} for few-step models` }),
     'baseline-steps': int('N', STEPS, 'the fixed schedule savings are measured against', { defaultText: 'the largest candidate' }),
-    scheduler: { ...scheduler, defaultText: `the current policy's, else ${DEFAULTS.scheduler}` },
-    guidance: { ...guidance, defaultText: `the current policy's, else ${DEFAULTS.guidance}` },
+    scheduler: { ...scheduler, defaultText: `the current policy's, else the model's, else ${DEFAULTS.scheduler}` },
+    guidance: { ...guidance, defaultText: `the current policy's, else the model's, else ${DEFAULTS.guidance}` },
     size,
     scorer,
     tau: num('T', { min: 0, max: 1 }, 'the fidelity (SSIM) an image must reach to count as good', { defaultText: String(REWARD_DEFAULTS.tau) }),
@@ -56,12 +57,14 @@ export const trainPolicyCommand = defineCommand({
     const prompts = await readPromptsFile(values.prompts);
     const heldOut = await heldOutSets(values['held-out']);
     const modelDir = values.model;
-    const generation = resolveGeneration({
-      purpose: 'training',
-      request: { scheduler: values.scheduler, guidance: values.guidance, ...values.size },
-      policy: await currentPolicy(modelDir),
-    });
+    const policy = await currentPolicy(modelDir);
     return withLoadedModel(modelDir, async (model) => {
+      const generation = resolveGeneration({
+        purpose: 'training',
+        request: { scheduler: values.scheduler, guidance: values.guidance, ...values.size },
+        policy,
+        model: model.layout.recommended,
+      });
       const scorer = values.scorer ? await loadOnnxScorer(values.scorer, model.tokenizer, model.cpu) : undefined;
       const bar = progressBar('train-policy');
       const abort = new AbortController();

@@ -133,7 +133,7 @@ export class ModelManager {
       const name = handle.model.folder.name;
       // Hovers answer from here on; the cost follows when the render worker has measured it (it
       // opens the UNet and VAE to do so, unless the cache has the figure).
-      const peeked = await handle.costs.peek({ guided: handle.guidance > 1 });
+      const peeked = await handle.costs.peek(handle.costShape());
       // The text encoder's provider is known here; the UNet's and VAE's once the render worker has
       // opened them (or from the calibration it measured with them).
       const logged = new Set<string>();
@@ -227,7 +227,7 @@ export class ModelManager {
   async recalibrate(settings: AdaDiffSettings, uri?: string): Promise<void> {
     const { handle } = await this.get(settings, uri);
     this.predictions.clear();
-    await handle.costs.recalibrate({ guided: handle.guidance > 1 });
+    await handle.costs.recalibrate(handle.costShape());
   }
 
   /** The render worker measured a cost hovers did not have, or could not (RemoteCosts' onChange). */

@@ -4,7 +4,6 @@
 // copied) and the main thread the encoder run it would make for a hover: milliseconds, once or
 // twice per image.
 import type { MessagePort } from 'node:worker_threads';
-import type { ProviderChoice } from '../model/contract';
 import type { TextModel, TextPart } from '../model/session';
 import { loadTokenizer } from '../model/tokenizer';
 
@@ -14,12 +13,12 @@ export interface TextTarget {
   providers: string[];
 }
 
-type TextAsk = TextTarget & ({ op: 'info' } | { op: 'encode'; ids: number[][] });
+type TextAsk = TextTarget & ({ op: 'info' } | { op: 'encode'; prompts: string[] });
 
 export type TextRequest = TextAsk & { kind: 'text-request'; rid: number };
 
 export type TextReply =
-  | { kind: 'text-reply'; rid: number; info: { maxLength: number; textDim: number; provider: ProviderChoice } }
+  | { kind: 'text-reply'; rid: number; info: { maxLength: number; textDim: number; providers: TextModel['providers'] } }
   | { kind: 'text-reply'; rid: number; hidden: Float32Array; dims: [number, number, number]; pooled?: Float32Array }
   | { kind: 'text-reply'; rid: number; error: { name: string; message: string } };
 
@@ -28,9 +27,9 @@ export async function answerTextRequest(req: TextRequest, open: (target: TextTar
   try {
     const model = await open(req);
     if (req.op === 'info') {
-      return { reply: { kind: 'text-reply', rid: req.rid, info: { maxLength: model.tokenizer.maxLength, textDim: model.textDim, provider: model.providers.textEncoder } }, transfer: [] };
+      return { reply: { kind: 'text-reply', rid: req.rid, info: { maxLength: model.tokenizer.maxLength, textDim: model.textDim, providers: model.providers } }, transfer: [] };
     }
-    const out = await model.encodeText(req.ids);
+    const out = await model.encodeText(req.prompts);
     const transfer = [out.hidden.buffer, ...(out.pooled ? [out.pooled.buffer] : [])].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
     return { reply: { kind: 'text-reply', rid: req.rid, hidden: out.hidden, dims: out.dims, ...(out.pooled ? { pooled: out.pooled } : {}) }, transfer };
   } catch (err) {
@@ -73,10 +72,10 @@ export class TextClient {
     const tokenizer = await loadTokenizer(tokenizerDir, { maxLength: reply.info.maxLength });
     return {
       tokenizer,
-      provider: reply.info.provider,
-      textDim: reply.info.textDim,
-      encodeText: async (ids) => {
-        const out = await this.ask({ ...target, op: 'encode', ids: ids.map((row) => [...row]) });
+      providers: reply.info.providers,
+      declaredDim: reply.info.textDim,
+      encodeText: async (prompts) => {
+        const out = await this.ask({ ...target, op: 'encode', prompts: [...prompts] });
         if (!('hidden' in out)) throw new Error('the main thread answered an encode request without features');
         return { hidden: out.hidden, dims: out.dims, pooled: out.pooled };
       },

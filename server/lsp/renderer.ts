@@ -88,7 +88,7 @@ export class Renderer {
 
   /** The sessions the worker holds, per part; all zero when it has not started. */
   async sessions(): Promise<Sessions> {
-    if (!this.worker) return { textEncoder: 0, unet: 0, vaeDecoder: 0, vaeEncoder: 0 };
+    if (!this.worker) return { textEncoder: 0, textEncoder2: 0, unet: 0, vaeDecoder: 0, vaeEncoder: 0 };
     return this.send({ kind: 'sessions' }, new AbortController().signal, {}, true) as Promise<Sessions>;
   }
 

@@ -4,8 +4,8 @@
 // down, and is reported (not dropped in silence): readSettings says what was ignored and why.
 import type { Connection } from 'vscode-languageserver';
 import { SETTINGS_SECTION } from '../../shared/protocol';
-import { DEFAULTS, type ParameterValues } from '../generation';
-import { GUIDANCE, integerRule, isIntegerIn, isNumberIn, numberRule, parseImageSize, SCHEDULER_SETTINGS, type SchedulerSetting, SEED, SIZE_RULE, STEPS } from '../limits';
+import type { ParameterValues } from '../generation';
+import { BASELINE_SETTING, GUIDANCE, integerRule, isIntegerIn, isNumberIn, numberRule, parseImageSize, SCHEDULER_SETTINGS, type SchedulerSetting, SEED, SIZE_RULE } from '../limits';
 
 // The section's shape as package.json's contributes.configuration declares it (its bounds and
 // names are limits.ts's; test/unit/limits.test.ts checks package.json against both). Server-side:
@@ -16,7 +16,7 @@ export interface AdaDiffSettings {
   model: { path: string };
   /** `adadiff.providers`: execution providers to try in order (e.g. ["cuda", "cpu"]); [] = the platform's default order. */
   providers: string[];
-  /** `adadiff.baselineSteps`: for a model without a policy, its steps and what savings are measured against (a policy brings its own). */
+  /** `adadiff.baselineSteps`: for a model without a policy, its steps and what savings are measured against (a policy brings its own); 0 = the model's own, else the default. */
   baselineSteps: number;
   /** `adadiff.guidance`: classifier-free guidance scale; 0 = what the step policy was trained with, else the default. Not for assets. */
   guidance: number;
@@ -42,7 +42,7 @@ export interface AdaDiffSettings {
 export const DEFAULT_SETTINGS: AdaDiffSettings = {
   model: { path: '' },
   providers: [],
-  baselineSteps: DEFAULTS.baselineSteps,
+  baselineSteps: 0,
   guidance: 0,
   size: '',
   scheduler: 'auto',
@@ -76,7 +76,7 @@ export function readSettings(raw: unknown): { settings: AdaDiffSettings; problem
     settings: {
       model: { path: read('model.path', model.path, (v) => typeof v === 'string', d.model.path, 'a path').trim() },
       providers: strings('providers', root.providers, d.providers),
-      baselineSteps: read('baselineSteps', root.baselineSteps, (v) => isIntegerIn(v, STEPS), d.baselineSteps, integerRule(STEPS)),
+      baselineSteps: read('baselineSteps', root.baselineSteps, (v) => isIntegerIn(v, BASELINE_SETTING), d.baselineSteps, integerRule(BASELINE_SETTING)),
       guidance: read('guidance', root.guidance, (v) => isNumberIn(v, GUIDANCE), d.guidance, numberRule(GUIDANCE)),
       size: read('size', root.size, (v) => typeof v === 'string' && (v === '' || parseImageSize(v) !== undefined), d.size, `WIDTHxHEIGHT in ${SIZE_RULE}, or empty`),
       scheduler: read<SchedulerSetting>('scheduler', root.scheduler, (v) => SCHEDULER_SETTINGS.includes(v as SchedulerSetting), d.scheduler, `one of ${SCHEDULER_SETTINGS.join(', ')}`),
@@ -95,11 +95,13 @@ export function readSettings(raw: unknown): { settings: AdaDiffSettings; problem
 export const normalizeSettings = (raw: unknown): AdaDiffSettings => readSettings(raw).settings;
 
 /**
- * The settings as a source for resolveGeneration (generation.ts): guidance 0, scheduler 'auto' and
- * an empty size mean "not set", so the step policy's values (else the defaults) apply.
+ * The settings as a source for resolveGeneration (generation.ts): baseline steps 0, guidance 0,
+ * scheduler 'auto' and an empty size mean "not set", so the step policy's values (else the model's
+ * own, else the defaults) apply.
  */
 export function generationSettings(s: AdaDiffSettings): ParameterValues {
-  const out: ParameterValues = { baselineSteps: s.baselineSteps, seed: s.seed };
+  const out: ParameterValues = { seed: s.seed };
+  if (s.baselineSteps > 0) out.baselineSteps = s.baselineSteps;
   if (s.guidance > 0) out.guidance = s.guidance;
   if (s.scheduler !== 'auto') out.scheduler = s.scheduler;
   const size = parseImageSize(s.size);

@@ -19,8 +19,7 @@ import {
 import { type Calibration, estimateSeconds } from '../adadiff/cost';
 import type { PolicyEvaluation } from '../adadiff/policy-manifest';
 import { heldOutCount, MIN_TRAINING_PROMPTS, parsePromptLines, splitHeldOut } from '../adadiff/prompt-list';
-import { DEFAULT_CANDIDATES } from '../adadiff/reward';
-import { DEFAULT_SEEDS, type TrainPolicyProgress } from '../adadiff/train-policy';
+import { DEFAULT_SEEDS, trainingCandidates, type TrainPolicyProgress } from '../adadiff/train-policy';
 import { formatSeconds } from '../../shared/format';
 import {
   type PromptsFileArgs,
@@ -175,7 +174,7 @@ export class PolicyTraining {
     const train = (args.prompts ?? 0) - (args.heldOut === undefined ? heldOut : 0);
     const g = this.generation(s, model);
     const cal = await model.handle.calibration(g.width, g.height, g.guidance);
-    const cost = trainingCost(cal, { train, heldOut, seeds: (args.seeds ?? DEFAULT_SEEDS).length, candidates: args.candidates ?? DEFAULT_CANDIDATES });
+    const cost = trainingCost(cal, { train, heldOut, seeds: (args.seeds ?? DEFAULT_SEEDS).length, candidates: trainingCandidates(model.handle.model, args.candidates) });
     return {
       model: model.name,
       modelPath: model.choice.dir,

@@ -1,6 +1,7 @@
 // Types at the boundary between a model folder on disk and the rest of the core.
 // A model folder follows the Hugging Face diffusers ONNX layout (see README "Model folders").
 import type { SchedulerName } from '../limits';
+import type { ModelLayout } from './layout';
 
 /** scheduler/scheduler_config.json as diffusers writes it; every field optional on disk. */
 export interface SchedulerConfig {
@@ -47,7 +48,7 @@ export interface Scheduler {
 // A model folder opened from disk (server/model/folder.ts) and loaded into ONNX Runtime sessions
 // (server/model/session.ts). Paths are absolute.
 
-/** One ONNX file of a model (text_encoder, unet, vae_decoder, vae_encoder). */
+/** One ONNX file of a model (text_encoder, text_encoder_2, unet, vae_decoder, vae_encoder). */
 export interface ModelPart {
   /** .../<part>/model.onnx */
   readonly onnx: string;
@@ -56,6 +57,11 @@ export interface ModelPart {
   /** <part>/config.json as written by diffusers, when present. */
   readonly config?: Readonly<Record<string, unknown>>;
 }
+
+export type TextEncoderPart = ModelPart & {
+  /** max_position_embeddings from config.json: the longest prompt the encoder takes. */
+  readonly maxPositions?: number;
+};
 
 export interface ModelFolder {
   readonly dir: string;
@@ -66,15 +72,21 @@ export interface ModelFolder {
   /** scheduler/scheduler_config.json, raw: the scheduler module resolves defaults. */
   readonly schedulerConfig: Readonly<Record<string, unknown>>;
   readonly tokenizerDir: string;
-  readonly textEncoder: ModelPart & {
-    /** max_position_embeddings from config.json: the longest prompt the encoder takes. */
-    readonly maxPositions?: number;
-  };
+  readonly textEncoder: TextEncoderPart;
+  /**
+   * SDXL's second tokenizer and text encoder (tokenizer_2/, text_encoder_2/, as optimum's
+   * ORTStableDiffusionXLPipeline export writes them); present together or not at all.
+   */
+  readonly second?: { readonly tokenizerDir: string; readonly textEncoder: TextEncoderPart };
   readonly unet: ModelPart & {
     /** Default latent size (sample_size * vaeScaleFactor = default image size). */
     readonly sampleSize?: number;
     readonly inChannels?: number;
     readonly crossAttentionDim?: number;
+    /** LCM: width of the guidance embedding the UNet takes as timestep_cond. */
+    readonly timeCondProjDim?: number;
+    /** 'text_time' for SDXL: the UNet takes the pooled text_embeds and the size time_ids. */
+    readonly additionEmbedType?: string;
   };
   readonly vaeDecoder: ModelPart & {
     /** Latents are divided by this before decoding; 0.18215 (SD 1.x/2.x) when no config says otherwise. */
@@ -126,11 +138,16 @@ export interface ProviderChoice {
   readonly tried: readonly ProviderAttempt[];
 }
 
+/**
+ * What the UNet is conditioned on, one row per prompt. SD 1.x/2.x: the text encoder's
+ * last_hidden_state. SDXL: both encoders' penultimate hidden states side by side (text_encoder's
+ * first), as diffusers' StableDiffusionXLPipeline.encode_prompt builds them.
+ */
 export interface TextEncoding {
   /** Token features [B, L, D], float32. */
   readonly hidden: Float32Array;
   readonly dims: [number, number, number];
-  /** Pooled features [B, D'] when the encoder outputs them. */
+  /** Pooled features [B, D']: SDXL's text_embeds (second encoder), else the encoder's pooler_output when it has one. */
   readonly pooled?: Float32Array;
 }
 
@@ -140,8 +157,11 @@ export type CpuShare = 'shared' | 'dedicated';
 export interface LoadedModel {
   readonly folder: ModelFolder;
   readonly tokenizer: PromptTokenizer;
+  /** What kind of model the folder holds and the rules that follow from it (layout.ts). */
+  readonly layout: ModelLayout;
   readonly providers: {
     readonly textEncoder: ProviderChoice;
+    readonly textEncoder2?: ProviderChoice;
     readonly unet: ProviderChoice;
     readonly vaeDecoder: ProviderChoice;
     readonly vaeEncoder?: ProviderChoice;
@@ -156,15 +176,14 @@ export interface LoadedModel {
   readonly providerOrder: readonly string[];
   /** Latent [C, h, w] for an image size; without one, the UNet's default sample_size. */
   latentShape(width?: number, height?: number): [number, number, number];
-  encodeText(ids: readonly (readonly number[])[]): Promise<TextEncoding>;
-  /** One UNet call; returns the model output (noise or v prediction) with the sample's shape. */
-  unet(
-    sample: Float32Array,
-    dims: [number, number, number, number],
-    timestep: number,
-    hidden: Float32Array,
-    hiddenDims: readonly [number, number, number],
-  ): Promise<Float32Array>;
+  /** Tokenizes (with each encoder's own tokenizer) and encodes the prompts, one row each. */
+  encodeText(prompts: readonly string[]): Promise<TextEncoding>;
+  /**
+   * One UNet call; returns the model output (noise or v prediction) with the sample's shape.
+   * `text` has one row per batch row. `guidance` is the scale a UNet with a guidance embedding
+   * (LCM's timestep_cond) is told; other UNets ignore it. SDXL's time_ids follow from the sample's size.
+   */
+  unet(sample: Float32Array, dims: [number, number, number, number], timestep: number, text: TextEncoding, guidance?: number): Promise<Float32Array>;
   /** Latents (not yet divided by the scaling factor) -> image [B, 3, H, W] in about -1..1. */
   decode(latents: Float32Array, dims: [number, number, number, number]): Promise<{ data: Float32Array; dims: [number, number, number, number] }>;
   /** Image [B, 3, H, W] in -1..1 -> latents (mean, times the scaling factor); only with a vae_encoder. */

@@ -47,14 +47,10 @@ export async function openModelFolder(dir: string): Promise<ModelFolder> {
   const schedulerConfig = await readJsonObject(at('scheduler', 'scheduler_config.json'));
 
   const tokenizerDir = at('tokenizer');
-  const hasTokenizerJson = await statOrUndefined(path.join(tokenizerDir, 'tokenizer.json'));
-  const hasBpeFiles =
-    (await statOrUndefined(path.join(tokenizerDir, 'vocab.json'))) && (await statOrUndefined(path.join(tokenizerDir, 'merges.txt')));
-  if (!hasTokenizerJson && !hasBpeFiles) {
-    throw new ModelError(tokenizerDir, 'has neither tokenizer.json nor vocab.json + merges.txt, so prompts cannot be tokenized');
-  }
+  await checkTokenizer(tokenizerDir);
 
   const textEncoder = await openPart(at('text_encoder'));
+  const second = await openSecondEncoder(dir);
   const unet = await openPart(at('unet'));
   const vaeDecoder = await openPart(at('vae_decoder'));
   const vaeEncoder = (await statOrUndefined(at('vae_encoder', 'model.onnx'))) ? await openPart(at('vae_encoder')) : undefined;
@@ -73,11 +69,13 @@ export async function openModelFolder(dir: string): Promise<ModelFolder> {
   // the scheduler config or an edited vocabulary must change the hash too, or asset locks, reward
   // tables and calibrations keyed by it would call stale results current.
   const tokenizerFiles = [];
-  for (const name of TOKENIZER_FILES) if (await statOrUndefined(path.join(tokenizerDir, name))) tokenizerFiles.push(path.join(tokenizerDir, name));
+  for (const tokDir of [tokenizerDir, ...(second ? [second.tokenizerDir] : [])]) {
+    for (const name of TOKENIZER_FILES) if (await statOrUndefined(path.join(tokDir, name))) tokenizerFiles.push(path.join(tokDir, name));
+  }
   const hashFiles = [
     at('scheduler', 'scheduler_config.json'),
     ...tokenizerFiles,
-    ...[textEncoder, unet, vaeDecoder].flatMap((part) => [part.onnx, ...part.externalData]),
+    ...[textEncoder, ...(second ? [second.textEncoder] : []), unet, vaeDecoder].flatMap((part) => [part.onnx, ...part.externalData]),
   ];
   return {
     dir,
@@ -86,11 +84,14 @@ export async function openModelFolder(dir: string): Promise<ModelFolder> {
     schedulerConfig,
     tokenizerDir,
     textEncoder: { ...textEncoder, maxPositions: configInteger(textEncoder, 'max_position_embeddings') },
+    ...(second ? { second } : {}),
     unet: {
       ...unet,
       sampleSize: configInteger(unet, 'sample_size'),
       inChannels: configInteger(unet, 'in_channels'),
       crossAttentionDim: configInteger(unet, 'cross_attention_dim'),
+      timeCondProjDim: configInteger(unet, 'time_cond_proj_dim'),
+      additionEmbedType: typeof unet.config?.addition_embed_type === 'string' ? unet.config.addition_embed_type : undefined,
     },
     vaeDecoder: {
       ...vaeDecoder,
@@ -103,6 +104,31 @@ export async function openModelFolder(dir: string): Promise<ModelFolder> {
     warnings,
     hash: () => hashFilesCached(hashFiles),
   };
+}
+
+async function checkTokenizer(tokenizerDir: string): Promise<void> {
+  const hasTokenizerJson = await statOrUndefined(path.join(tokenizerDir, 'tokenizer.json'));
+  const hasBpeFiles =
+    (await statOrUndefined(path.join(tokenizerDir, 'vocab.json'))) && (await statOrUndefined(path.join(tokenizerDir, 'merges.txt')));
+  if (!hasTokenizerJson && !hasBpeFiles) {
+    throw new ModelError(tokenizerDir, 'has neither tokenizer.json nor vocab.json + merges.txt, so prompts cannot be tokenized');
+  }
+}
+
+/**
+ * SDXL's tokenizer_2/ and text_encoder_2/. Either one alone is an incomplete export: the UNet's
+ * cross-attention expects both encoders' features, so generating from one would be garbage.
+ */
+async function openSecondEncoder(dir: string): Promise<ModelFolder['second']> {
+  const tokenizerDir = path.join(dir, 'tokenizer_2');
+  const encoderDir = path.join(dir, 'text_encoder_2');
+  const [hasTokenizer, hasEncoder] = [!!(await statOrUndefined(tokenizerDir)), !!(await statOrUndefined(encoderDir))];
+  if (!hasTokenizer && !hasEncoder) return undefined;
+  if (!hasEncoder) throw new ModelError(encoderDir, 'is missing: an SDXL export has text_encoder_2/model.onnx beside tokenizer_2/');
+  if (!hasTokenizer) throw new ModelError(tokenizerDir, 'is missing: an SDXL export has tokenizer_2/ beside text_encoder_2/');
+  await checkTokenizer(tokenizerDir);
+  const textEncoder = await openPart(encoderDir);
+  return { tokenizerDir, textEncoder: { ...textEncoder, maxPositions: configInteger(textEncoder, 'max_position_embeddings') } };
 }
 
 async function openPart(partDir: string): Promise<ModelPart> {

@@ -3,14 +3,16 @@
 // (names, int32/int64 ids, float/int64 and rank 0/1 timesteps, fp16 tensors).
 
 import * as os from 'node:os';
-import * as ort from 'onnxruntime-node';
-import { float16ToFloat32, float32ToFloat16 } from '../onnx/float16';
+import type * as ort from 'onnxruntime-node';
 import type { CpuShare, LoadedModel, ModelFolder, PromptTokenizer, ProviderChoice, TextEncoding } from './contract';
 import { ModelError } from './errors';
 import { checkMemory } from './memory';
-import { findOptionalSlot, findSlot, inputSlots, outputSlots, rejectUnknownInputs, type SlotRole, type TensorSlot } from './inputs';
+import { checkLength, floatTensor, intTensor, toFloat32 } from './feeds';
+import { findSlot, inputSlots, outputSlots, rejectUnknownInputs, type SlotRole, type TensorSlot } from './inputs';
+import { detectLayout } from './layout';
 import { NoProviderError, createSessionWithFallback, defaultProviders } from './providers';
-import { loadTokenizer } from './tokenizer';
+import { openTextEncoders } from './text-encoders';
+import { unetConditioning } from './unet-conditioning';
 
 export type { CpuShare, LoadedModel } from './contract';
 
@@ -31,10 +33,6 @@ export interface LoadOptions {
 const FLOATS: ort.Tensor.Type[] = ['float32', 'float16'];
 
 const ROLES = {
-  inputIds: { what: 'the prompt token ids', names: ['input_ids', 'ids', 'tokens', 'text_input_ids'], ranks: [2], types: ['int32', 'int64'] },
-  attentionMask: { what: 'the attention mask', names: ['attention_mask'], ranks: [2], types: ['int32', 'int64'] },
-  hiddenOut: { what: 'the token features', names: ['last_hidden_state', 'hidden_states', 'text_embeddings'], ranks: [3], types: FLOATS, anyName: true },
-  pooledOut: { what: 'the pooled features', names: ['pooler_output', 'text_embeds', 'pooled_output'], ranks: [2], types: FLOATS, anyName: true },
   sample: { what: 'the noisy latents', names: ['sample', 'latent_sample', 'latents', 'noisy_latents', 'latent_model_input'], ranks: [4], types: FLOATS },
   timestep: { what: 'the timestep', names: ['timestep', 'timesteps', 't'], ranks: [0, 1], types: ['float32', 'float16', 'int64', 'int32'] },
   hidden: { what: 'the text features', names: ['encoder_hidden_states', 'text_embeddings', 'context', 'hidden_states'], ranks: [3], types: FLOATS },
@@ -107,7 +105,7 @@ function overrides(dims: Partial<Record<keyof typeof DIM_NAMES, number>>): Recor
   return out;
 }
 
-interface PartSession {
+export interface PartSession {
   readonly file: string;
   readonly part: SessionPart;
   readonly session: ort.InferenceSession;
@@ -122,7 +120,7 @@ type SessionPart = keyof LoadedModel['providers'];
  * Sessions this thread holds, per part: what `adadiff/sessions` reports, so that a test and the
  * memory bench can see that the language server holds each model part once.
  */
-const live: Record<SessionPart, number> = { textEncoder: 0, unet: 0, vaeDecoder: 0, vaeEncoder: 0 };
+const live: Record<SessionPart, number> = { textEncoder: 0, textEncoder2: 0, unet: 0, vaeDecoder: 0, vaeEncoder: 0 };
 
 export const liveSessions = (): Readonly<Record<SessionPart, number>> => ({ ...live });
 
@@ -187,45 +185,24 @@ function loadFailure(file: string, error: NoProviderError): ModelError {
   return new ModelError(file, problem, { cause: error });
 }
 
-function floatTensor(type: ort.Tensor.Type, data: Float32Array, dims: readonly number[]): ort.Tensor {
-  return type === 'float16' ? new ort.Tensor('float16', float32ToFloat16(data), dims) : new ort.Tensor('float32', data, dims);
-}
-
-function toFloat32(tensor: ort.Tensor): Float32Array {
-  if (tensor.type === 'float16') return float16ToFloat32(tensor.data as Uint16Array);
-  if (tensor.type === 'float32') return tensor.data as Float32Array;
-  throw new Error(`expected a float tensor, got ${tensor.type}`);
-}
-
-function intTensor(type: ort.Tensor.Type, values: readonly number[], dims: readonly number[]): ort.Tensor {
-  return type === 'int64'
-    ? new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(Math.round(v))), dims)
-    : new ort.Tensor('int32', Int32Array.from(values, (v) => Math.round(v)), dims);
-}
-
-function checkLength(what: string, data: ArrayLike<number>, dims: readonly number[]): void {
-  const expected = dims.reduce((n, d) => n * d, 1);
-  if (data.length !== expected) throw new RangeError(`${what}: dims [${dims.join(', ')}] need ${expected} values, got ${data.length}`);
-}
-
 /**
- * The prompt side of a model: the tokenizer and the text encoder, all that hovers and CodeLens need.
- * The language server keeps it on its main thread and lends it to the render worker (TextClient in
- * lsp/remote-text.ts), so the worker's LoadedModel is built around it instead of opening a second
- * text encoder.
+ * The prompt side of a model: the tokenizer(s) and text encoder(s) (two for SDXL), all that hovers
+ * and CodeLens need. The language server keeps it on its main thread and lends it to the render
+ * worker (TextClient in lsp/remote-text.ts), so the worker's LoadedModel is built around it
+ * instead of opening a second copy of the text encoders.
  */
 export interface TextPart {
   readonly tokenizer: PromptTokenizer;
-  readonly provider: ProviderChoice;
-  /** Hidden size D of the token features. */
-  readonly textDim: number;
-  encodeText(ids: readonly (readonly number[])[]): Promise<TextEncoding>;
+  readonly providers: Pick<LoadedModel['providers'], 'textEncoder' | 'textEncoder2'>;
+  /** Hidden size D of the token features, when the graphs or configs say it; else the UNet's (or a run) decides. */
+  readonly declaredDim?: number;
+  encodeText(prompts: readonly string[]): Promise<TextEncoding>;
   dispose(): Promise<void>;
 }
 
 /** What the language server's main thread holds of a model: no UNet, no VAE (those live in the render worker). */
-export type TextModel = Pick<LoadedModel, 'folder' | 'tokenizer' | 'textDim' | 'vaeScaleFactor' | 'cpu' | 'providerOrder' | 'encodeText' | 'latentShape' | 'dispose'> & {
-  readonly providers: Pick<LoadedModel['providers'], 'textEncoder'>;
+export type TextModel = Pick<LoadedModel, 'folder' | 'layout' | 'tokenizer' | 'textDim' | 'vaeScaleFactor' | 'cpu' | 'providerOrder' | 'encodeText' | 'latentShape' | 'dispose'> & {
+  readonly providers: Pick<LoadedModel['providers'], 'textEncoder' | 'textEncoder2'>;
 };
 
 const providerOrder = (opts: LoadOptions): readonly string[] => (opts.providers && opts.providers.length > 0 ? opts.providers : defaultProviders());
@@ -234,52 +211,48 @@ export async function loadTextPart(folder: ModelFolder, opts: LoadOptions = {}):
   const providers = providerOrder(opts);
   const shape = opts.shape;
   const cpu = opts.cpu ?? 'shared';
-  await checkMemory([folder.textEncoder], 'the text encoder');
-  // Tokenizer first: the sequence length it pads to is what the text encoder's dims get fixed to.
-  const tokenizerLimit = folder.textEncoder.maxPositions;
-  let tokenizer = await loadTokenizer(folder.tokenizerDir, { maxLength: tokenizerLimit });
-  const sequence = shape ? tokenizer.maxLength : undefined;
-  const text = await openSession(folder.textEncoder.onnx, 'textEncoder', providers, cpu, shape ? overrides({ batch: shape.batch, sequence }) : undefined);
+  const encoders = [{ tokenizerDir: folder.tokenizerDir, part: folder.textEncoder }, ...(folder.second ? [{ tokenizerDir: folder.second.tokenizerDir, part: folder.second.textEncoder }] : [])];
+  await checkMemory(encoders.map((e) => e.part), encoders.length === 1 ? 'the text encoder' : 'the text encoders');
+  const opened: PartSession[] = [];
   try {
-    const idsSlot = findSlot(text.file, text.inputs, ROLES.inputIds, 'input');
-    const maskSlot = findOptionalSlot(text.file, text.inputs, ROLES.attentionMask, 'input');
-    rejectUnknownInputs(text.file, text.inputs, [idsSlot, maskSlot], 'a CLIP text encoder takes input_ids only');
-    const hiddenOut = findSlot(text.file, text.outputs, ROLES.hiddenOut, 'output');
-    const pooledOut = findOptionalSlot(text.file, text.outputs, ROLES.pooledOut, 'output');
-    const fixedLength = idsSlot.shape[1];
-    if (typeof fixedLength === 'number' && fixedLength < tokenizer.maxLength) {
-      tokenizer = await loadTokenizer(folder.tokenizerDir, { maxLength: fixedLength });
-    }
-
-    const encodeText = async (ids: readonly (readonly number[])[]): Promise<TextEncoding> => {
-      if (ids.length === 0) throw new RangeError('encodeText needs at least one row of ids');
-      const length = ids[0].length;
-      if (ids.some((row) => row.length !== length)) throw new RangeError('encodeText: every row of ids must have the same length');
-      const dims = [ids.length, length];
-      const feeds: Record<string, ort.Tensor> = { [idsSlot.name]: intTensor(idsSlot.type, ids.flat(), dims) };
-      // CLIP in Stable Diffusion attends to padding too: an all-ones mask reproduces that.
-      if (maskSlot) feeds[maskSlot.name] = intTensor(maskSlot.type, new Array<number>(ids.length * length).fill(1), dims);
-      const fetches = pooledOut ? [hiddenOut.name, pooledOut.name] : [hiddenOut.name];
-      const out = await text.session.run(feeds, fetches);
-      const hidden = out[hiddenOut.name];
-      const [b, l, d] = hidden.dims;
-      return { hidden: toFloat32(hidden), dims: [b, l, d], pooled: pooledOut ? toFloat32(out[pooledOut.name]) : undefined };
+    const text = await openTextEncoders(
+      encoders,
+      async (part, sequence) => {
+        const session = await openSession(part.onnx, opened.length === 0 ? 'textEncoder' : 'textEncoder2', providers, cpu, shape ? overrides({ batch: shape.batch, sequence }) : undefined);
+        opened.push(session);
+        return session;
+      },
+      !!shape,
+    );
+    return {
+      tokenizer: text.tokenizer,
+      providers: { textEncoder: text.parts[0].choice, ...(text.parts[1] ? { textEncoder2: text.parts[1].choice } : {}) },
+      declaredDim: text.declaredDim,
+      encodeText: (prompts) => text.encode(prompts),
+      dispose: async () => {
+        await Promise.all(opened.map(release));
+      },
     };
-
-    const textDim =
-      numberOrUndefined(hiddenOut.shape[2]) ??
-      folder.unet.crossAttentionDim ??
-      numberOrUndefined(folder.textEncoder.config?.hidden_size) ??
-      // A fully dynamic export with no config says nothing about its width: ask the graph.
-      (await encodeText([tokenizer.encode('').ids])).dims[2];
-    return { tokenizer, provider: text.choice, textDim, encodeText, dispose: () => release(text) };
   } catch (error) {
-    await release(text).catch(() => undefined);
+    await Promise.all(opened.map((part) => release(part).catch(() => undefined)));
     throw error;
   }
 }
 
-/** The main thread's model in the language server: the text part with the folder's sizes, nothing heavy. */
+/** The width of the token features: what the graphs declare, else the configs, else a run of the encoder. */
+async function textWidth(folder: ModelFolder, text: TextPart, unetHidden?: number): Promise<number> {
+  return (
+    text.declaredDim ??
+    unetHidden ??
+    folder.unet.crossAttentionDim ??
+    // One encoder's config says nothing about the width of SDXL's two side by side.
+    (folder.second ? undefined : numberOrUndefined(folder.textEncoder.config?.hidden_size)) ??
+    // A fully dynamic export with no config says nothing about its width: ask the graph.
+    (await text.encodeText([''])).dims[2]
+  );
+}
+
+/** The main thread's model in the language server: the text part with the folder's sizes and layout, nothing heavy. */
 export async function loadTextModel(folder: ModelFolder, opts: LoadOptions = {}): Promise<TextModel> {
   const text = await loadTextPart(folder, opts);
   const scale = folder.vaeDecoder.scaleFactor;
@@ -287,10 +260,12 @@ export async function loadTextModel(folder: ModelFolder, opts: LoadOptions = {})
   const channels = folder.unet.inChannels ?? folder.vaeDecoder.latentChannels ?? 4;
   return {
     folder,
+    // From the configs: the UNet's input names, which could correct them, are the worker's.
+    layout: detectLayout(folder),
     tokenizer: text.tokenizer,
-    providers: { textEncoder: text.provider },
+    providers: text.providers,
     providerOrder: providerOrder(opts),
-    textDim: text.textDim,
+    textDim: await textWidth(folder, text),
     vaeScaleFactor: scale,
     cpu: opts.cpu ?? 'shared',
     encodeText: text.encodeText,
@@ -337,7 +312,13 @@ export async function loadModel(folder: ModelFolder, opts: LoadOptions & { text?
     const sampleSlot = findSlot(unet.file, unet.inputs, ROLES.sample, 'input');
     const timestepSlot = findSlot(unet.file, unet.inputs, ROLES.timestep, 'input');
     const hiddenSlot = findSlot(unet.file, unet.inputs, ROLES.hidden, 'input');
-    rejectUnknownInputs(unet.file, unet.inputs, [sampleSlot, timestepSlot, hiddenSlot], 'only SD 1.x/2.x-style UNets (sample, timestep, encoder_hidden_states) are supported');
+    const conditioning = unetConditioning(unet.file, unet.inputs, folder);
+    rejectUnknownInputs(
+      unet.file,
+      unet.inputs,
+      [sampleSlot, timestepSlot, hiddenSlot, ...conditioning.slots],
+      'supported are SD 1.x/2.x UNets (sample, timestep, encoder_hidden_states), SDXL (+ text_embeds, time_ids) and LCM (+ timestep_cond)',
+    );
     const unetOut = findSlot(unet.file, unet.outputs, ROLES.unetOut, 'output');
 
     // VAE slots.
@@ -354,16 +335,19 @@ export async function loadModel(folder: ModelFolder, opts: LoadOptions & { text?
     const fixedW = sampleSlot.shape[3];
     const defaultSide = folder.unet.sampleSize ?? numberOr(fixedH, 64);
 
+    const textDim = await textWidth(folder, text, numberOrUndefined(hiddenSlot.shape[2]));
+
     const model: LoadedModel = {
       folder,
+      layout: detectLayout(folder, unet.inputs.map((slot) => slot.name)),
       tokenizer,
       providers: {
-        textEncoder: text.provider,
+        ...text.providers,
         unet: unet.choice,
         vaeDecoder: vaeDecoder.choice,
         ...(vaeEncoder ? { vaeEncoder: vaeEncoder.choice } : {}),
       },
-      textDim: text.textDim,
+      textDim,
       vaeScaleFactor: scale,
       cpu,
       providerOrder: providers,
@@ -382,9 +366,9 @@ export async function loadModel(folder: ModelFolder, opts: LoadOptions & { text?
 
       encodeText: text.encodeText,
 
-      async unet(sample, dims, timestep, hidden, hiddenDims) {
+      async unet(sample, dims, timestep, text, guidance) {
         checkLength('unet sample', sample, dims);
-        checkLength('unet text features', hidden, hiddenDims);
+        checkLength('unet text features', text.hidden, text.dims);
         const batch = dims[0];
         // Rank 1 timesteps hold one value per batch row unless the export fixed the dim (to 1).
         const tDims = timestepSlot.shape.length === 0 ? [] : [numberOr(timestepSlot.shape[0], batch)];
@@ -397,7 +381,8 @@ export async function loadModel(folder: ModelFolder, opts: LoadOptions & { text?
           {
             [sampleSlot.name]: floatTensor(sampleSlot.type, sample, dims),
             [timestepSlot.name]: tTensor,
-            [hiddenSlot.name]: floatTensor(hiddenSlot.type, hidden, hiddenDims),
+            [hiddenSlot.name]: floatTensor(hiddenSlot.type, text.hidden, text.dims),
+            ...conditioning.feeds({ batch, width: dims[3] * scale, height: dims[2] * scale, text, guidance }),
           },
           [unetOut.name],
         );
@@ -442,7 +427,7 @@ export async function loadModel(folder: ModelFolder, opts: LoadOptions & { text?
     };
     return model;
   } catch (error) {
-    await Promise.all([...opened, ...(ownsText ? [text] : [])].map((part) => ('session' in part ? release(part) : part.dispose()).catch(() => undefined)));
+    await Promise.all([...opened.map((part) => release(part).catch(() => undefined)), ...(ownsText ? [text.dispose().catch(() => undefined)] : [])]);
     throw error;
   }
 }

@@ -87,12 +87,10 @@ async function setUpLoop(model: LoadedModel, opts: Omit<GenerateOptions, 'onStep
     throw new RangeError(`guidance must be a number >= 0, got ${opts.guidance}`);
   }
   const shape = model.latentShape(opts.width, opts.height);
-  // Guidance 1 (or less) makes the unconditional branch cancel out: skip it and halve the cost.
-  const guided = opts.guidance > 1;
+  const guided = runsUnconditional(model, opts.guidance);
   const positive = model.tokenizer.encode(opts.prompt);
-  const negative = model.tokenizer.encode(opts.negativePrompt ?? '');
   const t0 = performance.now();
-  const text = await model.encodeText(guided ? [negative.ids, positive.ids] : [positive.ids]);
+  const text = await encodePrompts(model, opts.prompt, guided ? (opts.negativePrompt ?? '') : undefined);
   const textEncoderMs = performance.now() - t0;
   throwIfCancelled(opts.signal);
   const scheduler = createScheduler(opts.scheduler, pipelineSchedulerConfig(model.folder.schedulerConfig), opts.steps);
@@ -100,6 +98,41 @@ async function setUpLoop(model: LoadedModel, opts: Omit<GenerateOptions, 'onStep
   const latents = noise.next(shape[0] * shape[1] * shape[2]);
   for (let i = 0; i < latents.length; i++) latents[i] *= scheduler.initNoiseSigma;
   return { scheduler, noise, latents, shape, guided, text, textEncoderMs, droppedTokens: positive.dropped };
+}
+
+/**
+ * Whether classifier-free guidance runs the unconditional batch row. Guidance 1 (or less) makes
+ * it cancel out, so it is skipped at half the cost (SD-Turbo and SDXL-Turbo run at 0); an LCM
+ * UNet is told the guidance as an embedding instead (LatentConsistencyModelPipeline never runs
+ * it, and so takes no negative prompt).
+ */
+export function runsUnconditional(model: Pick<LoadedModel, 'layout'>, guidance: number): boolean {
+  return guidance > 1 && !model.layout.guidanceEmbedding;
+}
+
+/** Why a negative prompt has no effect at this guidance on this model, when it has none. */
+export function negativeIgnored(model: LoadedModel, guidance: number): string | undefined {
+  if (runsUnconditional(model, guidance)) return undefined;
+  return model.layout.guidanceEmbedding
+    ? 'an LCM model is told the guidance as an embedding and runs no unconditional batch'
+    : `guidance ${guidance} runs no unconditional batch`;
+}
+
+/**
+ * The UNet's text rows: [negative, prompt] under guidance, else [prompt]. Where the model's
+ * config asks for it (SDXL's force_zeros_for_empty_prompt) an empty negative prompt is zeros, as
+ * diffusers' pipeline makes it, not the encoding of "".
+ */
+async function encodePrompts(model: LoadedModel, prompt: string, negative: string | undefined): Promise<TextEncoding> {
+  if (negative === undefined) return model.encodeText([prompt]);
+  if (negative !== '' || !model.layout.zeroEmptyNegative) return model.encodeText([negative, prompt]);
+  const cond = await model.encodeText([prompt]);
+  const [, l, d] = cond.dims;
+  const hidden = new Float32Array(2 * l * d);
+  hidden.set(cond.hidden, l * d);
+  const pooled = cond.pooled && new Float32Array(2 * cond.pooled.length);
+  pooled?.set(cond.pooled!, cond.pooled!.length);
+  return { hidden, dims: [2, l, d], ...(pooled ? { pooled } : {}) };
 }
 
 /** The UNet's input at step `i`: the scaled latents, twice under guidance (unconditional, conditional). */
@@ -147,7 +180,7 @@ export async function firstUnetCall(model: LoadedModel, opts: Omit<GenerateOptio
   const input = unetInput(setup, setup.latents, 0);
   const timestep = setup.scheduler.timesteps[0];
   const t0 = performance.now();
-  const output = await model.unet(input, [setup.guided ? 2 : 1, c, h, w], timestep, setup.text.hidden, setup.text.dims);
+  const output = await model.unet(input, [setup.guided ? 2 : 1, c, h, w], timestep, setup.text, opts.guidance);
   const ms = performance.now() - t0;
   const { predOriginal } = setup.scheduler.step(guide(output, setup.guided, opts.guidance), 0, setup.latents, (n) => setup.noise.next(n));
   return { timestep, input, output, ms, shape: setup.shape, guided: setup.guided, predOriginal };
@@ -179,7 +212,7 @@ export async function generate(model: LoadedModel, opts: GenerateOptions & { fir
       unetMs.push(opts.first.ms);
     } else {
       const t0 = performance.now();
-      out = await model.unet(input, [guided ? 2 : 1, channels, h, w], scheduler.timesteps[i], setup.text.hidden, setup.text.dims);
+      out = await model.unet(input, [guided ? 2 : 1, channels, h, w], scheduler.timesteps[i], setup.text, opts.guidance);
       unetMs.push(performance.now() - t0);
     }
     const { prevSample, predOriginal } = scheduler.step(guide(out, guided, opts.guidance), i, latents, (n) => noise.next(n));

@@ -23,6 +23,7 @@ export interface GenerationParameters {
 export const SAMPLER_LABELS: Record<SchedulerName, string> = {
   ddim: 'DDIM',
   euler: 'Euler',
+  'euler-a': 'Euler a',
   'dpmpp-2m': 'DPM++ 2M',
   'dpmpp-2m-karras': 'DPM++ 2M Karras',
   lcm: 'LCM',

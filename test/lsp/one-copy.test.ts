@@ -84,8 +84,8 @@ describe('while the UNet loads in the render worker', () => {
     await server.conn.sendRequest(CompareRequest, { id: 'cmp', uri, prompt: PROMPTS[1], size: { width: 16, height: 16 } });
     await hover(server, uri, 0);
     const s = await server.conn.sendRequest(SessionsRequest);
-    assert.deepEqual(s.main, { textEncoder: 1, unet: 0, vaeDecoder: 0, vaeEncoder: 0 }, 'the main thread holds the text encoder only');
-    assert.deepEqual(s.worker, { textEncoder: 0, unet: 1, vaeDecoder: 1, vaeEncoder: 1 }, 'the worker holds the UNet and VAE, and borrows the text encoder');
+    assert.deepEqual(s.main, { textEncoder: 1, textEncoder2: 0, unet: 0, vaeDecoder: 0, vaeEncoder: 0 }, 'the main thread holds the text encoder only');
+    assert.deepEqual(s.worker, { textEncoder: 0, textEncoder2: 0, unet: 1, vaeDecoder: 1, vaeEncoder: 1 }, 'the worker holds the UNet and VAE, and borrows the text encoder');
     assert.ok(s.rssBytes > 0);
   });
 

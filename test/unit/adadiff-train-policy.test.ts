@@ -134,7 +134,7 @@ test('trainPolicy writes a loadable policy and evaluates it on held-out prompts'
   assert.ok(policy);
   t.after(() => policy.dispose());
   const ids = model.tokenizer.encode('a red apple');
-  const text = await model.encodeText([ids.ids]);
+  const text = await model.encodeText(['a red apple']);
   const mask = new Float32Array(ids.ids.length).map((_, i) => (i < ids.tokens ? 1 : 0));
   const p = await policy.predict(text.hidden, text.dims, mask);
   assert.ok([2, 4, 8].includes(p.steps));

@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { decodePng, readPngText } from '../../server/pipeline/png';
 import { parseParameters } from '../../server/pipeline/parameters';
 import { buildOnce, CLI } from '../build';
-import { ensureFixtures, makeBrokenFixture } from '../fixtures/make-fixtures';
+import { ensureFixtures, ensureLayoutFixtures, makeBrokenFixture } from '../fixtures/make-fixtures';
 
 const run = promisify(execFile);
 const tmp = mkdtempSync(join(tmpdir(), 'adadiff-cli-'));
@@ -82,7 +82,7 @@ describe('adadiff generate', () => {
   });
 
   test('every scheduler runs, and a size option is honoured', async () => {
-    for (const scheduler of ['ddim', 'euler', 'dpmpp-2m', 'dpmpp-2m-karras', 'lcm']) {
+    for (const scheduler of ['ddim', 'euler', 'euler-a', 'dpmpp-2m', 'dpmpp-2m-karras', 'lcm']) {
       const out = join(tmp, `s-${scheduler}.png`);
       const r = await cli('generate', 'cat', '-o', out, '--model', fixtures.optimum, '--scheduler', scheduler, '--steps', '4', '--size', '96x64');
       assert.equal(r.code, 0, r.stderr);
@@ -129,6 +129,51 @@ describe('adadiff predict and doctor', () => {
     assert.equal(cpu.available, true);
     for (const p of d.providers) if (!p.available) assert.ok(p.reason.length > 10, `${p.name} needs a reason`);
     assert.equal(d.model.parts.unet.used, d.providers.find((p: { available: boolean }) => p.available).name);
+  });
+});
+
+describe('SD 2.x, SDXL, Turbo and LCM folders without flags', () => {
+  // The model's own scheduler, guidance and step count (server/model/layout.ts), and its size.
+  const cases = [
+    { layout: 'sdxl', name: 'SDXL', size: 128, sampler: 'Euler', steps: '50', guidance: 7 },
+    { layout: 'sdxl-turbo', name: 'SDXL', size: 64, sampler: 'Euler a', steps: '4', guidance: 0 },
+    { layout: 'lcm', name: 'SD 1.x/2.x-style', size: 64, sampler: 'LCM', steps: '4', guidance: 8.5 },
+  ] as const;
+  for (const c of cases) {
+    test(`${c.layout}: doctor names the layout, generate renders ${c.size}x${c.size} with ${c.sampler} at ${c.steps} steps`, async () => {
+      const dir = (await ensureLayoutFixtures())[c.layout];
+      const doctor = await cli('doctor', '--model', dir);
+      assert.equal(doctor.code, 0, doctor.stderr);
+      assert.match(doctor.stdout, new RegExp(`layout +${c.name}`));
+      const out = join(tmp, `layout-${c.layout}.png`);
+      const r = await cli('generate', 'a red apple', '-o', out, '--model', dir);
+      assert.equal(r.code, 0, r.stderr);
+      const png = readFileSync(out);
+      assert.deepEqual([decodePng(png).width, decodePng(png).height], [c.size, c.size]);
+      const params = parseParameters(readPngText(png).parameters);
+      assert.deepEqual([params.fields['Sampler'], params.fields['Steps'], Number(params.fields['CFG scale'])], [c.sampler, c.steps, c.guidance]);
+    });
+  }
+
+  test('a negative prompt that cannot act is said so: LCM (guidance embedding) and Turbo (guidance 0)', async () => {
+    const fixturesByLayout = await ensureLayoutFixtures();
+    for (const [layout, why] of [['lcm', /--negative has no effect: an LCM model is told the guidance as an embedding/], ['sdxl-turbo', /--negative has no effect: guidance 0 runs no unconditional batch/]] as const) {
+      const r = await cli('generate', 'a red apple', '-o', join(tmp, `negative-${layout}.png`), '--model', fixturesByLayout[layout], '--negative', 'blurry', '--steps', '1');
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, why);
+    }
+    const sd = await cli('generate', 'a red apple', '-o', join(tmp, 'negative-sd.png'), '--model', fixtures.optimum, '--negative', 'blurry', '--steps', '1');
+    assert.doesNotMatch(sd.stderr, /no effect/);
+  });
+
+  test('sd2-v: doctor --json reports v-prediction; predict answers', async () => {
+    const dir = (await ensureLayoutFixtures())['sd2-v'];
+    const doctor = await cli('doctor', '--model', dir, '--json');
+    assert.equal(doctor.code, 0, doctor.stderr);
+    assert.deepEqual(JSON.parse(doctor.stdout).model.layout.traits, ['v-prediction']);
+    const predict = await cli('predict', 'a red apple', '--model', dir, '--json');
+    assert.equal(predict.code, 0, predict.stderr);
+    assert.equal(JSON.parse(predict.stdout).steps, 50);
   });
 });
 
@@ -182,6 +227,20 @@ describe('adadiff train-policy and eval', () => {
     for (const key of ['avgSteps', 'baselineSteps', 'savingPct', 'tau', 'shareMeetingTau', 'meanQuality', 'baselines']) assert.ok(key in evaluation, key);
     assert.equal(evaluation.baselineSteps, 20);
     assert.equal(decodePng(readFileSync(plot)).width > 100, true);
+  });
+
+  test('SDXL-Turbo: --candidates 1,2,3,4,6,8 trains with the model\'s Euler ancestral and guidance 0, and predict picks one of them', async () => {
+    const model = join(tmp, 'turbo-policy-model');
+    cpSync((await ensureLayoutFixtures())['sdxl-turbo'], model, { recursive: true });
+    const prompts = join(tmp, 'turbo-train.txt');
+    writeFileSync(prompts, 'a red apple\ncat face\na blue rocket at night over the sea, detailed\nsun\n');
+    const trained = await cli('train-policy', '--model', model, '--prompts', prompts, '--epochs', '3', '--candidates', '1,2,3,4,6,8', '--seeds', '0', '--json');
+    assert.equal(trained.code, 0, trained.stderr);
+    const manifest = JSON.parse(readFileSync(JSON.parse(trained.stdout).manifestPath, 'utf8'));
+    assert.deepEqual([manifest.candidates, manifest.scheduler, manifest.guidance, manifest.baselineSteps], [[1, 2, 3, 4, 6, 8], 'euler-a', 0, 8]);
+    const p = JSON.parse((await cli('predict', 'a red apple', '--model', model, '--json')).stdout);
+    assert.equal(p.policy, true);
+    assert.ok([1, 2, 3, 4, 6, 8].includes(p.steps));
   });
 
   test('eval on a model without a policy says how to get one', async () => {

@@ -9,28 +9,30 @@ import { generationSettings, normalizeSettings } from '../../server/lsp/settings
 type Parameter = 'seed' | 'steps' | 'guidance' | 'scheduler' | 'size' | 'baselineSteps';
 type Level = Exclude<Source, 'default'>;
 
-const R = 'request', P = 'prompt', S = 'settings', M = 'policy';
+const R = 'request', P = 'prompt', S = 'settings', M = 'policy', O = 'model';
 
 /** Which source wins, first to last; 'default' when none of them gives a value. */
 const PRECEDENCE: Record<Purpose, Record<Parameter, Level[]>> = {
-  preview: { seed: [R, P, S], steps: [R, P, S], size: [R, P, S], guidance: [R, P, S, M], scheduler: [R, P, S, M], baselineSteps: [M, R, P, S] },
+  preview: { seed: [R, P, S], steps: [R, P, S], size: [R, P, S], guidance: [R, P, S, M, O], scheduler: [R, P, S, M, O], baselineSteps: [M, R, P, S, O] },
   // Never the editor's settings: CI's `adadiff assets --check` must agree with the editor.
-  asset: { seed: [R, P], steps: [R, P], size: [R, P], guidance: [R, P, M], scheduler: [R, P, M], baselineSteps: [M, R, P] },
+  asset: { seed: [R, P], steps: [R, P], size: [R, P], guidance: [R, P, M, O], scheduler: [R, P, M, O], baselineSteps: [M, R, P, O] },
   // No prompt's options: a training covers many prompts.
-  training: { seed: [R, S], steps: [R, S], size: [R, S], guidance: [R, S, M], scheduler: [R, S, M], baselineSteps: [M, R, S] },
+  training: { seed: [R, S], steps: [R, S], size: [R, S], guidance: [R, S, M, O], scheduler: [R, S, M, O], baselineSteps: [M, R, S, O] },
 };
 
 const DEFAULTS: GenerationDefaults = { baselineSteps: 51, guidance: 7.5, scheduler: 'lcm', seed: 99 };
 const POLICY = { scheduler: 'ddim', guidance: 5, baselineSteps: 23 } as const;
+/** What a model's layout recommends (a Turbo model: Euler ancestral, guidance 0, 4 steps). */
+const MODEL = { scheduler: 'euler-a', guidance: 0, baselineSteps: 4 } as const;
 
 /** A distinct value per source, so the result says which one won. */
 const VALUES: Record<Parameter, Record<Level, ParameterValues>> = {
-  seed: { request: { seed: 1 }, prompt: { seed: 2 }, settings: { seed: 3 }, policy: {} },
-  steps: { request: { steps: 11 }, prompt: { steps: 12 }, settings: { steps: 13 }, policy: {} },
-  size: { request: { width: 16, height: 16 }, prompt: { width: 24, height: 32 }, settings: { width: 40 }, policy: {} },
-  guidance: { request: { guidance: 1 }, prompt: { guidance: 2 }, settings: { guidance: 3 }, policy: { guidance: POLICY.guidance } },
-  scheduler: { request: { scheduler: 'euler' }, prompt: { scheduler: 'dpmpp-2m' }, settings: { scheduler: 'dpmpp-2m-karras' }, policy: { scheduler: POLICY.scheduler } },
-  baselineSteps: { request: { baselineSteps: 20 }, prompt: { baselineSteps: 21 }, settings: { baselineSteps: 22 }, policy: { baselineSteps: POLICY.baselineSteps } },
+  seed: { request: { seed: 1 }, prompt: { seed: 2 }, settings: { seed: 3 }, policy: {}, model: {} },
+  steps: { request: { steps: 11 }, prompt: { steps: 12 }, settings: { steps: 13 }, policy: {}, model: {} },
+  size: { request: { width: 16, height: 16 }, prompt: { width: 24, height: 32 }, settings: { width: 40 }, policy: {}, model: {} },
+  guidance: { request: { guidance: 1 }, prompt: { guidance: 2 }, settings: { guidance: 3 }, policy: { guidance: POLICY.guidance }, model: { guidance: MODEL.guidance } },
+  scheduler: { request: { scheduler: 'euler' }, prompt: { scheduler: 'dpmpp-2m' }, settings: { scheduler: 'dpmpp-2m-karras' }, policy: { scheduler: POLICY.scheduler }, model: { scheduler: MODEL.scheduler } },
+  baselineSteps: { request: { baselineSteps: 20 }, prompt: { baselineSteps: 21 }, settings: { baselineSteps: 22 }, policy: { baselineSteps: POLICY.baselineSteps }, model: { baselineSteps: MODEL.baselineSteps } },
 };
 const DEFAULT_VALUES: Record<Parameter, ParameterValues> = {
   seed: { seed: DEFAULTS.seed },
@@ -41,7 +43,7 @@ const DEFAULT_VALUES: Record<Parameter, ParameterValues> = {
   baselineSteps: { baselineSteps: DEFAULTS.baselineSteps },
 };
 
-const LEVELS: Level[] = [R, P, S, M];
+const LEVELS: Level[] = [R, P, S, M, O];
 const subsets = <T>(xs: T[]): T[][] => xs.reduce<T[][]>((all, x) => all.concat(all.map((s) => [...s, x])), [[]]);
 
 function picked(g: ReturnType<typeof resolveGeneration>, parameter: Parameter): ParameterValues {
@@ -56,7 +58,7 @@ describe('resolveGeneration', () => {
       for (const parameter of Object.keys(VALUES) as Parameter[]) {
         for (const given of subsets(LEVELS)) {
           const has = (l: Level) => given.includes(l);
-          // The policy is present or not as a whole; it gives scheduler, guidance and baseline only.
+          // The policy and the model's layout are present or not as a whole; they give scheduler, guidance and baseline only.
           const g = resolveGeneration({
             purpose,
             defaults: DEFAULTS,
@@ -64,6 +66,7 @@ describe('resolveGeneration', () => {
             ...(has(P) ? { prompt: VALUES[parameter].prompt } : {}),
             ...(has(S) ? { settings: VALUES[parameter].settings } : {}),
             policy: has(M) ? POLICY : null,
+            ...(has(O) ? { model: MODEL } : {}),
           });
           const winner = PRECEDENCE[purpose][parameter].find((l) => has(l) && Object.keys(VALUES[parameter][l]).length > 0) ?? 'default';
           const label = `${purpose} ${parameter} from [${given.join(', ')}]`;
@@ -72,7 +75,7 @@ describe('resolveGeneration', () => {
           cases++;
         }
       }
-      assert.equal(cases, 6 * 16);
+      assert.equal(cases, 6 * 32);
     });
   }
 
@@ -89,12 +92,13 @@ describe('resolveGeneration', () => {
 
   test('settings of guidance 0, scheduler auto and an empty size are not set: the policy\'s (else the defaults) apply', () => {
     const unset = generationSettings(normalizeSettings({ guidance: 0, scheduler: 'auto', size: '', seed: 4 }));
-    assert.deepEqual(unset, { baselineSteps: 50, seed: 4 });
+    assert.deepEqual(unset, { seed: 4 });
     const g = resolveGeneration({ purpose: 'preview', settings: unset, policy: POLICY, defaults: DEFAULTS });
     assert.deepEqual([g.scheduler, g.guidance, g.width, g.seed], ['ddim', 5, undefined, 4]);
     const none = resolveGeneration({ purpose: 'preview', settings: unset, defaults: DEFAULTS });
     assert.deepEqual([none.scheduler, none.guidance], [DEFAULTS.scheduler, DEFAULTS.guidance]);
     const set = generationSettings(normalizeSettings({ guidance: 3, scheduler: 'euler', size: '128x96' }));
-    assert.deepEqual(set, { baselineSteps: 50, seed: 0, guidance: 3, scheduler: 'euler', width: 128, height: 96 });
+    assert.deepEqual(set, { seed: 0, guidance: 3, scheduler: 'euler', width: 128, height: 96 });
+    assert.deepEqual(generationSettings(normalizeSettings({ baselineSteps: 30 })), { seed: 0, baselineSteps: 30 });
   });
 });

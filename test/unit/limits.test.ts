@@ -9,8 +9,7 @@ import { describe, test } from 'node:test';
 import { collectTargets } from '../../server/assets/targets';
 import { guidanceOption, schedulerOption, seedOption, sizeOption, stepsOption, UsageError } from '../../server/cli/args';
 import { Engine } from '../../server/engine';
-import { DEFAULTS } from '../../server/generation';
-import { GUIDANCE, isImageSize, parseImageSize, SCHEDULER_NAMES, SCHEDULER_SETTINGS, SEED, SIDE, SIZE_SETTING_PATTERN, STEPS } from '../../server/limits';
+import { BASELINE_SETTING, GUIDANCE, isImageSize, parseImageSize, SCHEDULER_NAMES, SCHEDULER_SETTINGS, SEED, SIDE, SIZE_SETTING_PATTERN, STEPS } from '../../server/limits';
 import { DEFAULT_SETTINGS, readSettings } from '../../server/lsp/settings';
 import { validatePolicyManifest } from '../../server/adadiff/policy-manifest';
 import { validateSeed } from '../../server/pipeline/noise';
@@ -51,13 +50,14 @@ describe("package.json's settings against limits.ts", () => {
       const type = Array.isArray(value) ? 'array' : Number.isInteger(value) && properties[key].type === 'integer' ? 'integer' : typeof value;
       assert.equal(properties[key].type, type, key);
     }
-    assert.equal(DEFAULT_SETTINGS.baselineSteps, DEFAULTS.baselineSteps, 'the baseline setting defaults to the engine default');
+    assert.equal(DEFAULT_SETTINGS.baselineSteps, 0, 'the baseline setting is not set by default: the model\'s own, else the engine default');
   });
 
   test('bounds: seed, baseline steps and guidance', () => {
     const bounds = (key: string) => ({ min: properties[key].minimum, max: properties[key].maximum });
     assert.deepEqual(bounds('adadiff.seed'), SEED);
-    assert.deepEqual(bounds('adadiff.baselineSteps'), STEPS);
+    assert.deepEqual(bounds('adadiff.baselineSteps'), BASELINE_SETTING);
+    assert.equal(BASELINE_SETTING.max, STEPS.max);
     assert.deepEqual(bounds('adadiff.guidance'), GUIDANCE);
   });
 
@@ -69,7 +69,7 @@ describe("package.json's settings against limits.ts", () => {
     assert.equal(BUILT_SCHEDULERS, SCHEDULER_NAMES);
     const manifest = (name: string) => () => validatePolicyManifest({ format: 'adadiff-policy', version: 1, candidates: [5], baselineSteps: 5, scheduler: name, guidance: 7, features: { dim: 4, tokens: 4 }, architecture: { outputs: 1, inputDim: 4 } });
     for (const name of SCHEDULER_NAMES) assert.doesNotThrow(manifest(name), name);
-    assert.throws(manifest('pndm'), /scheduler "pndm" is not one of ddim, euler, dpmpp-2m, dpmpp-2m-karras, lcm/);
+    assert.throws(manifest('pndm'), /scheduler "pndm" is not one of ddim, euler, euler-a, dpmpp-2m, dpmpp-2m-karras, lcm/);
   });
 
   test('the size pattern accepts exactly the sizes the parser accepts, for every side up to 10000', () => {
@@ -92,7 +92,7 @@ describe('the settings parser takes the same bounds and reports what it ignores'
   test('the largest and smallest values in bounds are kept, without a problem', () => {
     const edge = { seed: SEED.max, baselineSteps: STEPS.max, guidance: GUIDANCE.max, size: `${SIDE.max}x${SIDE.max}`, scheduler: SCHEDULER_NAMES.at(-1) };
     assert.deepEqual(read(edge), { settings: { ...structuredClone(DEFAULT_SETTINGS), ...edge }, problems: [] });
-    const low = { seed: SEED.min, baselineSteps: STEPS.min, guidance: GUIDANCE.min, size: `${SIDE.min}x${SIDE.min}` };
+    const low = { seed: SEED.min, baselineSteps: BASELINE_SETTING.min, guidance: GUIDANCE.min, size: `${SIDE.min}x${SIDE.min}` };
     assert.deepEqual(read(low).problems, []);
   });
 
@@ -100,10 +100,10 @@ describe('the settings parser takes the same bounds and reports what it ignores'
     const { settings, problems } = read({ seed: SEED.max + 1, baselineSteps: STEPS.max + 1, guidance: GUIDANCE.max + 0.5, size: '500x500', scheduler: 'pndm', codeLens: { enabled: 'yes' }, prompts: { names: [1] } });
     assert.deepEqual(settings, DEFAULT_SETTINGS);
     assert.deepEqual(problems, [
-      `adadiff.baselineSteps: ${STEPS.max + 1} is not an integer from 1 to 1000; using 50`,
+      `adadiff.baselineSteps: ${STEPS.max + 1} is not an integer from 0 to 1000; using 0`,
       `adadiff.guidance: ${GUIDANCE.max + 0.5} is not a number from 0 to 30; using 0`,
       'adadiff.size: "500x500" is not WIDTHxHEIGHT in multiples of 8 from 8 to 4096, or empty; using ""',
-      'adadiff.scheduler: "pndm" is not one of auto, ddim, euler, dpmpp-2m, dpmpp-2m-karras, lcm; using "auto"',
+      'adadiff.scheduler: "pndm" is not one of auto, ddim, euler, euler-a, dpmpp-2m, dpmpp-2m-karras, lcm; using "auto"',
       `adadiff.seed: ${SEED.max + 1} is not an integer from 0 to 4294967295; using 0`,
       'adadiff.codeLens.enabled: "yes" is not true or false; using true',
       'adadiff.prompts.names: [1] is not a list of strings; using []',
@@ -129,7 +129,7 @@ describe('the CLI and the pipeline take the same bounds', () => {
     assert.deepEqual(sizeOption('4096x8'), { width: 4096, height: 8 });
     usage(() => sizeOption('500x500'), /--size must be multiples of 8 from 8 to 4096/);
     for (const name of SCHEDULER_NAMES) assert.equal(schedulerOption(name), name);
-    usage(() => schedulerOption('auto'), /--scheduler must be one of ddim, euler, dpmpp-2m, dpmpp-2m-karras, lcm/);
+    usage(() => schedulerOption('auto'), /--scheduler must be one of ddim, euler, euler-a, dpmpp-2m, dpmpp-2m-karras, lcm/);
   });
 
   test('validateSeed and image sizes', () => {

@@ -24,15 +24,14 @@ for (const variant of VARIANTS) {
       const [c, h, w] = model.latentShape();
       assert.deepEqual(model.latentShape(w * model.vaeScaleFactor, h * model.vaeScaleFactor), [c, h, w]);
 
-      const ids = [model.tokenizer.encode('').ids, model.tokenizer.encode('a red apple').ids];
-      assert.equal(ids[1].length, model.tokenizer.maxLength);
-      const text = await model.encodeText(ids);
+      assert.equal(model.tokenizer.encode('a red apple').ids.length, model.tokenizer.maxLength);
+      const text = await model.encodeText(['', 'a red apple']);
       assert.deepEqual(text.dims, [2, model.tokenizer.maxLength, model.textDim]);
       assert.equal(text.hidden.length, 2 * model.tokenizer.maxLength * model.textDim);
       assert.ok(text.hidden.every(Number.isFinite));
 
       const sample = Float32Array.from({ length: 2 * c * h * w }, (_, i) => Math.sin(i));
-      const eps = await model.unet(sample, [2, c, h, w], 499, text.hidden, text.dims);
+      const eps = await model.unet(sample, [2, c, h, w], 499, text);
       assert.equal(eps.length, sample.length);
       assert.ok(eps.every(Number.isFinite));
 
@@ -187,8 +186,8 @@ test('a fixed batch and size is accepted (free dimension overrides)', async () =
   const model = await loadModel(folder, { providers: ['cpu'], shape: { batch: 1, width: 64, height: 64 } });
   try {
     const [c, h, w] = model.latentShape(64, 64);
-    const text = await model.encodeText([model.tokenizer.encode('apple').ids]);
-    const eps = await model.unet(new Float32Array(c * h * w), [1, c, h, w], 1, text.hidden, text.dims);
+    const text = await model.encodeText(['apple']);
+    const eps = await model.unet(new Float32Array(c * h * w), [1, c, h, w], 1, text);
     assert.equal(eps.length, c * h * w);
   } finally {
     await model.dispose();

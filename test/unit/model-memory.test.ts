@@ -107,13 +107,14 @@ describe('the text part alone', () => {
       full = await loadModel(folder, { providers: ['cpu'], text: part });
       assert.deepEqual(liveSessions(), { ...base, textEncoder: base.textEncoder + 2, unet: base.unet + 1, vaeDecoder: base.vaeDecoder + 1, vaeEncoder: base.vaeEncoder + (folder.vaeEncoder ? 1 : 0) });
       // The same features either way, and the sizes hovers use agree with the UNet's.
-      const ids = [textModel.tokenizer.encode('a red apple').ids];
-      assert.deepEqual((await textModel.encodeText(ids)).hidden, (await full.encodeText(ids)).hidden);
+      const prompts = ['a red apple'];
+      assert.deepEqual((await textModel.encodeText(prompts)).hidden, (await full.encodeText(prompts)).hidden);
+      assert.deepEqual(textModel.layout, full.layout);
       assert.deepEqual(textModel.latentShape(), full.latentShape());
       assert.equal(textModel.textDim, full.textDim);
       const [c, h, w] = full.latentShape();
-      const text = await full.encodeText(ids);
-      const eps = await full.unet(new Float32Array(c * h * w).fill(0.5), [1, c, h, w], 500, text.hidden, text.dims);
+      const text = await full.encodeText(prompts);
+      const eps = await full.unet(new Float32Array(c * h * w).fill(0.5), [1, c, h, w], 500, text);
       assert.ok(eps.every(Number.isFinite));
     } finally {
       await full?.dispose();
@@ -132,9 +133,9 @@ describe('external data past 2 GB', () => {
     const [a, b] = [await loadModel(plain, { providers: ['cpu'] }), await loadModel(far, { providers: ['cpu'] })];
     try {
       const [c, h, w] = a.latentShape();
-      const text = await a.encodeText([a.tokenizer.encode('a lighthouse').ids]);
+      const text = await a.encodeText(['a lighthouse']);
       const sample = Float32Array.from({ length: c * h * w }, (_, i) => Math.cos(i));
-      assert.deepEqual(await b.unet(sample, [1, c, h, w], 321, text.hidden, text.dims), await a.unet(sample, [1, c, h, w], 321, text.hidden, text.dims));
+      assert.deepEqual(await b.unet(sample, [1, c, h, w], 321, text), await a.unet(sample, [1, c, h, w], 321, text));
     } finally {
       await Promise.all([a.dispose(), b.dispose()]);
     }

@@ -225,6 +225,10 @@ const CASES: Case[] = [
   { name: 'dpmpp-2m-karras', config: { ...SD, timestep_spacing: 'trailing' }, steps: 4 },
   { name: 'lcm', config: {}, steps: 4 },
   { name: 'lcm', config: {}, steps: 8 },
+  // SDXL-Turbo's and SD-Turbo's scheduler config.
+  { name: 'euler-a', config: { ...SD, timestep_spacing: 'trailing', steps_offset: 1 }, steps: 4 },
+  { name: 'euler-a', config: { ...SD, timestep_spacing: 'trailing', steps_offset: 1 }, steps: 1 },
+  { name: 'euler-a', config: { ...SD, timestep_spacing: 'leading', steps_offset: 1 }, steps: 20 },
 ];
 
 function runOracle(c: Case, pred: Pred, seed: number) {
@@ -259,11 +263,34 @@ describe('oracle model', () => {
         // float32 samples with sigma up to ~15: allow a few float32 ulps of that scale.
         assert.ok(maxAbsDiff(x, x0) < 2e-4, `final error ${maxAbsDiff(x, x0)}`);
         predErrors.forEach((e, i) => assert.ok(e < 2e-4, `step ${i}: predOriginal off by ${e}`));
-        if (c.name === 'lcm') assert.equal(noiseCalls, c.steps - 1, 'LCM draws fresh noise between steps');
+        if (c.name === 'lcm' || c.name === 'euler-a') assert.equal(noiseCalls, c.steps - 1, `${c.name} draws fresh noise between steps, none after the last`);
         else assert.equal(noiseCalls, 0, 'deterministic scheduler called noise');
       });
     }
   }
+
+  // sigma_down^2 + sigma_up^2 = sigma_next^2: the ancestral step leaves exactly the next noise level.
+  it('euler-a: with the oracle, the sample after each step is x0 plus noise of the next sigma, and the same seed gives the same sample', () => {
+    const n = 20000;
+    const run = (seed: number) => {
+      const s = createScheduler('euler-a', { ...SD, timestep_spacing: 'trailing', steps_offset: 1, prediction_type: 'sample' }, 4) as EulerScheduler;
+      const rand = gaussian(seed);
+      const x0 = rand(n).map((v) => 0.5 * v);
+      let x: Float32Array = rand(n).map((v) => v * s.initNoiseSigma);
+      const spreads: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        x = s.step(x0, i, x, rand).prevSample;
+        let sq = 0;
+        for (let j = 0; j < n; j++) sq += (x[j]! - x0[j]!) ** 2;
+        spreads.push(Math.sqrt(sq / n));
+      }
+      return { x, spreads, sigmas: s.sigmas };
+    };
+    const a = run(5);
+    a.spreads.forEach((spread, i) => close(spread, a.sigmas[i + 1]!, 0.03 * a.sigmas[i + 1]! + 1e-6, `spread after step ${i}`));
+    assert.deepEqual(run(5).x, a.x, 'same seed, same sample');
+    assert.ok(maxAbsDiff(run(5).spreads, run(6).spreads) > 0, 'another seed, other noise');
+  });
 
   it('deterministic schedulers are reproducible and never call noise even with a non-oracle model', () => {
     for (const name of ['ddim', 'euler', 'dpmpp-2m', 'dpmpp-2m-karras'] as const) {

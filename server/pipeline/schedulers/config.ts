@@ -67,6 +67,7 @@ const FALLBACK: SchedulerConfig = {
 export const SCHEDULER_CLASS: Record<SchedulerName, string> = {
   ddim: 'DDIMScheduler',
   euler: 'EulerDiscreteScheduler',
+  'euler-a': 'EulerAncestralDiscreteScheduler',
   'dpmpp-2m': 'DPMSolverMultistepScheduler',
   'dpmpp-2m-karras': 'DPMSolverMultistepScheduler',
   lcm: 'LCMScheduler',

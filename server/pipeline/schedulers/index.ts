@@ -1,4 +1,4 @@
-// Diffusion schedulers: DDIM, Euler, DPM-Solver++ 2M (optionally Karras sigmas) and LCM, written to
+// Diffusion schedulers: DDIM, Euler, Euler ancestral, DPM-Solver++ 2M (optionally Karras sigmas) and LCM, written to
 // follow diffusers' formulas. One instance per generation, built for a fixed number of steps.
 
 import type { Scheduler, SchedulerConfig } from '../../model/contract.js';
@@ -7,10 +7,11 @@ import { completeConfig } from './config.js';
 import { DdimScheduler } from './ddim.js';
 import { DpmSolverPP2MScheduler } from './dpmpp-2m.js';
 import { EulerScheduler } from './euler.js';
+import { EulerAncestralScheduler } from './euler-ancestral.js';
 import { LcmScheduler } from './lcm.js';
 
 export { resolveSchedulerConfig } from './config.js';
-export { DdimScheduler, DpmSolverPP2MScheduler, EulerScheduler, LcmScheduler, SCHEDULER_NAMES };
+export { DdimScheduler, DpmSolverPP2MScheduler, EulerAncestralScheduler, EulerScheduler, LcmScheduler, SCHEDULER_NAMES };
 
 /**
  * Build `name` for `steps` denoising steps. Fields missing from `config` take the defaults of the
@@ -30,6 +31,8 @@ export function createScheduler(name: SchedulerName, config: Partial<SchedulerCo
       return new DdimScheduler(full, steps);
     case 'euler':
       return new EulerScheduler(full, steps);
+    case 'euler-a':
+      return new EulerAncestralScheduler(full, steps);
     case 'dpmpp-2m':
       return new DpmSolverPP2MScheduler(name, full, steps);
     case 'dpmpp-2m-karras':
