@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CodeLensRequest, CodeLensResolveRequest, ExecuteCommandRequest, HoverRequest, type MarkupContent } from 'vscode-languageserver-protocol';
 import { CompareRequest, PreviewRequest, ServerCommands, SessionsRequest } from '../../shared/protocol';
-import { ensureFixtures } from '../fixtures/make-fixtures';
+import { ensureFixtures, ensureLayoutFixtures } from '../fixtures/make-fixtures';
 import { fixtureWithPolicy } from '../fixtures/with-policy';
 import { startServer, type TestServer } from './harness';
 
@@ -156,5 +156,34 @@ describe('a model too large for the machine', () => {
     assert.ok(r.png.length > 0, 'the server is up and renders');
     const s = await server.conn.sendRequest(SessionsRequest);
     assert.equal(s.worker.unet, 1, 'the refused models left no UNet open');
+  });
+});
+
+describe('an SDXL fixture', () => {
+  let server: TestServer;
+  let sdxl: string;
+
+  before(async () => {
+    sdxl = (await ensureLayoutFixtures()).sdxl;
+    server = await startServer({ init: { trusted: true }, settings: () => ({ model: { path: sdxl } }) });
+  });
+
+  after(async () => {
+    await server?.stop();
+  });
+
+  test('both text encoders on the main thread, the UNet and VAE in the worker, once each; the preview has its size', async () => {
+    const uri = server.open('sdxl.md', 'markdown', doc(PROMPTS.slice(0, 1)));
+    assert.match(await hover(server, uri, 0), /\*\*AdaDiff: \d+ steps\*\*/);
+    const r = await server.conn.sendRequest(PreviewRequest, { id: 'xl', uri, prompt: PROMPTS[0], steps: 2 });
+    assert.deepEqual([r.width, r.height], [128, 128]);
+    await server.waitForCost(sdxl);
+    const lenses = await server.conn.sendRequest(CodeLensRequest.type, { textDocument: { uri } });
+    const lens = await server.conn.sendRequest(CodeLensResolveRequest.type, lenses![0]);
+    assert.match(lens.command!.title, /^\d+ steps · ~[\d.]+ (ms|s)/);
+    const s = await server.conn.sendRequest(SessionsRequest);
+    assert.deepEqual(s.main, { textEncoder: 1, textEncoder2: 1, unet: 0, vaeDecoder: 0, vaeEncoder: 0 });
+    assert.equal(s.worker.textEncoder + s.worker.textEncoder2, 0, 'the worker borrows both text encoders');
+    assert.equal(s.worker.unet, 1);
   });
 });
