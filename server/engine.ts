@@ -2,14 +2,15 @@
 // folder once, predict steps and cost for a prompt, render a PNG with the chosen steps.
 import { resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { type Calibration, CalibrationStore, estimateSeconds, getCalibration } from './adadiff/cost';
+import { type Calibration, type CalibrationShape, CalibrationStore, estimateSeconds, getCalibration, recalibrate } from './adadiff/cost';
 import { firstStep, sharedFirstCall, type FirstStep } from './adadiff/first-step';
 import { loadPolicy, promptFeatures, type StepPolicy } from './adadiff/policy';
 import { DEFAULTS, type Generation, type GenerationDefaults, type GenerationSources, type ParameterValues, type Purpose, resolveGeneration } from './generation';
 import { isImageSize, SIZE_RULE } from './limits';
 import type { CpuShare, SchedulerName } from './model/contract';
 import { openModelFolder } from './model/folder';
-import { loadModel, type LoadedModel } from './model/session';
+import { type LoadOptions, loadModel, type LoadedModel, type TextModel } from './model/session';
+import type { ModelFolder } from './model/contract';
 import { generate, type GenerateResult, runsUnconditional, type StepProgress, throwIfCancelled } from './pipeline/generate';
 import { validateSeed } from './pipeline/noise';
 import { formatParameters, type GenerationParameters } from './pipeline/parameters';
@@ -17,9 +18,35 @@ import { encodePng } from './pipeline/png';
 
 export { DEFAULTS, type GenerationDefaults } from './generation';
 
-export interface EngineOptions {
+/** Where a handle's cost figures come from. */
+export interface CostSource {
+  /** The figure for this shape, measured now when there is none (that needs the UNet and VAE). */
+  get(shape: CalibrationShape): Promise<Calibration>;
+  /** The figure if it is known without loading or measuring anything, else why not (yet). */
+  peek(shape: CalibrationShape): Promise<Calibration | { notYet: string }>;
+  /** Measure again and replace the cached figure. */
+  recalibrate(shape: CalibrationShape): Promise<Calibration>;
+}
+
+/** Every part in sessions on this thread, and costs measured here: the CLI's and the render worker's way. */
+export function localCosts(model: LoadedModel, store: CalibrationStore): CostSource {
+  const get = (shape: CalibrationShape) => getCalibration(model, shape, store, runtimeVersion());
+  return { get, peek: get, recalibrate: async (shape) => (await recalibrate(model, shape, store, runtimeVersion())).calibration };
+}
+
+/** How an Engine turns a folder into sessions, and where their costs come from. */
+export interface ModelParts<M extends TextModel> {
+  load(folder: ModelFolder, opts: LoadOptions): Promise<M>;
+  costs(model: M, store: CalibrationStore): CostSource;
+}
+
+export const ALL_PARTS: ModelParts<LoadedModel> = { load: (folder, opts) => loadModel(folder, opts), costs: localCosts };
+
+export interface EngineOptions<M extends TextModel = LoadedModel> {
   /** Where calibrations are cached (per user, not per workspace). */
   cacheDir: string;
+  /** Which parts get sessions here; default ALL_PARTS. */
+  parts?: ModelParts<M>;
   /** Execution providers to try in order; the platform's default order when absent. */
   providers?: string[];
   defaults?: Partial<GenerationDefaults>;
@@ -27,24 +54,42 @@ export interface EngineOptions {
   cpu?: CpuShare;
 }
 
-export interface StepPrediction {
+/** What the text encoder and the policy decide for a prompt. */
+export interface StepChoice {
   steps: number;
   baselineSteps: number;
   candidates: number[];
   probabilities: number[];
   /** False when the model has no trained policy: then steps are the baseline. */
   policy: boolean;
-  estimatedSeconds: number;
-  baselineSeconds: number;
-  /** Time saved against the baseline, 0..1. */
-  saving: number;
   droppedTokens: number;
-  provider: string;
   /**
    * Whether a render with the default settings lets the first-step-aware policy choose again after
    * the first UNet call: then `steps` is an estimate from the prompt alone.
    */
   refinedAfterFirstStep: boolean;
+}
+
+/** What those steps cost on this machine, from the calibration. */
+export interface StepCost {
+  estimatedSeconds: number;
+  baselineSeconds: number;
+  /** Time saved against the baseline, 0..1. */
+  saving: number;
+  provider: string;
+}
+
+export type StepPrediction = StepChoice & StepCost;
+
+/** What a hover gets: the cost once it has been measured, else why it is not shown yet. */
+export type StepEstimate = StepPrediction | (StepChoice & { [K in keyof StepCost]?: undefined } & { unmeasured: string });
+
+export const isMeasured = (p: StepEstimate): p is StepPrediction => p.estimatedSeconds !== undefined;
+
+function costOf(cal: Calibration, steps: number, baselineSteps: number): StepCost {
+  const estimatedSeconds = estimateSeconds(cal, steps);
+  const baselineSeconds = estimateSeconds(cal, baselineSteps);
+  return { estimatedSeconds, baselineSeconds, saving: baselineSeconds > 0 ? 1 - estimatedSeconds / baselineSeconds : 0, provider: cal.provider };
 }
 
 /** Absent values are resolveGeneration's to choose (request > prompt > settings > policy > the model's own > defaults). */
@@ -78,11 +123,16 @@ export interface RenderResult {
 
 export const runtimeVersion = (): string => `onnxruntime-node ${ort.env.versions?.common ?? 'unknown'}`;
 
-export class ModelHandle {
+/**
+ * A model with its policy, settings and cost figures. `M` is what this thread holds of it: every
+ * part (LoadedModel: the CLI, the render worker) or the text part only (the language server's main
+ * thread, which predicts steps and leaves rendering to the worker).
+ */
+export class ModelHandle<M extends TextModel = LoadedModel> {
   constructor(
-    readonly model: LoadedModel,
+    readonly model: M,
     readonly policy: StepPolicy | null,
-    private readonly store: CalibrationStore,
+    readonly costs: CostSource,
     readonly defaults: GenerationDefaults,
     /** The editor's settings (generationSettings in lsp/settings.ts); none from the CLI. */
     readonly settings: ParameterValues = {},
@@ -105,8 +155,13 @@ export class ModelHandle {
     return this.generation().scheduler;
   }
 
+  /** The shape a calibration is measured at: the guidance batch this model runs (LCM's embedding runs none), and the size. */
+  costShape(guidance = this.guidance, width?: number, height?: number): CalibrationShape {
+    return { guided: runsUnconditional(this.model, guidance), width, height };
+  }
+
   calibration(width?: number, height?: number, guidance = this.guidance): Promise<Calibration> {
-    return getCalibration(this.model, { guided: runsUnconditional(this.model, guidance), width, height }, this.store, runtimeVersion());
+    return this.costs.get(this.costShape(guidance, width, height));
   }
 
   /**
@@ -127,11 +182,29 @@ export class ModelHandle {
     return { width: w * this.model.vaeScaleFactor, height: h * this.model.vaeScaleFactor };
   }
 
+  /** Steps and cost; measures the cost first when it is not known (the CLI's `predict`). */
   async predict(prompt: string, signal?: AbortSignal, purpose: Purpose = 'preview'): Promise<StepPrediction> {
     return (await this.predictWithFeatures(prompt, this.generation({ purpose }), signal)).prediction;
   }
 
+  /**
+   * Steps, and their cost when it is known now: what hovers and lenses show. Never waits for the
+   * UNet to load or be measured; until then the estimate says why there is no cost.
+   */
+  async estimate(prompt: string, signal?: AbortSignal, purpose: Purpose = 'preview'): Promise<StepEstimate> {
+    const g = this.generation({ purpose });
+    const { choice } = await this.choose(prompt, g, signal);
+    const cal = await this.costs.peek(this.costShape(g.guidance));
+    return 'notYet' in cal ? { ...choice, unmeasured: cal.notYet } : { ...choice, ...costOf(cal, choice.steps, choice.baselineSteps) };
+  }
+
   private async predictWithFeatures(prompt: string, g: Generation, signal?: AbortSignal): Promise<{ prediction: StepPrediction; features?: Awaited<ReturnType<typeof promptFeatures>> }> {
+    const { choice, features } = await this.choose(prompt, g, signal);
+    const cal = await this.calibration(undefined, undefined, g.guidance);
+    return { prediction: { ...choice, ...costOf(cal, choice.steps, choice.baselineSteps) }, features };
+  }
+
+  private async choose(prompt: string, g: Generation, signal?: AbortSignal): Promise<{ choice: StepChoice; features?: Awaited<ReturnType<typeof promptFeatures>> }> {
     let steps = g.baselineSteps;
     let candidates = [steps];
     let probabilities = [1];
@@ -146,26 +219,19 @@ export class ModelHandle {
       droppedTokens = this.model.tokenizer.encode(prompt).dropped;
     }
     throwIfCancelled(signal);
-    const cal = await this.calibration(undefined, undefined, g.guidance);
-    const estimatedSeconds = estimateSeconds(cal, steps);
-    const baselineSeconds = estimateSeconds(cal, g.baselineSteps);
-    const prediction = {
+    const choice: StepChoice = {
       steps,
       baselineSteps: g.baselineSteps,
       candidates,
       probabilities,
       policy: this.policy !== null,
-      estimatedSeconds,
-      baselineSeconds,
-      saving: baselineSeconds > 0 ? 1 - estimatedSeconds / baselineSeconds : 0,
       droppedTokens,
-      provider: cal.provider,
       refinedAfterFirstStep: this.firstStepApplies({ scheduler: g.scheduler, guidance: g.guidance, ...this.imageSize(g.width, g.height) }),
     };
-    return { prediction, features };
+    return { choice, features };
   }
 
-  async render(req: RenderRequest, hooks: RenderHooks = {}): Promise<RenderResult> {
+  async render(this: ModelHandle<LoadedModel>, req: RenderRequest, hooks: RenderHooks = {}): Promise<RenderResult> {
     const g = this.generation({ purpose: req.purpose, request: req });
     const { prediction, features } = await this.predictWithFeatures(req.prompt, g, hooks.signal);
     const auto = g.steps === 'auto';
@@ -209,12 +275,14 @@ export class ModelHandle {
   }
 }
 
-export class Engine {
-  private readonly handles = new Map<string, Promise<ModelHandle>>();
+export class Engine<M extends TextModel = LoadedModel> {
+  private readonly handles = new Map<string, Promise<ModelHandle<M>>>();
   private readonly store: CalibrationStore;
+  private readonly parts: ModelParts<M>;
   readonly defaults: GenerationDefaults;
 
-  constructor(private readonly options: EngineOptions) {
+  constructor(private readonly options: EngineOptions<M>) {
+    this.parts = options.parts ?? (ALL_PARTS as unknown as ModelParts<M>);
     this.store = new CalibrationStore(resolve(options.cacheDir, 'calibration.json'));
     this.defaults = { ...DEFAULTS, ...options.defaults };
   }
@@ -224,18 +292,18 @@ export class Engine {
   }
 
   /** Sessions are created once per model folder; a failed open is not cached, so a fix can be retried. */
-  open(dir: string): Promise<ModelHandle> {
+  open(dir: string): Promise<ModelHandle<M>> {
     const key = resolve(dir);
     let handle = this.handles.get(key);
     if (!handle) {
       handle = (async () => {
         const folder = await openModelFolder(key);
-        const model = await loadModel(folder, { providers: this.options.providers, cpu: this.options.cpu });
+        const model = await this.parts.load(folder, { providers: this.options.providers, cpu: this.options.cpu });
         const policy = await loadPolicy(key).catch(async (err) => {
           await model.dispose();
           throw err;
         });
-        return new ModelHandle(model, policy, this.store, this.defaults);
+        return new ModelHandle(model, policy, this.parts.costs(model, this.store), this.defaults);
       })();
       this.handles.set(key, handle);
       handle.catch(() => this.handles.delete(key));
@@ -248,7 +316,7 @@ export class Engine {
    * next open() loads the folder again, while work still running on the old handle finishes; the
    * caller disposes it.
    */
-  forget(dir: string): Promise<ModelHandle> | undefined {
+  forget(dir: string): Promise<ModelHandle<M>> | undefined {
     const key = resolve(dir);
     const handle = this.handles.get(key);
     this.handles.delete(key);

@@ -6,7 +6,7 @@
 // server converts its core values into them, as rust-analyzer's lsp_ext does), and this folder
 // imports nothing of the project outside shared/ (test/unit/boundaries.test.ts), so the
 // client never bundles server logic. No `vscode` import: the server and the tests use it too.
-import { NotificationType, RequestType, type WorkDoneProgressParams } from 'vscode-languageserver-protocol';
+import { NotificationType, RequestType, RequestType0, type WorkDoneProgressParams } from 'vscode-languageserver-protocol';
 
 // ---------------------------------------------------------------------------------------------
 // Settings: the `adadiff` section. The server reads it per resource with workspace/configuration
@@ -370,3 +370,21 @@ export interface PromptsFileResult {
   /** One prompt a line; blank lines and lines starting with `#` are left out. */
   prompts: string[];
 }
+
+/** Sessions per model part (textEncoder, textEncoder2 for SDXL, unet, vaeDecoder, vaeEncoder) on one thread. */
+export type SessionCounts = Readonly<Record<'textEncoder' | 'textEncoder2' | 'unet' | 'vaeDecoder' | 'vaeEncoder', number>>;
+
+export interface SessionsResult {
+  /** The server's main thread: the text encoder hovers use. */
+  main: SessionCounts;
+  /** The render worker: the UNet and VAE (all zero before its first job). */
+  worker: SessionCounts;
+  /** The server process's resident memory (both threads). */
+  rssBytes: number;
+}
+
+/**
+ * A diagnostic: which sessions the server holds, and its memory. Each part is held once per model,
+ * whichever thread holds it; the tests and `npm run bench -- memory` read it.
+ */
+export const SessionsRequest = new RequestType0<SessionsResult, void>('adadiff/sessions');

@@ -2,10 +2,10 @@
 // measured once per model x execution provider x size and cached, so hovers answer instantly and
 // the figure is this device's, not a guess.
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { threadId } from 'node:worker_threads';
-import { type LoadedModel, sessionOptions } from '../model/session';
+import { type LoadedModel, sessionOptions, type TextModel } from '../model/session';
 
 export interface Calibration {
   key: string;
@@ -16,6 +16,10 @@ export interface Calibration {
   vaeMs: number;
   measuredAt: string;
   runs: number;
+  /** calibrationHint's value when it was measured: how a thread without the UNet finds it. */
+  hint?: string;
+  /** The provider each part ran on, and why not the ones before it: what the status shows before the UNet is loaded again. */
+  parts?: LoadedModel['providers'];
 }
 
 export interface CalibrationShape {
@@ -49,6 +53,25 @@ export async function calibrationKey(model: LoadedModel, shape: CalibrationShape
   return createHash('sha256').update(parts.join('|')).digest('hex').slice(0, 24);
 }
 
+/**
+ * What finds a calibration without the UNet loaded (the language server's main thread holds only
+ * the text encoder): the files' paths, sizes and times (not their hash, which reads gigabytes), the
+ * provider order asked for (not the providers used, which only loading the UNet tells), the
+ * runtime, the session options and the shape asked for. A figure found by it was right when it was
+ * measured; the render worker checks it against calibrationKey once it loads the UNet.
+ */
+export async function calibrationHint(model: TextModel, shape: CalibrationShape, runtimeVersion: string): Promise<string> {
+  const f = model.folder;
+  const files = [f.textEncoder, f.unet, f.vaeDecoder].flatMap((part) => [part.onnx, ...part.externalData]);
+  const stats = await Promise.all(files.map(async (file) => {
+    const s = await stat(file);
+    return `${file}:${s.size}:${s.mtimeMs}`;
+  }));
+  const size = `${shape.width ?? 'default'}x${shape.height ?? 'default'}`;
+  const parts = [CACHE_VERSION, ...stats, model.providerOrder.join(','), runtimeVersion, JSON.stringify(sessionOptions(model.cpu)), shape.guided ? 2 : 1, size];
+  return createHash('sha256').update(parts.join('|')).digest('hex').slice(0, 24);
+}
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -63,6 +86,12 @@ const median = (xs: number[]) => {
  */
 const BUDGET_MS = 1500;
 const MAX_RUNS = 40;
+/**
+ * A cap on the whole measurement: a full-size UNet on a CPU takes seconds per call, and `warmup`
+ * plus `runs` rounds of it would hold the render worker for a minute. Past the cap the warm-up
+ * stops after one round and the median is of the rounds measured so far (at least one).
+ */
+const CAP_MS = 10_000;
 
 /**
  * Warm up, then the median of several rounds of each part, on zero inputs of the real shapes. The
@@ -75,6 +104,8 @@ export async function measureCalibration(
   key: string,
   runs = 5,
   warmup = 2,
+  /** Milliseconds, for a test to run the bounds on simulated time. */
+  clock: () => number = () => performance.now(),
 ): Promise<Calibration> {
   const [c, h, w] = model.latentShape(shape.width, shape.height);
   const batch = shape.guided ? 2 : 1;
@@ -87,15 +118,17 @@ export async function measureCalibration(
     () => model.unet(latents, [batch, c, h, w], 500, text, 1),
     () => model.decode(latents.subarray(0, c * h * w), [1, c, h, w]),
   ];
-  for (let i = 0; i < warmup; i++) for (const part of parts) await part();
+  const warming = clock();
+  for (let i = 0; i < warmup && (i === 0 || clock() - warming < CAP_MS / 4); i++) for (const part of parts) await part();
   const times: number[][] = parts.map(() => []);
-  const started = performance.now();
+  const started = clock();
   let rounds = 0;
-  while (rounds < runs || (rounds < MAX_RUNS && performance.now() - started < BUDGET_MS)) {
+  const elapsed = () => clock() - started;
+  while (rounds === 0 || (rounds < runs && elapsed() < CAP_MS) || (rounds < MAX_RUNS && elapsed() < BUDGET_MS)) {
     for (const [i, part] of parts.entries()) {
-      const t0 = performance.now();
+      const t0 = clock();
       await part();
-      times[i].push(performance.now() - t0);
+      times[i].push(clock() - t0);
     }
     rounds++;
   }
@@ -135,6 +168,13 @@ export class CalibrationStore {
     return (await this.load())[key];
   }
 
+  /** The latest calibration measured under this hint, read from the file afresh (another thread may have written it). */
+  async findByHint(hint: string): Promise<Calibration | undefined> {
+    this.entries = undefined;
+    const found = Object.values(await this.load()).filter((c) => c.hint === hint);
+    return found.sort((a, b) => b.measuredAt.localeCompare(a.measuredAt))[0];
+  }
+
   async put(cal: Calibration): Promise<void> {
     const entries = await this.load();
     entries[cal.key] = cal;
@@ -153,6 +193,11 @@ export class CalibrationStore {
   }
 }
 
+/** What a thread without the UNet needs of a calibration: the hint to find it, and the providers the parts ran on. */
+async function findable(model: LoadedModel, shape: CalibrationShape, runtimeVersion: string): Promise<Pick<Calibration, 'hint' | 'parts'>> {
+  return { hint: await calibrationHint(model, shape, runtimeVersion), parts: model.providers };
+}
+
 /** Measure again and replace the cached figure (`adadiff calibrate`); returns the new one and the one it replaces. */
 export async function recalibrate(
   model: LoadedModel,
@@ -162,7 +207,7 @@ export async function recalibrate(
 ): Promise<{ calibration: Calibration; previous?: Calibration }> {
   const key = await calibrationKey(model, shape, runtimeVersion);
   const previous = await store.get(key);
-  const calibration = await measureCalibration(model, shape, key);
+  const calibration = { ...(await measureCalibration(model, shape, key)), ...(await findable(model, shape, runtimeVersion)) };
   await store.put(calibration);
   return { calibration, previous };
 }
@@ -176,8 +221,14 @@ export async function getCalibration(
 ): Promise<Calibration> {
   const key = await calibrationKey(model, shape, runtimeVersion);
   const cached = await store.get(key);
-  if (cached) return cached;
-  const cal = await measureCalibration(model, shape, key);
+  if (cached?.hint && cached.parts) return cached;
+  // Measured before hints were recorded: record this one, so a thread without the UNet finds it.
+  if (cached) {
+    const hinted = { ...cached, ...(await findable(model, shape, runtimeVersion)) };
+    await store.put(hinted);
+    return hinted;
+  }
+  const cal = { ...(await measureCalibration(model, shape, key)), ...(await findable(model, shape, runtimeVersion)) };
   await store.put(cal);
   return cal;
 }

@@ -168,7 +168,7 @@ export function featureSource(model: LoadedModel): FeatureSource {
 }
 
 export async function promptFeatures(
-  model: LoadedModel,
+  model: Pick<LoadedModel, 'tokenizer' | 'encodeText'>,
   prompt: string,
 ): Promise<TokenFeatures & { hidden: Float32Array; mask: Float32Array; droppedTokens: number }> {
   const encoded = model.tokenizer.encode(prompt);

@@ -68,7 +68,7 @@ export interface TrainPolicyResult {
 }
 
 /** The candidates asked for, else the model's own (1-8 steps for a few-step model, layout.ts), else DEFAULT_CANDIDATES. */
-export function trainingCandidates(model: LoadedModel, given?: readonly number[]): readonly number[] {
+export function trainingCandidates(model: Pick<LoadedModel, 'layout'>, given?: readonly number[]): readonly number[] {
   return given ?? model.layout.candidates ?? DEFAULT_CANDIDATES;
 }
 

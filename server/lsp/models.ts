@@ -6,10 +6,11 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Connection } from 'vscode-languageserver';
-import { estimateSeconds, savingFraction } from '../adadiff/cost';
-import type { ModelHandle, StepPrediction } from '../engine';
+import { type Calibration, estimateSeconds, savingFraction } from '../adadiff/cost';
+import { isMeasured, type ModelHandle, type StepEstimate } from '../engine';
 import type { Generation } from '../generation';
 import type { ProviderChoice } from '../model/contract';
+import type { TextModel } from '../model/session';
 import { StatusNotification, type StatusParams } from '../../shared/protocol';
 import { type Engines, openWithSettings } from './handles';
 import { type AdaDiffSettings, generationSettings } from './settings';
@@ -27,16 +28,17 @@ export interface ModelChoice {
 
 export interface ReadyModel {
   choice: ModelChoice;
-  handle: ModelHandle;
+  /** The main thread's part of the model: tokenizer, text encoder, policy (the rest is the render worker's). */
+  handle: ModelHandle<TextModel>;
   name: string;
 }
 
-/** Where a prompt fixes its steps: what the step policy would pick instead, and what that saves. */
+/** Where a prompt fixes its steps: what the step policy would pick instead, and what that saves (once the cost is measured). */
 export interface PolicyChoice {
   steps: number;
-  estimatedSeconds: number;
+  estimatedSeconds?: number;
   /** Time saved against the prompt's own count, as a fraction of it (negative: the policy takes longer). */
-  saving: number;
+  saving?: number;
 }
 
 /** A model that could not be opened; `message` is the ModelError's (it names the file at fault). */
@@ -59,7 +61,12 @@ export interface ModelManagerOptions {
   trusted: boolean;
   bundledDir: string;
   workspaceFolders: () => string[];
+  /** The figures predictions show changed: lenses should be fetched again. */
+  refreshLenses?: () => void;
 }
+
+/** Three significant figures below 10 ms (a small model's step is a fraction of one), one decimal above. */
+const ms = (x: number) => (x < 10 ? x.toPrecision(3) : x.toFixed(1));
 
 /** The providers each part tried before the one it runs on, with their reasons; parts that got their first choice are left out. */
 function notUsed(parts: Record<string, ProviderChoice | undefined>): Record<string, { name: string; error: string }[]> {
@@ -73,11 +80,13 @@ function notUsed(parts: Record<string, ProviderChoice | undefined>): Record<stri
 
 export class ModelManager {
   private readonly entries = new Map<string, Entry>();
-  private readonly predictions = new Map<string, Promise<StepPrediction>>();
+  private readonly predictions = new Map<string, Promise<StepEstimate>>();
+  /** Each loaded model's last status, sent again with the cost once the render worker has measured it. */
+  private readonly statuses = new Map<string, (cal: Calibration | Error | undefined) => StatusParams>();
 
   constructor(
     private readonly connection: Connection,
-    private readonly engines: Engines,
+    private readonly engines: Engines<TextModel>,
     private readonly options: ModelManagerOptions,
   ) {}
 
@@ -122,33 +131,52 @@ export class ModelManager {
     try {
       const handle = await this.engines.get(choice.providers).open(choice.dir);
       const name = handle.model.folder.name;
-      this.status({ state: 'loading', model: { ...model, name }, message: `Measuring ${name} on this machine…`, detail: choice.note });
-      // Measured once per model, provider and size, then cached on disk: hovers then answer at once.
-      const cal = await handle.calibration();
-      const providers = Object.fromEntries(Object.entries(handle.model.providers).map(([part, p]) => [part, p.used]));
-      const providersNotUsed = notUsed(handle.model.providers);
-      // The fallback reasons go to the log too: "why is it slow?" starts there.
-      for (const [part, attempts] of Object.entries(providersNotUsed)) {
-        for (const a of attempts) this.connection.console.warn(`${name}: ${part} does not run on ${a.name}: ${a.error}`);
-      }
+      // Hovers answer from here on; the cost follows when the render worker has measured it (it
+      // opens the UNet and VAE to do so, unless the cache has the figure).
+      const peeked = await handle.costs.peek(handle.costShape());
+      // The text encoder's provider is known here; the UNet's and VAE's once the render worker has
+      // opened them (or from the calibration it measured with them).
+      const logged = new Set<string>();
+      const partsOf = (cal: Calibration | undefined) => ({ ...cal?.parts, textEncoder: handle.model.providers.textEncoder });
+      const providersOf = (cal: Calibration | undefined) => {
+        const parts = partsOf(cal);
+        const providersNotUsed = notUsed(parts);
+        // The fallback reasons go to the log too, once per part: "why is it slow?" starts there.
+        for (const [part, attempts] of Object.entries(providersNotUsed)) {
+          if (logged.has(part)) continue;
+          logged.add(part);
+          for (const a of attempts) this.connection.console.warn(`${name}: ${part} does not run on ${a.name}: ${a.error}`);
+        }
+        return { providers: Object.fromEntries(Object.entries(parts).map(([part, p]) => [part, p.used])), providersNotUsed };
+      };
       const policy = handle.policy !== null;
-      this.status({
-        state: 'ready',
-        model: { ...model, name },
-        providers,
-        ...(Object.keys(providersNotUsed).length ? { providersNotUsed } : {}),
-        policy,
-        message: `${name} on ${cal.provider}${policy ? '' : ' (no step policy)'}`,
-        detail: [
-          `${choice.dir}`,
-          `UNet step ${cal.unetMs.toFixed(1)} ms, text encoder ${cal.textEncoderMs.toFixed(1)} ms, VAE ${cal.vaeMs.toFixed(1)} ms (${cal.provider})`,
-          ...Object.entries(providersNotUsed).map(([part, attempts]) => `${part}: ${attempts.map((a) => `not ${a.name}: ${a.error}`).join('; ')}`),
-          policy ? `step policy: candidates ${handle.policy!.manifest.candidates.join(', ')}` : 'no step policy: every prompt uses the baseline steps',
-          choice.note,
-        ]
-          .filter(Boolean)
-          .join('\n'),
-      });
+      const ready = (outcome: Calibration | Error | undefined): StatusParams => {
+        const cal = outcome instanceof Error ? undefined : outcome;
+        const { providers, providersNotUsed } = providersOf(cal);
+        return {
+          state: 'ready',
+          model: { ...model, name },
+          providers: cal && !cal.parts ? { ...providers, unet: cal.provider } : providers,
+          ...(Object.keys(providersNotUsed).length ? { providersNotUsed } : {}),
+          policy,
+          message: `${name}${cal ? ` on ${cal.provider}` : ''}${policy ? '' : ' (no step policy)'}`,
+          detail: [
+            `${choice.dir}`,
+            outcome instanceof Error
+              ? `the UNet and VAE could not be loaded, so previews fail and the cost is not measured: ${outcome.message}`
+              : cal
+              ? `UNet step ${ms(cal.unetMs)} ms, text encoder ${ms(cal.textEncoderMs)} ms, VAE ${ms(cal.vaeMs)} ms (${cal.provider})`
+              : 'cost not measured yet: the UNet and VAE are loading in the background',
+            ...Object.entries(providersNotUsed).map(([part, attempts]) => `${part}: ${attempts.map((a) => `not ${a.name}: ${a.error}`).join('; ')}`),
+            policy ? `step policy: candidates ${handle.policy!.manifest.candidates.join(', ')}` : 'no step policy: every prompt uses the baseline steps',
+            choice.note,
+          ]
+            .filter(Boolean)
+            .join('\n'),
+        };
+      };
+      this.statuses.set(choice.dir, ready);
+      this.status(ready('notYet' in peeked ? undefined : peeked));
       return { choice, handle, name };
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
@@ -169,14 +197,14 @@ export class ModelManager {
     uri: string | undefined,
     prompt: string,
     fixedSteps?: number,
-  ): Promise<{ model: ReadyModel; prediction: StepPrediction; policyChoice?: PolicyChoice; generation: Generation }> {
+  ): Promise<{ model: ReadyModel; prediction: StepEstimate; policyChoice?: PolicyChoice; generation: Generation }> {
     const model = await this.get(settings, uri);
     const values = generationSettings(settings);
     const key = JSON.stringify([model.choice.dir, model.choice.providers, values, prompt]);
     let prediction = this.predictions.get(key);
     if (!prediction) {
       // Not tied to one request's cancellation: the result is shared and cheap (text encoder + policy).
-      prediction = openWithSettings(this.engines.get(model.choice.providers), model.choice.dir, values).then((h) => h.predict(prompt));
+      prediction = openWithSettings(this.engines.get(model.choice.providers), model.choice.dir, values).then((h) => h.estimate(prompt));
       prediction.catch(() => this.predictions.delete(key));
       if (this.predictions.size >= PREDICTIONS_KEPT) this.predictions.delete(this.predictions.keys().next().value!);
       this.predictions.set(key, prediction);
@@ -184,6 +212,10 @@ export class ModelManager {
     const p = await prediction;
     const generation = model.handle.generation({ settings: values, prompt: { steps: fixedSteps } });
     if (fixedSteps === undefined || fixedSteps === p.steps) return { model, prediction: p, generation };
+    if (!isMeasured(p)) {
+      const fixed = { ...p, steps: fixedSteps };
+      return { model, prediction: fixed, generation, ...(p.policy ? { policyChoice: { steps: p.steps } } : {}) };
+    }
     const cal = await model.handle.calibration();
     const fixed = { ...p, steps: fixedSteps, estimatedSeconds: estimateSeconds(cal, fixedSteps), saving: savingFraction(cal, fixedSteps, p.baselineSteps) };
     // Without a policy p.steps is the baseline, not a choice worth suggesting over the prompt's own.
@@ -193,11 +225,17 @@ export class ModelManager {
 
   /** Measure the cost again (after a driver or hardware change); sends a fresh status. */
   async recalibrate(settings: AdaDiffSettings, uri?: string): Promise<void> {
-    const choice = this.choose(settings, uri);
-    await this.engines.get(choice.providers).calibrations.clear();
-    this.entries.delete(`${choice.dir}|${choice.providers.join(',')}`);
+    const { handle } = await this.get(settings, uri);
     this.predictions.clear();
-    await this.get(settings, uri);
+    await handle.costs.recalibrate(handle.costShape());
+  }
+
+  /** The render worker measured a cost hovers did not have, or could not (RemoteCosts' onChange). */
+  costsChanged(dir: string, outcome: Calibration | Error): void {
+    this.predictions.clear();
+    const status = this.statuses.get(dir);
+    if (status) this.status(status(outcome));
+    this.options.refreshLenses?.();
   }
 
   /**

@@ -1,6 +1,6 @@
 // What the user reads: hover Markdown and CodeLens titles, from a prediction. Pure functions, so
 // the wording is tested without a model.
-import type { StepPrediction } from '../engine';
+import { isMeasured, type StepEstimate, type StepPrediction } from '../engine';
 import type { Generation } from '../generation';
 import { SAMPLER_LABELS } from '../pipeline/parameters';
 import { formatSeconds } from '../../shared/format';
@@ -17,16 +17,21 @@ export function formatSaving(saving: number): string {
  * `15 steps · ~0.4 s · -70%`; where the prompt fixes its steps and the policy would pick others,
  * what it would pick and save against them instead: `50 steps · ~0.5 s · policy: 10 steps, -78%`.
  */
-export function lensTitle(p: StepPrediction, choice?: PolicyChoice): string {
+export function lensTitle(p: StepEstimate, choice?: PolicyChoice): string {
+  if (!isMeasured(p)) {
+    // The render worker is still loading or measuring the UNet: the steps, and no invented time.
+    const policy = choice ? `policy: ${choice.steps} steps` : p.policy ? `baseline ${p.baselineSteps}` : p.steps === p.baselineSteps ? 'no policy' : undefined;
+    return [`${p.steps} steps`, 'time not measured yet', ...(policy ? [policy] : [])].join(' · ');
+  }
   const parts = [`${p.steps} steps`, `~${formatSeconds(p.estimatedSeconds)}`];
-  if (choice) parts.push(`policy: ${choice.steps} steps, ${formatSaving(choice.saving)}`);
+  if (choice) parts.push(`policy: ${choice.steps} steps${choice.saving === undefined ? '' : `, ${formatSaving(choice.saving)}`}`);
   // Without a policy the steps are the baseline unless the prompt fixes them: say why there is no saving.
   else parts.push(p.policy || p.steps !== p.baselineSteps ? formatSaving(p.saving) : 'no policy');
   return parts.join(' · ');
 }
 
 /** The lens's tooltip: where a preview chooses again after its first step, the title is the prompt-only estimate. */
-export function lensTooltip(p: StepPrediction): string | undefined {
+export function lensTooltip(p: StepEstimate): string | undefined {
   return p.refinedAfterFirstStep ? 'Estimated from the prompt alone; a preview or an asset chooses again after its first denoising step.' : undefined;
 }
 
@@ -38,7 +43,7 @@ export function bar(fraction: number, width = 20): string {
   return '█'.repeat(Math.floor(eighths / 8)) + BLOCKS[eighths % 8];
 }
 
-export function distributionChart(p: StepPrediction): string {
+export function distributionChart(p: StepEstimate): string {
   const max = Math.max(...p.probabilities);
   const label = Math.max(...p.candidates.map((c) => String(c).length));
   return p.candidates
@@ -81,7 +86,7 @@ export function code(text: string): string {
 export interface HoverInput {
   uri: string;
   span: PromptSpan;
-  prediction: StepPrediction;
+  prediction: StepEstimate;
   policyChoice?: PolicyChoice;
   /** What a preview uses: its scheduler and guidance, said on the model's line. */
   generation?: Pick<Generation, 'scheduler' | 'guidance' | 'policyMeasuredWith'>;
@@ -92,26 +97,36 @@ export interface HoverInput {
 /** `DDIM, guidance 7` */
 const sampler = (g: { scheduler: Generation['scheduler']; guidance: number }) => `${SAMPLER_LABELS[g.scheduler]}, guidance ${g.guidance}`;
 
+/** The cost part of the hover's first line, or that it is not measured yet. */
+function costLine(p: StepEstimate, line: (m: StepPrediction) => string): string {
+  return isMeasured(p) ? line(p) : 'time not measured yet';
+}
+
+/** ` · ~0.4 s, -70% time against these 50` where the cost is known. */
+const choiceCost = (choice: PolicyChoice, steps: number) =>
+  choice.estimatedSeconds === undefined || choice.saving === undefined ? '' : `: ~${formatSeconds(choice.estimatedSeconds)}, ${formatSaving(choice.saving)} time against these ${steps}`;
+
 export function hoverMarkdown({ uri, span, prediction: p, policyChoice: choice, generation, modelName, note }: HoverInput): string {
   const lines: string[] = [];
   if (typeof span.options.steps === 'number') {
     const inCode = span.options.stepsRange !== undefined;
-    lines.push(`**AdaDiff: ${p.steps} steps** (${inCode ? 'fixed in the code' : "the prompt's `steps` option"}) · ~${formatSeconds(p.estimatedSeconds)} on ${p.provider} · ${formatSaving(p.saving)} time against ${p.baselineSteps} steps`);
+    lines.push(`**AdaDiff: ${p.steps} steps** (${inCode ? 'fixed in the code' : "the prompt's `steps` option"}) · ${costLine(p, (m) => `~${formatSeconds(m.estimatedSeconds)} on ${m.provider} · ${formatSaving(m.saving)} time against ${m.baselineSteps} steps`)}`);
     const how = inCode ? 'a quick fix writes them into the code' : '`steps: auto`';
-    if (choice) lines.push('', `The step policy would choose **${choice.steps} steps**: ~${formatSeconds(choice.estimatedSeconds)}, ${formatSaving(choice.saving)} time against these ${p.steps} (${how}).`);
+    if (choice) lines.push('', `The step policy would choose **${choice.steps} steps**${choiceCost(choice, p.steps)} (${how}).`);
     else if (p.policy) lines.push('', `The step policy would choose these ${p.steps} steps too.`);
   } else if (p.policy) {
-    lines.push(`**AdaDiff: ${p.steps} steps** instead of ${p.baselineSteps} · ~${formatSeconds(p.estimatedSeconds)} instead of ~${formatSeconds(p.baselineSeconds)} on ${p.provider} · **${formatSaving(p.saving)}** time`);
+    lines.push(`**AdaDiff: ${p.steps} steps** instead of ${p.baselineSteps} · ${costLine(p, (m) => `~${formatSeconds(m.estimatedSeconds)} instead of ~${formatSeconds(m.baselineSeconds)} on ${m.provider} · **${formatSaving(m.saving)}** time`)}`);
     lines.push('', '```text', distributionChart(p), '```');
     if (p.refinedAfterFirstStep) {
       lines.push('', 'An estimate from the prompt alone: a preview or an asset chooses again after its first denoising step (the first-step-aware policy reads it), so the count can differ from seed to seed.');
     }
   } else {
-    lines.push(`**AdaDiff: ${p.steps} steps** (baseline) · ~${formatSeconds(p.estimatedSeconds)} on ${p.provider}`);
+    lines.push(`**AdaDiff: ${p.steps} steps** (baseline) · ${costLine(p, (m) => `~${formatSeconds(m.estimatedSeconds)} on ${m.provider}`)}`);
     // The settings scope travels with the link: the command trains the model this document's settings choose.
     const train = commandLink('Train a step policy', ClientCommands.trainPolicy, { uri });
     lines.push('', `${code(modelName)} has no trained step policy, so every prompt gets the baseline ${p.baselineSteps} steps. ${train} for this model to predict fewer steps per prompt (it generates a reward table on this machine first).`);
   }
+  if (!isMeasured(p)) lines.push('', `_${p.unmeasured[0].toUpperCase()}${p.unmeasured.slice(1)}; the steps above do not depend on it._`);
   lines.push('', `Model: ${code(modelName)}${generation ? ` · ${sampler(generation)}` : ''}`);
   const measured = generation?.policyMeasuredWith;
   if (measured) lines.push('', `⚠ The step policy was trained with ${sampler(measured)}: its steps and saving were measured for those.`);

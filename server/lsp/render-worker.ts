@@ -1,9 +1,14 @@
 // The denoising loop runs here, on a worker thread, not on the language server's main thread:
 // onnxruntime-node runs a session synchronously on the calling thread, so a UNet call on the main
-// thread would hold every hover until it returns (seconds per step for a full-size model). The
-// worker opens its own sessions for the model (once per model, like the main thread's engine).
+// thread would hold every hover until it returns (seconds per step for a full-size model).
+//
+// Each model part has one session per server: the UNet and the VAE here, opened on the first job
+// that needs them (a preview, an asset, training, or measuring the cost hovers show); the text
+// encoder on the main thread, which hovers need anyway, borrowed through remote-text.ts.
 import { parentPort } from 'node:worker_threads';
-import { Engine, type RenderRequest, type RenderResult } from '../engine';
+import type { Calibration, CalibrationShape } from '../adadiff/cost';
+import { ALL_PARTS, Engine, type ModelParts, type RenderRequest, type RenderResult } from '../engine';
+import { type LoadedModel, liveSessions, loadModel } from '../model/session';
 import type { ParameterValues } from '../generation';
 import { ssim } from '../adadiff/ssim';
 import { encodePng } from '../pipeline/png';
@@ -11,6 +16,7 @@ import type { AssetSummary } from '../assets';
 import { type AssetsJob, type AssetsMessage, runAssetsJob } from './assets-job';
 import { runTrainJob, type TrainJob, type TrainMessage, type TrainOutcome } from './train-job';
 import { Engines, openWithSettings } from './handles';
+import { TextClient, type TextReply } from './remote-text';
 
 export interface JobBase {
   id: number;
@@ -24,7 +30,24 @@ export interface JobBase {
   previews: number;
 }
 
-export type ToWorker = (JobBase & { kind: 'preview' | 'compare' }) | AssetsJob | TrainJob | { kind: 'cancel'; id: number };
+/** Measure what a generation costs (or, `fresh`, measure it again): the figures hovers show. */
+export interface CalibrateJob {
+  kind: 'calibrate';
+  id: number;
+  model: string;
+  cacheDir: string;
+  providers: string[];
+  shape: CalibrationShape;
+  fresh?: boolean;
+}
+
+/** The sessions this worker holds, per part (the main thread adds its own: `adadiff/sessions`). */
+export interface SessionsJob {
+  kind: 'sessions';
+  id: number;
+}
+
+export type ToWorker = (JobBase & { kind: 'preview' | 'compare' }) | AssetsJob | TrainJob | CalibrateJob | SessionsJob | { kind: 'cancel'; id: number } | TextReply;
 
 export interface RenderOutcome {
   png: Uint8Array;
@@ -53,7 +76,7 @@ export interface CompareOutcome {
 
 export type FromWorker =
   | { kind: 'step'; id: number; step: number; total: number; phase?: 'baseline' | 'predicted'; image?: Uint8Array }
-  | { kind: 'done'; id: number; outcome: RenderOutcome | CompareOutcome | AssetSummary | TrainOutcome }
+  | { kind: 'done'; id: number; outcome: RenderOutcome | CompareOutcome | AssetSummary | TrainOutcome | Calibration | ReturnType<typeof liveSessions> }
   | { kind: 'error'; id: number; name: string; message: string }
   | AssetsMessage
   | TrainMessage;
@@ -61,7 +84,13 @@ export type FromWorker =
 export function runRenderWorker(): void {
   const port = parentPort!;
   let jobsCacheDir = '';
-  const engines = new Engines((providers) => new Engine({ cacheDir: jobsCacheDir, providers }));
+  const text = new TextClient(port);
+  // The UNet and VAE open here around the main thread's text encoder: one session per part per server.
+  const parts = (providers: string[]): ModelParts<LoadedModel> => ({
+    load: async (folder, opts) => loadModel(folder, { ...opts, text: await text.textPart({ model: folder.dir, providers }, folder.tokenizerDir) }),
+    costs: ALL_PARTS.costs,
+  });
+  const engines = new Engines((order) => new Engine({ cacheDir: jobsCacheDir, providers: order, parts: parts(order ?? []) }));
   const running = new Map<number, AbortController>();
   const post = (msg: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(msg, transfer);
   /** Resolves once no job but `id` runs; polled, as only a finished training asks (to dispose the sessions it replaced). */
@@ -74,6 +103,8 @@ export function runRenderWorker(): void {
       running.get(msg.id)?.abort();
       return;
     }
+    if (msg.kind === 'text-reply') return text.receive(msg);
+    if (msg.kind === 'sessions') return post({ kind: 'done', id: msg.id, outcome: liveSessions() });
     jobsCacheDir ||= msg.cacheDir;
     const abort = new AbortController();
     running.set(msg.id, abort);
@@ -81,11 +112,22 @@ export function runRenderWorker(): void {
       ? runAssetsJob(msg, engines, abort.signal, post)
       : msg.kind === 'train'
         ? runTrainJob(msg, engines, abort.signal, post, () => othersDone(msg.id))
-        : run(msg, abort.signal))
+        : msg.kind === 'calibrate'
+          ? calibrate(msg)
+          : run(msg, abort.signal))
       .then((outcome) => post({ kind: 'done', id: msg.id, outcome }))
       .catch((err: Error) => post({ kind: 'error', id: msg.id, name: err?.name ?? 'Error', message: err?.message ?? String(err) }))
       .finally(() => running.delete(msg.id));
   });
+
+  async function calibrate(job: CalibrateJob): Promise<Calibration> {
+    const engine = engines.get(job.providers);
+    const handle = await engine.open(job.model);
+    if (!job.fresh) return handle.costs.get(job.shape);
+    // The main thread asked to measure everything again: no figure this worker cached may survive.
+    await engine.calibrations.clear();
+    return handle.costs.recalibrate(job.shape);
+  }
 
   async function run(job: JobBase & { kind: 'preview' | 'compare' }, signal: AbortSignal): Promise<RenderOutcome | CompareOutcome> {
     const handle = await openWithSettings(engines.get(job.providers), job.model, job.settings);

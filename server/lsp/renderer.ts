@@ -3,10 +3,13 @@
 // CancellationToken), which the worker turns into an abort between denoising steps.
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import type { Calibration } from '../adadiff/cost';
 import type { AssetSummary } from '../assets';
+import type { liveSessions, TextModel } from '../model/session';
+import { answerTextRequest, type TextRequest, type TextTarget } from './remote-text';
 import type { AssetsJob, AssetsMessage } from './assets-job';
 import type { TrainJob, TrainMessage, TrainOutcome } from './train-job';
-import type { CompareOutcome, FromWorker, JobBase, RenderOutcome, ToWorker } from './render-worker';
+import type { CalibrateJob, CompareOutcome, FromWorker, JobBase, RenderOutcome, ToWorker } from './render-worker';
 
 export interface StepEvent {
   step: number;
@@ -17,7 +20,8 @@ export interface StepEvent {
 }
 
 type Job = Omit<JobBase, 'id'>;
-type Outcome = RenderOutcome | CompareOutcome | AssetSummary | TrainOutcome;
+type Sessions = ReturnType<typeof liveSessions>;
+type Outcome = RenderOutcome | CompareOutcome | AssetSummary | TrainOutcome | Calibration | Sessions;
 
 interface Pending {
   resolve(outcome: Outcome): void;
@@ -41,8 +45,14 @@ export class Renderer {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
 
-  /** The server bundle doubles as the worker script (see main.ts). */
-  constructor(private readonly script = join(__dirname, 'server.js')) {}
+  /**
+   * `text` opens the main thread's text model the worker borrows (remote-text.ts). The server
+   * bundle doubles as the worker script (see main.ts).
+   */
+  constructor(
+    private readonly text: (target: TextTarget) => Promise<TextModel>,
+    private readonly script = join(__dirname, 'server.js'),
+  ) {}
 
   preview(job: Job, signal: AbortSignal, onStep?: (e: StepEvent) => void): Promise<RenderOutcome> {
     return this.submit('preview', job, signal, onStep) as Promise<RenderOutcome>;
@@ -68,6 +78,20 @@ export class Renderer {
     return this.send({ ...job, kind: 'train' }, signal, { onTrain: (msg) => onProgress(msg.progress) }, true) as Promise<TrainOutcome>;
   }
 
+  /**
+   * The calibration for a shape: the worker opens the UNet and VAE if it has not yet (they live
+   * only there) and measures them unless the cache has the figure; `fresh` measures again.
+   */
+  calibrate(job: Omit<CalibrateJob, 'id' | 'kind'>, signal: AbortSignal = new AbortController().signal): Promise<Calibration> {
+    return this.send({ ...job, kind: 'calibrate' }, signal, {}, true) as Promise<Calibration>;
+  }
+
+  /** The sessions the worker holds, per part; all zero when it has not started. */
+  async sessions(): Promise<Sessions> {
+    if (!this.worker) return { textEncoder: 0, textEncoder2: 0, unet: 0, vaeDecoder: 0, vaeEncoder: 0 };
+    return this.send({ kind: 'sessions' }, new AbortController().signal, {}, true) as Promise<Sessions>;
+  }
+
   get running(): number {
     return this.pending.size;
   }
@@ -77,7 +101,7 @@ export class Renderer {
   }
 
   private send(
-    msg: DistributiveOmit<Exclude<ToWorker, { kind: 'cancel' }>, 'id'>,
+    msg: DistributiveOmit<Exclude<ToWorker, { kind: 'cancel' } | { kind: 'text-reply' }>, 'id'>,
     signal: AbortSignal,
     hooks: Pick<Pending, 'onStep' | 'onAssets' | 'onTrain'>,
     awaitCancelled: boolean,
@@ -110,7 +134,11 @@ export class Renderer {
     const worker = new Worker(this.script, { stdout: true, stderr: true });
     worker.stdout.pipe(process.stderr);
     worker.stderr.pipe(process.stderr);
-    worker.on('message', (msg: FromWorker) => {
+    worker.on('message', (msg: FromWorker | TextRequest) => {
+      if (msg.kind === 'text-request') {
+        void answerTextRequest(msg, this.text).then(({ reply, transfer }) => worker.postMessage(reply, transfer));
+        return;
+      }
       const p = this.pending.get(msg.id);
       if (!p) return;
       if (msg.kind === 'step') p.onStep?.(msg);

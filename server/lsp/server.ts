@@ -3,7 +3,13 @@
 //
 // Threads: hovers and lenses run on this thread (text encoder + policy: milliseconds); previews run
 // on the render worker (renderer.ts), because onnxruntime-node blocks the calling thread for each
-// UNet call. So a hover never waits behind a generation.
+// UNet call and for each session it creates. So a hover never waits behind a generation, nor
+// behind a multi-gigabyte UNet loading. Each model part has one session per server: the tokenizer,
+// text encoder and policy here, the UNet and VAE in the worker only (it borrows this thread's text
+// encoder, see remote-text.ts), and the cost hovers show is measured there (remote-costs.ts).
+//
+// Why not the other way round (everything in the worker, hovers asking it)? A hover would then
+// wait behind every UNet call of a preview: seconds per step for a full-size model.
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -29,11 +35,13 @@ import {
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { estimateSeconds } from '../adadiff/cost';
 import { bundledModelDir } from '../cli/args';
-import { Engine } from '../engine';
+import { Engine, type ModelParts } from '../engine';
+import { liveSessions, loadTextModel, type TextModel } from '../model/session';
 import {
   AssetTargetRequest,
   ClientCommands,
   CompareRequest,
+  SessionsRequest,
   type CompareResult,
   type InitializationOptions,
   type PreviewParams,
@@ -49,6 +57,7 @@ import { PolicyTraining, TRAINING_COMMANDS } from './train-command';
 import { PromptIndex, spanAt, touches } from './documents';
 import { Engines } from './handles';
 import { ModelManager, ModelUnavailable, type ReadyModel } from './models';
+import { RemoteCosts } from './remote-costs';
 import { commandArgs, hasAssetTarget, hoverMarkdown, lensTitle, lensTooltip, unavailableMarkdown } from './present';
 import { CancelledError, Renderer, type StepEvent } from './renderer';
 import { generationSettings, SettingsCache } from './settings';
@@ -84,14 +93,15 @@ function untilCancelled<T>(work: Promise<T>, token: CancellationToken): Promise<
 export function startServer(connection: Connection): void {
   const documents = new TextDocuments(TextDocument);
   const prompts = new PromptIndex();
-  const renderer = new Renderer();
+  // The worker borrows the text encoder hovers use (remote-text.ts).
+  const renderer = new Renderer(async ({ model, providers }) => (await engines.get(providers).open(model)).model);
   let cacheDir = defaultCacheDir();
   let trusted = true;
   let workspaceFolders: string[] = [];
   let canRefreshLenses = false;
   let canCreateProgress = false;
   let settings: SettingsCache = new SettingsCache(connection, false);
-  let engines: Engines;
+  let engines: Engines<TextModel>;
   let models: ModelManager;
   let assets: AssetsCommand;
   let training: PolicyTraining;
@@ -114,11 +124,17 @@ export function startServer(connection: Connection): void {
       .concat(params.workspaceFolders ? [] : params.rootUri ? [params.rootUri] : [])
       .filter((u) => u.startsWith('file:'))
       .map((u) => fileURLToPath(u));
-    engines = new Engines((providers) => new Engine({ cacheDir, providers }));
+    // This thread opens the text part only; the costs come from the worker, which holds the rest.
+    const textParts = (providers: string[]): ModelParts<TextModel> => ({
+      load: (folder, opts) => loadTextModel(folder, opts),
+      costs: (model, store) => new RemoteCosts({ model, store, renderer, providers, cacheDir, onChange: (outcome) => models.costsChanged(model.folder.dir, outcome) }),
+    });
+    engines = new Engines((order) => new Engine({ cacheDir, providers: order, parts: textParts(order ?? []) }));
     models = new ModelManager(connection, engines, {
       trusted,
       bundledDir: init.bundledModelPath || bundledModelDir(),
       workspaceFolders: () => workspaceFolders,
+      refreshLenses,
     });
     assets = new AssetsCommand({
       renderer,
@@ -386,6 +402,14 @@ export function startServer(connection: Connection): void {
     refreshLenses();
     return null;
   });
+
+  // Which sessions this server holds, per thread and part, and its resident memory: for the tests
+  // and `npm run bench -- memory`, which check that every part is held once.
+  connection.onRequest(SessionsRequest, async () => ({
+    main: liveSessions(),
+    worker: await renderer.sessions(),
+    rssBytes: process.memoryUsage.rss(),
+  }));
 
   connection.onShutdown(async () => {
     await renderer.dispose();

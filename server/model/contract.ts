@@ -172,6 +172,8 @@ export interface LoadedModel {
   readonly vaeScaleFactor: number;
   /** The CPU share its sessions were created with (part of what a calibration is valid for). */
   readonly cpu: CpuShare;
+  /** The execution providers its sessions were asked to try, in order. */
+  readonly providerOrder: readonly string[];
   /** Latent [C, h, w] for an image size; without one, the UNet's default sample_size. */
   latentShape(width?: number, height?: number): [number, number, number];
   /** Tokenizes (with each encoder's own tokenizer) and encodes the prompts, one row each. */

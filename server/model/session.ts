@@ -4,8 +4,9 @@
 
 import * as os from 'node:os';
 import type * as ort from 'onnxruntime-node';
-import type { CpuShare, LoadedModel, ModelFolder, ProviderChoice } from './contract';
+import type { CpuShare, LoadedModel, ModelFolder, PromptTokenizer, ProviderChoice, TextEncoding } from './contract';
 import { ModelError } from './errors';
+import { checkMemory } from './memory';
 import { checkLength, floatTensor, intTensor, toFloat32 } from './feeds';
 import { findSlot, inputSlots, outputSlots, rejectUnknownInputs, type SlotRole, type TensorSlot } from './inputs';
 import { detectLayout } from './layout';
@@ -106,19 +107,48 @@ function overrides(dims: Partial<Record<keyof typeof DIM_NAMES, number>>): Recor
 
 export interface PartSession {
   readonly file: string;
+  readonly part: SessionPart;
   readonly session: ort.InferenceSession;
   readonly choice: ProviderChoice;
   readonly inputs: TensorSlot[];
   readonly outputs: TensorSlot[];
 }
 
-async function openSession(file: string, providers: readonly string[], cpu: CpuShare, freeDims?: Record<string, number>): Promise<PartSession> {
+type SessionPart = keyof LoadedModel['providers'];
+
+/**
+ * Sessions this thread holds, per part: what `adadiff/sessions` reports, so that a test and the
+ * memory bench can see that the language server holds each model part once.
+ */
+const live: Record<SessionPart, number> = { textEncoder: 0, textEncoder2: 0, unet: 0, vaeDecoder: 0, vaeEncoder: 0 };
+
+export const liveSessions = (): Readonly<Record<SessionPart, number>> => ({ ...live });
+
+/**
+ * A test hook: ADADIFF_TEST_UNET_LOAD_DELAY_MS holds the calling thread before a UNet is read, as
+ * reading a multi-gigabyte one does (onnxruntime-node loads synchronously), so that the LSP tests
+ * can show that hovers answer while a big model loads, without a big file.
+ */
+function testLoadDelay(part: SessionPart): void {
+  const ms = Number(process.env.ADADIFF_TEST_UNET_LOAD_DELAY_MS);
+  if (part === 'unet' && ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+async function release(part: PartSession): Promise<void> {
+  await part.session.release();
+  live[part.part]--;
+}
+
+async function openSession(file: string, part: SessionPart, providers: readonly string[], cpu: CpuShare, freeDims?: Record<string, number>): Promise<PartSession> {
   try {
+    testLoadDelay(part);
     const { session, choice } = await createSessionWithFallback(file, providers, sessionOptions(cpu, freeDims));
+    live[part]++;
     try {
-      return { file, session, choice, inputs: inputSlots(file, session), outputs: outputSlots(file, session) };
+      return { file, part, session, choice, inputs: inputSlots(file, session), outputs: outputSlots(file, session) };
     } catch (error) {
       await session.release();
+      live[part]--;
       throw error;
     }
   } catch (error) {
@@ -155,35 +185,128 @@ function loadFailure(file: string, error: NoProviderError): ModelError {
   return new ModelError(file, problem, { cause: error });
 }
 
-export async function loadModel(folder: ModelFolder, opts: LoadOptions = {}): Promise<LoadedModel> {
-  const providers = opts.providers && opts.providers.length > 0 ? opts.providers : defaultProviders();
+/**
+ * The prompt side of a model: the tokenizer(s) and text encoder(s) (two for SDXL), all that hovers
+ * and CodeLens need. The language server keeps it on its main thread and lends it to the render
+ * worker (TextClient in lsp/remote-text.ts), so the worker's LoadedModel is built around it
+ * instead of opening a second copy of the text encoders.
+ */
+export interface TextPart {
+  readonly tokenizer: PromptTokenizer;
+  readonly providers: Pick<LoadedModel['providers'], 'textEncoder' | 'textEncoder2'>;
+  /** Hidden size D of the token features, when the graphs or configs say it; else the UNet's (or a run) decides. */
+  readonly declaredDim?: number;
+  encodeText(prompts: readonly string[]): Promise<TextEncoding>;
+  dispose(): Promise<void>;
+}
+
+/** What the language server's main thread holds of a model: no UNet, no VAE (those live in the render worker). */
+export type TextModel = Pick<LoadedModel, 'folder' | 'layout' | 'tokenizer' | 'textDim' | 'vaeScaleFactor' | 'cpu' | 'providerOrder' | 'encodeText' | 'latentShape' | 'dispose'> & {
+  readonly providers: Pick<LoadedModel['providers'], 'textEncoder' | 'textEncoder2'>;
+};
+
+const providerOrder = (opts: LoadOptions): readonly string[] => (opts.providers && opts.providers.length > 0 ? opts.providers : defaultProviders());
+
+export async function loadTextPart(folder: ModelFolder, opts: LoadOptions = {}): Promise<TextPart> {
+  const providers = providerOrder(opts);
+  const shape = opts.shape;
+  const cpu = opts.cpu ?? 'shared';
+  const encoders = [{ tokenizerDir: folder.tokenizerDir, part: folder.textEncoder }, ...(folder.second ? [{ tokenizerDir: folder.second.tokenizerDir, part: folder.second.textEncoder }] : [])];
+  await checkMemory(encoders.map((e) => e.part), encoders.length === 1 ? 'the text encoder' : 'the text encoders');
+  const opened: PartSession[] = [];
+  try {
+    const text = await openTextEncoders(
+      encoders,
+      async (part, sequence) => {
+        const session = await openSession(part.onnx, opened.length === 0 ? 'textEncoder' : 'textEncoder2', providers, cpu, shape ? overrides({ batch: shape.batch, sequence }) : undefined);
+        opened.push(session);
+        return session;
+      },
+      !!shape,
+    );
+    return {
+      tokenizer: text.tokenizer,
+      providers: { textEncoder: text.parts[0].choice, ...(text.parts[1] ? { textEncoder2: text.parts[1].choice } : {}) },
+      declaredDim: text.declaredDim,
+      encodeText: (prompts) => text.encode(prompts),
+      dispose: async () => {
+        await Promise.all(opened.map(release));
+      },
+    };
+  } catch (error) {
+    await Promise.all(opened.map((part) => release(part).catch(() => undefined)));
+    throw error;
+  }
+}
+
+/** The width of the token features: what the graphs declare, else the configs, else a run of the encoder. */
+async function textWidth(folder: ModelFolder, text: TextPart, unetHidden?: number): Promise<number> {
+  return (
+    text.declaredDim ??
+    unetHidden ??
+    folder.unet.crossAttentionDim ??
+    // One encoder's config says nothing about the width of SDXL's two side by side.
+    (folder.second ? undefined : numberOrUndefined(folder.textEncoder.config?.hidden_size)) ??
+    // A fully dynamic export with no config says nothing about its width: ask the graph.
+    (await text.encodeText([''])).dims[2]
+  );
+}
+
+/** The main thread's model in the language server: the text part with the folder's sizes and layout, nothing heavy. */
+export async function loadTextModel(folder: ModelFolder, opts: LoadOptions = {}): Promise<TextModel> {
+  const text = await loadTextPart(folder, opts);
+  const scale = folder.vaeDecoder.scaleFactor;
+  const side = folder.unet.sampleSize ?? 64;
+  const channels = folder.unet.inChannels ?? folder.vaeDecoder.latentChannels ?? 4;
+  return {
+    folder,
+    // From the configs: the UNet's input names, which could correct them, are the worker's.
+    layout: detectLayout(folder),
+    tokenizer: text.tokenizer,
+    providers: text.providers,
+    providerOrder: providerOrder(opts),
+    textDim: await textWidth(folder, text),
+    vaeScaleFactor: scale,
+    cpu: opts.cpu ?? 'shared',
+    encodeText: text.encodeText,
+    // The UNet's graph may fix its sample's sides; the render worker, which opens it, checks them.
+    latentShape: (width, height) => (width === undefined && height === undefined ? [channels, side, side] : latentSides(channels, width, height, scale)),
+    dispose: text.dispose,
+  };
+}
+
+/**
+ * Every part in sessions on this thread, or, given `text` (the render worker), the UNet and VAE
+ * around a text part that lives elsewhere.
+ */
+export async function loadModel(folder: ModelFolder, opts: LoadOptions & { text?: TextPart } = {}): Promise<LoadedModel> {
+  const providers = providerOrder(opts);
   const scale = folder.vaeDecoder.scaleFactor;
   const shape = opts.shape;
   const cpu = opts.cpu ?? 'shared';
   if (shape) checkImageSize(shape.width, shape.height, scale);
 
+  const text = opts.text ?? (await loadTextPart(folder, opts));
+  const ownsText = !opts.text;
+  const tokenizer = text.tokenizer;
+  const sequence = shape ? tokenizer.maxLength : undefined;
+
   const opened: PartSession[] = [];
-  const open = async (file: string, freeDims?: Record<string, number>) => {
-    const part = await openSession(file, providers, cpu, freeDims);
-    opened.push(part);
-    return part;
+  const open = async (file: string, part: SessionPart, freeDims?: Record<string, number>) => {
+    const session = await openSession(file, part, providers, cpu, freeDims);
+    opened.push(session);
+    return session;
   };
   try {
-    const encoders = [{ tokenizerDir: folder.tokenizerDir, part: folder.textEncoder }, ...(folder.second ? [{ tokenizerDir: folder.second.tokenizerDir, part: folder.second.textEncoder }] : [])];
-    const text = await openTextEncoders(
-      encoders,
-      (part, sequence) => open(part.onnx, shape ? overrides({ batch: shape.batch, sequence }) : undefined),
-      !!shape,
-    );
-    const tokenizer = text.tokenizer;
-    const sequence = shape ? tokenizer.maxLength : undefined;
+    await checkMemory([folder.unet, folder.vaeDecoder, ...(folder.vaeEncoder ? [folder.vaeEncoder] : [])], 'the UNet and VAE');
     const unet = await open(
       folder.unet.onnx,
+      'unet',
       shape ? overrides({ batch: shape.batch, sequence, height: shape.height / scale, width: shape.width / scale }) : undefined,
     );
     // VAE dims stay free: exporters name the latent's and the image's sides alike ("height").
-    const vaeDecoder = await open(folder.vaeDecoder.onnx);
-    const vaeEncoder = folder.vaeEncoder ? await open(folder.vaeEncoder.onnx) : undefined;
+    const vaeDecoder = await open(folder.vaeDecoder.onnx, 'vaeDecoder');
+    const vaeEncoder = folder.vaeEncoder ? await open(folder.vaeEncoder.onnx, 'vaeEncoder') : undefined;
 
     // UNet slots.
     const sampleSlot = findSlot(unet.file, unet.inputs, ROLES.sample, 'input');
@@ -212,22 +335,14 @@ export async function loadModel(folder: ModelFolder, opts: LoadOptions = {}): Pr
     const fixedW = sampleSlot.shape[3];
     const defaultSide = folder.unet.sampleSize ?? numberOr(fixedH, 64);
 
-    let textDim =
-      text.declaredDim ??
-      numberOrUndefined(hiddenSlot.shape[2]) ??
-      folder.unet.crossAttentionDim ??
-      // One encoder's config says nothing about the width of SDXL's two side by side.
-      (folder.second ? undefined : numberOrUndefined(folder.textEncoder.config?.hidden_size));
-    // A fully dynamic export with no config says nothing about its width: ask the graph.
-    textDim ??= (await text.encode([''])).dims[2];
+    const textDim = await textWidth(folder, text, numberOrUndefined(hiddenSlot.shape[2]));
 
     const model: LoadedModel = {
       folder,
       layout: detectLayout(folder, unet.inputs.map((slot) => slot.name)),
       tokenizer,
       providers: {
-        textEncoder: text.parts[0].choice,
-        ...(text.parts[1] ? { textEncoder2: text.parts[1].choice } : {}),
+        ...text.providers,
         unet: unet.choice,
         vaeDecoder: vaeDecoder.choice,
         ...(vaeEncoder ? { vaeEncoder: vaeEncoder.choice } : {}),
@@ -235,23 +350,21 @@ export async function loadModel(folder: ModelFolder, opts: LoadOptions = {}): Pr
       textDim,
       vaeScaleFactor: scale,
       cpu,
+      providerOrder: providers,
 
       latentShape(width?: number, height?: number): [number, number, number] {
         if (width === undefined && height === undefined) return [channels, defaultSide, defaultSide];
-        const w = width ?? (height as number);
-        const h = height ?? (width as number);
-        checkImageSize(w, h, scale);
-        const [lh, lw] = [h / scale, w / scale];
+        const [, lh, lw] = latentSides(channels, width, height, scale);
         if ((typeof fixedH === 'number' && fixedH !== lh) || (typeof fixedW === 'number' && fixedW !== lw)) {
           throw new ModelError(
             unet.file,
-            `takes only ${fixedW}x${fixedH} latents (${numberOr(fixedW, lw) * scale}x${numberOr(fixedH, lh) * scale} images), not ${w}x${h}`,
+            `takes only ${fixedW}x${fixedH} latents (${numberOr(fixedW, lw) * scale}x${numberOr(fixedH, lh) * scale} images), not ${lw * scale}x${lh * scale}`,
           );
         }
         return [channels, lh, lw];
       },
 
-      encodeText: (prompts) => text.encode(prompts),
+      encodeText: text.encodeText,
 
       async unet(sample, dims, timestep, text, guidance) {
         checkLength('unet sample', sample, dims);
@@ -309,14 +422,22 @@ export async function loadModel(folder: ModelFolder, opts: LoadOptions = {}): Pr
         : {}),
 
       async dispose() {
-        await Promise.all(opened.map((part) => part.session.release()));
+        await Promise.all([...opened.map(release), ...(ownsText ? [text.dispose()] : [])]);
       },
     };
     return model;
   } catch (error) {
-    await Promise.all(opened.map((part) => part.session.release().catch(() => undefined)));
+    await Promise.all([...opened.map((part) => release(part).catch(() => undefined)), ...(ownsText ? [text.dispose().catch(() => undefined)] : [])]);
     throw error;
   }
+}
+
+/** [C, h, w] for an image of width x height (one side given: a square), each side a multiple of `scale`. */
+function latentSides(channels: number, width: number | undefined, height: number | undefined, scale: number): [number, number, number] {
+  const w = width ?? (height as number);
+  const h = height ?? (width as number);
+  checkImageSize(w, h, scale);
+  return [channels, h / scale, w / scale];
 }
 
 function checkImageSize(width: number, height: number, scale: number): void {

@@ -106,7 +106,7 @@ async function setUpLoop(model: LoadedModel, opts: Omit<GenerateOptions, 'onStep
  * UNet is told the guidance as an embedding instead (LatentConsistencyModelPipeline never runs
  * it, and so takes no negative prompt).
  */
-export function runsUnconditional(model: LoadedModel, guidance: number): boolean {
+export function runsUnconditional(model: Pick<LoadedModel, 'layout'>, guidance: number): boolean {
   return guidance > 1 && !model.layout.guidanceEmbedding;
 }
 

@@ -29,6 +29,10 @@ export interface ServerOptions {
   settings: (uri: string | undefined) => Partial<AdaDiffSettings>;
   init: InitializationOptions;
   workspace?: string;
+  /** Extra environment for the server process (test hooks such as ADADIFF_TEST_UNET_LOAD_DELAY_MS). */
+  env?: Record<string, string>;
+  /** The CLI bundle to run; default this checkout's dist/cli.js (bench/memory.ts runs another build's beside it). */
+  cli?: string;
 }
 
 export interface TestServer {
@@ -39,14 +43,20 @@ export interface TestServer {
   open(name: string, languageId: string, text: string): string;
   /** Resolves with the first status (already received or future) that matches. */
   waitForStatus(match: (s: StatusParams) => boolean, timeoutMs?: number): Promise<StatusParams>;
+  /**
+   * The ready status that carries the measured cost. Hovers answer before it (the render worker
+   * loads the UNet and measures in the background, started by the first request that loads the
+   * model); a test that checks times waits for it.
+   */
+  waitForCost(modelPath?: string, timeoutMs?: number): Promise<StatusParams>;
   stop(): Promise<void>;
 }
 
 export async function startServer(options: ServerOptions): Promise<TestServer> {
-  buildOnce();
+  if (!options.cli) buildOnce();
   const workspace = options.workspace ?? mkdtempSync(join(tmpdir(), 'adadiff-lsp-ws-'));
   const cacheDir = options.init.cacheDir ?? mkdtempSync(join(tmpdir(), 'adadiff-lsp-cache-'));
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'cli.js'), 'lsp', '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ADADIFF_CACHE_DIR: cacheDir } });
+  const child = spawn(process.execPath, [options.cli ?? join(ROOT, 'dist', 'cli.js'), 'lsp', '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env, ADADIFF_CACHE_DIR: cacheDir } });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   const conn = createProtocolConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
@@ -67,7 +77,7 @@ export async function startServer(options: ServerOptions): Promise<TestServer> {
     initializationOptions: { ...options.init, cacheDir },
   });
   await conn.sendNotification(InitializedNotification.type, {});
-  return {
+  const server: TestServer = {
     conn,
     child,
     statuses,
@@ -85,6 +95,9 @@ export async function startServer(options: ServerOptions): Promise<TestServer> {
         waiters.push({ match, resolve: (s) => (clearTimeout(timer), resolve(s)) });
       });
     },
+    waitForCost(modelPath, timeoutMs = 120_000) {
+      return server.waitForStatus((s) => s.state === 'ready' && /UNet step/.test(s.detail ?? '') && (!modelPath || s.model?.path === modelPath), timeoutMs);
+    },
     async stop() {
       const exited = new Promise<void>((r) => (child.exitCode !== null ? r() : child.once('exit', () => r())));
       try {
@@ -99,6 +112,7 @@ export async function startServer(options: ServerOptions): Promise<TestServer> {
       conn.dispose();
     },
   };
+  return server;
 }
 
 export function percentile(values: number[], p: number): number {

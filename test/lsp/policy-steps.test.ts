@@ -74,8 +74,11 @@ describe('where code fixes the steps', () => {
   /** The saving the policy's count gives against `steps`, in whole percent, from the calibration the status reports. */
   const savingAgainst = (steps: number) => Math.round(100 * (1 - (cal.fixedMs + policy * cal.unetMs) / (cal.fixedMs + steps * cal.unetMs)));
 
+  let noPolicy: string;
+
   before(async () => {
     const fixtures = await ensureFixtures();
+    noPolicy = fixtures.optimum;
     const withPolicy = await fixtureWithPolicy(fixtures.optimum);
     server = await startServer({
       init: { trusted: true },
@@ -87,7 +90,7 @@ describe('where code fixes the steps', () => {
     policy = Number(m[1]);
     // Not the baseline: a saving against the baseline and one against the code's count then differ.
     fixed = policy === 30 ? 20 : 30;
-    const ready = await server.waitForStatus((s) => s.state === 'ready' && s.model?.path === withPolicy);
+    const ready = await server.waitForCost(withPolicy);
     const ms = /UNet step ([\d.]+) ms, text encoder ([\d.]+) ms, VAE ([\d.]+) ms/.exec(ready.detail ?? '');
     assert.ok(ms, ready.detail);
     cal = { unetMs: Number(ms[1]), fixedMs: Number(ms[2]) + Number(ms[3]) };
@@ -115,6 +118,8 @@ describe('where code fixes the steps', () => {
     assert.match(await lensTitle(same), new RegExp(`^${policy} steps · ~[\\d.]+ (ms|s) · ([-+]\\d+%|±0%)$`));
     assert.match(await hoverAt(same, 0, 25), new RegExp(`The step policy would choose these ${policy} steps too\\.`));
     const none = open('typescript', `generate({ prompt: "${PROMPT}", steps: ${fixed} });\n`, 'nopolicy/');
+    assert.match(await lensTitle(none), new RegExp(`^${fixed} steps · `)); // loads that model; its cost follows
+    await server.waitForCost(noPolicy);
     assert.match(await lensTitle(none), new RegExp(`^${fixed} steps · ~[\\d.]+ (ms|s) · -\\d+%$`));
     assert.doesNotMatch(await hoverAt(none, 0, 25), /step policy would/);
   });

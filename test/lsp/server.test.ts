@@ -116,6 +116,8 @@ describe('language server over stdio', () => {
     assert.deepEqual(fence.map((l) => l.command?.title), [undefined, 'Preview'], 'no asset target, no Generate asset');
     assert.equal((fence[1].command!.arguments![0] as PromptCommandArgs).seed, 7);
     assert.equal((fence[1].command!.arguments![0] as PromptCommandArgs).steps, 12);
+    await server.conn.sendRequest(CodeLensResolveRequest.type, fence[0]); // loads the model
+    await server.waitForCost();
     const fixed = await server.conn.sendRequest(CodeLensResolveRequest.type, fence[0]);
     assert.match(fixed.command!.title, /^12 steps · ~[\d.]+ (ms|s) · -\d+%$/, 'the prompt fixes its steps: the lens says so');
     assert.equal(lenses.length, 5);
@@ -338,6 +340,7 @@ describe('a model with a step policy', () => {
     assert.match(chart.find((l) => l.endsWith('◀'))!, new RegExp(`^ *${m[1]} │`));
     const ready = await server.waitForStatus((s) => s.state === 'ready');
     assert.equal(ready.policy, true);
+    await server.waitForCost();
     const lens = (await lensesOf(server, uri))[0];
     const title = (await server.conn.sendRequest(CodeLensResolveRequest.type, lens)).command!.title;
     assert.match(title, new RegExp(`^${m[1]} steps · ~[\\d.]+ (ms|s) · ([-+]\\d+%|±0%)$`));

@@ -172,7 +172,8 @@ describe('language server status', { skip: process.platform !== 'linux' && 'the 
     const uri = server.open('a.md', 'markdown', '```prompt\na red apple\n```\n');
     // A hover needs the model: it starts loading if opening the document did not.
     void server.conn.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: 1, character: 3 } }).catch(() => undefined);
-    const ready = await server.waitForStatus((s) => s.state === 'ready' || s.state === 'error', 120_000);
+    // The UNet's and VAE's providers are the render worker's: the status names them once it has measured with them.
+    const ready = await server.waitForStatus((s) => (s.state === 'ready' && /UNet step/.test(s.detail ?? '')) || s.state === 'error', 120_000);
     assert.equal(ready.state, 'ready', ready.detail);
     assert.equal(ready.providers?.unet, 'cpu');
     for (const part of ['textEncoder', 'unet', 'vaeDecoder']) {

@@ -1,0 +1,86 @@
+// The text encoder lives once per server, on the main thread, where hovers and CodeLens use it;
+// the render worker borrows it through these messages instead of opening a second copy. A call
+// costs the worker a message each way (the features are a few hundred KB, transferred, not
+// copied) and the main thread the encoder run it would make for a hover: milliseconds, once or
+// twice per image.
+import type { MessagePort } from 'node:worker_threads';
+import type { TextModel, TextPart } from '../model/session';
+import { loadTokenizer } from '../model/tokenizer';
+
+/** Which model's text encoder, as the main thread's engines open it. */
+export interface TextTarget {
+  model: string;
+  providers: string[];
+}
+
+type TextAsk = TextTarget & ({ op: 'info' } | { op: 'encode'; prompts: string[] });
+
+export type TextRequest = TextAsk & { kind: 'text-request'; rid: number };
+
+export type TextReply =
+  | { kind: 'text-reply'; rid: number; info: { maxLength: number; textDim: number; providers: TextModel['providers'] } }
+  | { kind: 'text-reply'; rid: number; hidden: Float32Array; dims: [number, number, number]; pooled?: Float32Array }
+  | { kind: 'text-reply'; rid: number; error: { name: string; message: string } };
+
+/** The main thread's side: answer a worker's request from the text model `open` gives. */
+export async function answerTextRequest(req: TextRequest, open: (target: TextTarget) => Promise<TextModel>): Promise<{ reply: TextReply; transfer: ArrayBuffer[] }> {
+  try {
+    const model = await open(req);
+    if (req.op === 'info') {
+      return { reply: { kind: 'text-reply', rid: req.rid, info: { maxLength: model.tokenizer.maxLength, textDim: model.textDim, providers: model.providers } }, transfer: [] };
+    }
+    const out = await model.encodeText(req.prompts);
+    const transfer = [out.hidden.buffer, ...(out.pooled ? [out.pooled.buffer] : [])].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
+    return { reply: { kind: 'text-reply', rid: req.rid, hidden: out.hidden, dims: out.dims, ...(out.pooled ? { pooled: out.pooled } : {}) }, transfer };
+  } catch (err) {
+    const e = err instanceof Error ? err : new Error(String(err));
+    return { reply: { kind: 'text-reply', rid: req.rid, error: { name: e.name, message: e.message } }, transfer: [] };
+  }
+}
+
+/** The worker's side: requests go out on `port`, replies come back through `receive`. */
+export class TextClient {
+  private nextRid = 1;
+  private readonly waiting = new Map<number, (reply: TextReply) => void>();
+
+  constructor(private readonly port: Pick<MessagePort, 'postMessage'>) {}
+
+  receive(reply: TextReply): void {
+    const done = this.waiting.get(reply.rid);
+    this.waiting.delete(reply.rid);
+    done?.(reply);
+  }
+
+  private ask(req: TextAsk): Promise<TextReply> {
+    const rid = this.nextRid++;
+    return new Promise<TextReply>((resolve) => {
+      this.waiting.set(rid, resolve);
+      this.port.postMessage({ ...req, kind: 'text-request', rid } as TextRequest);
+    }).then((reply) => {
+      if ('error' in reply) throw Object.assign(new Error(reply.error.message), { name: reply.error.name });
+      return reply;
+    });
+  }
+
+  /**
+   * A TextPart whose encoder runs on the main thread. The tokenizer is loaded here too (it is a
+   * few MB of vocabulary, not a session), padded to the length the main thread's encoder takes.
+   */
+  async textPart(target: TextTarget, tokenizerDir: string): Promise<TextPart> {
+    const reply = await this.ask({ ...target, op: 'info' });
+    if (!('info' in reply)) throw new Error('the main thread answered a text-info request with features');
+    const tokenizer = await loadTokenizer(tokenizerDir, { maxLength: reply.info.maxLength });
+    return {
+      tokenizer,
+      providers: reply.info.providers,
+      declaredDim: reply.info.textDim,
+      encodeText: async (prompts) => {
+        const out = await this.ask({ ...target, op: 'encode', prompts: [...prompts] });
+        if (!('hidden' in out)) throw new Error('the main thread answered an encode request without features');
+        return { hidden: out.hidden, dims: out.dims, pooled: out.pooled };
+      },
+      // The sessions are the main thread's: it disposes them.
+      dispose: async () => undefined,
+    };
+  }
+}
