@@ -49,7 +49,7 @@ import { PolicyTraining, TRAINING_COMMANDS } from './train-command';
 import { PromptIndex, spanAt, touches } from './documents';
 import { Engines } from './handles';
 import { ModelManager, ModelUnavailable, type ReadyModel } from './models';
-import { commandArgs, hasAssetTarget, hoverMarkdown, lensTitle, lensTooltip, unavailableMarkdown } from './present';
+import { commandArgs, cutOffLensTitle, cutOffMarkdown, hasAssetTarget, hoverMarkdown, lensTitle, lensTooltip, unavailableMarkdown } from './present';
 import { CancelledError, Renderer, type StepEvent } from './renderer';
 import { generationSettings, SettingsCache } from './settings';
 import { useStepPolicyFix, wantsKind } from './steps-fix';
@@ -173,17 +173,17 @@ export function startServer(connection: Connection): void {
     settings.forget(e.document.uri);
   });
 
-  async function spansOf(uri: string): Promise<{ doc: TextDocument; spans: PromptSpan[] } | undefined> {
+  async function spansOf(uri: string): Promise<{ doc: TextDocument; spans: PromptSpan[]; cutOff: boolean } | undefined> {
     const doc = documents.get(uri);
     if (!doc) return undefined;
     const s = await settings.get(uri);
-    return { doc, spans: await prompts.spans(doc, s.prompts) };
+    return { doc, ...(await prompts.scan(doc, s.prompts)) };
   }
 
   connection.onHover(async (params, token): Promise<Hover | null> => {
     const found = await untilCancelled(spansOf(params.textDocument.uri), token);
     const span = found && spanAt(found.spans, params.position);
-    if (!span) return null;
+    if (!span) return found?.cutOff ? { contents: { kind: MarkupKind.Markdown, value: cutOffMarkdown(found.doc.getText().length) } } : null;
     const uri = params.textDocument.uri;
     const s = await settings.get(uri);
     let value: string;
@@ -203,7 +203,9 @@ export function startServer(connection: Connection): void {
     if (!s.codeLens.enabled) return [];
     const found = await untilCancelled(spansOf(uri), token);
     if (!found) return [];
-    return found.spans.flatMap((span, index) => {
+    const top = { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
+    const cutOff: CodeLens[] = found.cutOff ? [{ range: top, command: { title: cutOffLensTitle(found.doc.getText().length), command: '' } }] : [];
+    return cutOff.concat(found.spans.flatMap((span, index) => {
       const args = commandArgs(uri, span);
       const range = { start: span.range.start, end: span.range.start };
       const lenses: CodeLens[] = [
@@ -212,7 +214,7 @@ export function startServer(connection: Connection): void {
       ];
       if (hasAssetTarget(span)) lenses.push({ range, command: { title: 'Generate asset', command: ClientCommands.generateAsset, arguments: [args] } });
       return lenses;
-    });
+    }));
   });
 
   connection.onCodeLensResolve(async (lens, token): Promise<CodeLens> => {
