@@ -1,8 +1,10 @@
-// The denoising loop runs here, on a worker thread, not on the language server's main thread:
-// onnxruntime-node runs a session synchronously on the calling thread, so a UNet call on the main
-// thread would hold every hover until it returns (seconds per step for a full-size model). The
-// worker opens its own sessions for the model (once per model, like the main thread's engine).
-import { parentPort } from 'node:worker_threads';
+// The denoising loop runs here, in a child process of the language server, not on its thread:
+// onnxruntime-node runs a session synchronously on the calling thread, so a UNet call on the
+// server's thread would hold every hover until it returns (seconds per step for a full-size
+// model). A process rather than a worker thread, because a worker that dies while onnxruntime
+// works on it aborts the whole process ("terminate called after throwing an instance of
+// 'Napi::Error'"), and a native crash of an execution provider would too: the server must outlive
+// both. The worker opens its own sessions for the model (once per model, like the server's engine).
 import { Engine, type RenderRequest, type RenderResult } from '../engine';
 import type { ParameterValues } from '../generation';
 import { ssim } from '../adadiff/ssim';
@@ -58,12 +60,21 @@ export type FromWorker =
   | AssetsMessage
   | TrainMessage;
 
+/** Set in the render process's environment by renderer.ts; main.ts reads it to know which role to play. */
+export const RENDER_WORKER_ENV = 'ADADIFF_RENDER_WORKER';
+
 export function runRenderWorker(): void {
-  const port = parentPort!;
+  const port = {
+    // The server's structured-clone IPC channel ('advanced' serialization) carries the typed arrays.
+    postMessage: (msg: FromWorker) => process.connected && process.send!(msg),
+    on: (event: 'message', handler: (msg: ToWorker) => void) => process.on(event, handler),
+  };
+  // The server went away (exited, or was killed): nothing is left to render for.
+  process.on('disconnect', () => process.exit(0));
   let jobsCacheDir = '';
   const engines = new Engines((providers) => new Engine({ cacheDir: jobsCacheDir, providers }));
   const running = new Map<number, AbortController>();
-  const post = (msg: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(msg, transfer);
+  const post = (msg: FromWorker) => port.postMessage(msg);
   /** Resolves once no job but `id` runs; polled, as only a finished training asks (to dispose the sessions it replaced). */
   const othersDone = async (id: number) => {
     while ([...running.keys()].some((k) => k !== id)) await new Promise((r) => setTimeout(r, 1000));

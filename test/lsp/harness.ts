@@ -29,6 +29,8 @@ export interface ServerOptions {
   settings: (uri: string | undefined) => Partial<AdaDiffSettings>;
   init: InitializationOptions;
   workspace?: string;
+  /** Node options before the script, e.g. `--require` of a test preload (test/reliability). */
+  nodeArgs?: string[];
 }
 
 export interface TestServer {
@@ -46,7 +48,7 @@ export async function startServer(options: ServerOptions): Promise<TestServer> {
   buildOnce();
   const workspace = options.workspace ?? mkdtempSync(join(tmpdir(), 'adadiff-lsp-ws-'));
   const cacheDir = options.init.cacheDir ?? mkdtempSync(join(tmpdir(), 'adadiff-lsp-cache-'));
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'cli.js'), 'lsp', '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ADADIFF_CACHE_DIR: cacheDir } });
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), join(ROOT, 'dist', 'cli.js'), 'lsp', '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ADADIFF_CACHE_DIR: cacheDir } });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   const conn = createProtocolConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
