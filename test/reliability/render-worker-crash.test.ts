@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { HoverRequest, type MarkupContent, ResponseError } from 'vscode-languageserver-protocol/node';
-import { PreviewProgressNotification, PreviewRequest } from '../../server/protocol';
+import { PreviewProgressNotification, PreviewRequest } from '../../shared/protocol';
 import { ensureFixtures } from '../fixtures/make-fixtures';
 import { startServer, type TestServer } from '../lsp/harness';
 
