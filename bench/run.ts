@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { benchEditorLatency } from './editor-latency';
 import { benchEta } from './eta';
 import { benchGeneration } from './generation';
+import { benchReliability } from './reliability';
 import { benchSessionOptions } from './session-options';
 import { benchTorch } from './torch';
 import { loadAverage } from './util';
@@ -17,7 +18,7 @@ export interface BenchSection {
   run(): Promise<Record<string, unknown>>;
 }
 
-const sections: BenchSection[] = [benchSessionOptions, benchGeneration, benchEta, benchEditorLatency, benchTorch];
+const sections: BenchSection[] = [benchSessionOptions, benchGeneration, benchEta, benchEditorLatency, benchTorch, benchReliability];
 
 async function main() {
   const only = process.argv.slice(2);

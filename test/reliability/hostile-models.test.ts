@@ -2,7 +2,7 @@
 // status say what is wrong with which file, a preview fails with that message, the server's memory
 // stays bounded (no 1 GB read, no terabyte allocation), and a good model still answers after.
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { type Hover, HoverRequest, type MarkupContent } from 'vscode-languageserver-protocol/node';
 import { PreviewRequest } from '../../shared/protocol';
@@ -10,17 +10,9 @@ import { ensureFixtures } from '../fixtures/make-fixtures';
 import { fixtureWithPolicy } from '../fixtures/with-policy';
 import { startServer, type TestServer } from '../lsp/harness';
 import { HOSTILE_MODELS, makeHostileModel } from './hostile-models';
+import { processUse } from './procfs';
 
 const hoverText = (h: Hover | null) => (h?.contents as MarkupContent | undefined)?.value ?? '';
-
-/** Resident memory of a process (Linux), in MB. */
-function rssMb(pid: number): number | undefined {
-  try {
-    return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
-  } catch {
-    return undefined;
-  }
-}
 
 describe('hostile model folders through the server', () => {
   let server: TestServer;
@@ -54,7 +46,7 @@ describe('hostile model folders through the server', () => {
       const text = hoverText(await server.conn.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: 0, character: 4 } }));
       const hoverMs = performance.now() - t0;
       const preview = server.conn.sendRequest(PreviewRequest, { id: `hostile-${i}`, uri, prompt: 'a fox', steps: 2 });
-      const rss = rssMb(server.child.pid!);
+      const rss = processUse(server.child.pid!)?.rssMb;
       t.diagnostic(`hover ${hoverMs.toFixed(0)} ms; server RSS ${rss?.toFixed(0)} MB; ${text.split('\n').find((l) => l.startsWith('`')) ?? text.split('\n')[0]}`);
       if (model.error) {
         assert.match(text, /the model could not be loaded/);

@@ -2,21 +2,15 @@
 // message, hovers go on, a new worker starts and the next preview works. Three rounds, so a second
 // crash is handled like the first. (As a worker thread, its death aborted the whole server.)
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { HoverRequest, type MarkupContent, ResponseError } from 'vscode-languageserver-protocol/node';
 import { PreviewProgressNotification, PreviewRequest } from '../../shared/protocol';
 import { ensureFixtures } from '../fixtures/make-fixtures';
 import { startServer, type TestServer } from '../lsp/harness';
+import { childPids } from './procfs';
 
 /** The server's child processes: its render worker, once one runs. */
-function workers(server: TestServer): number[] {
-  try {
-    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(server.child.pid)], { encoding: 'utf8' }).split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return []; // ps exits 1 when there are none
-  }
-}
+const workers = (server: TestServer) => childPids(server.child.pid!);
 
 describe('the render worker killed mid-preview', { skip: process.platform !== 'linux' && 'finds the worker with Linux ps' }, () => {
   let server: TestServer;
