@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ExecuteCommandRequest, HoverRequest } from 'vscode-languageserver-protocol/node';
-import { PreviewRequest, ServerCommands } from '../server/protocol';
+import { PreviewRequest, ServerCommands } from '../shared/protocol';
 import { ensureFixtures } from '../test/fixtures/make-fixtures';
 import { startServer, type TestServer } from '../test/lsp/harness';
 import { fuzzSeed } from '../test/reliability/documents';

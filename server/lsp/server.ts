@@ -47,6 +47,7 @@ import { AssetsCommand } from './assets-command';
 import { abortSignal } from './cancellation';
 import { PolicyTraining, TRAINING_COMMANDS } from './train-command';
 import { PromptIndex, spanAt, touches } from './documents';
+import { clampedTextDocuments } from './text-documents';
 import { Engines } from './handles';
 import { ModelManager, ModelUnavailable, type ReadyModel } from './models';
 import { commandArgs, cutOffLensTitle, cutOffMarkdown, hasAssetTarget, hoverMarkdown, lensTitle, lensTooltip, unavailableMarkdown } from './present';
@@ -82,7 +83,7 @@ function untilCancelled<T>(work: Promise<T>, token: CancellationToken): Promise<
 }
 
 export function startServer(connection: Connection): void {
-  const documents = new TextDocuments(TextDocument);
+  const documents = new TextDocuments(clampedTextDocuments);
   const prompts = new PromptIndex();
   const renderer = new Renderer();
   let cacheDir = defaultCacheDir();

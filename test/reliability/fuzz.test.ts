@@ -4,8 +4,8 @@
 // `npm run bench -- reliability` runs the long count.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ensureFixtures } from '../fixtures/make-fixtures';
-import { percentile, startServer, type TestServer } from '../lsp/harness';
+import { percentile, type TestServer } from '../lsp/harness';
+import { startFixtureServer } from './fixture-server';
 import { fuzzSeed } from './documents';
 import { runFuzz } from './fuzz';
 
@@ -17,8 +17,7 @@ describe('fuzzed documents through the server', () => {
   let server: TestServer;
 
   before(async () => {
-    const fixtures = await ensureFixtures();
-    server = await startServer({ init: { trusted: true, bundledModelPath: fixtures.optimum }, settings: () => ({ model: { path: fixtures.optimum } }) });
+    server = await startFixtureServer();
   });
 
   after(async () => {

@@ -16,8 +16,8 @@ import {
   HoverRequest,
   type Position,
   type Range,
+  type TextDocumentContentChangeEvent,
 } from 'vscode-languageserver-protocol/node';
-import { TextDocument } from 'vscode-languageserver-textdocument';
 import type { TestServer } from '../lsp/harness';
 import { fuzzDocument } from './documents';
 
@@ -33,17 +33,48 @@ export interface FuzzReport {
   failures: string[];
 }
 
-const inside = (doc: TextDocument, p: Position) => {
-  if (!Number.isInteger(p.line) || !Number.isInteger(p.character) || p.line < 0 || p.character < 0 || p.line >= doc.lineCount) return false;
-  const lineText = doc.getText({ start: { line: p.line, character: 0 }, end: { line: p.line + 1, character: 0 } }).replace(/\r?\n$|\r$/, '');
-  return p.character <= lineText.length;
-};
+/**
+ * The editor's side of the document, kept apart from the library the server uses: plain text,
+ * lines ended by \r\n, \r or \n, and positions clamped as LSP says (a character past a line's
+ * end is its end; a line past the last is the end of the text).
+ */
+class EditorText {
+  constructor(public text: string) {}
+
+  lines(): string[] {
+    return this.text.split(/\r\n|\r|\n/);
+  }
+
+  offset(p: Position): number {
+    const lines = this.lines();
+    if (p.line >= lines.length) return this.text.length;
+    const line = Math.max(0, p.line);
+    let start = 0;
+    for (let i = 0; i < line; i++) start += lines[i].length + (this.text.startsWith('\r\n', start + lines[i].length) ? 2 : 1);
+    return start + Math.min(Math.max(0, p.character), lines[line].length);
+  }
+
+  apply(change: TextDocumentContentChangeEvent): void {
+    if (!('range' in change)) {
+      this.text = change.text;
+      return;
+    }
+    const [a, b] = [this.offset(change.range.start), this.offset(change.range.end)];
+    this.text = this.text.slice(0, Math.min(a, b)) + change.text + this.text.slice(Math.max(a, b));
+  }
+
+  inside(p: Position): boolean {
+    const lines = this.lines();
+    return Number.isInteger(p.line) && Number.isInteger(p.character) && p.line >= 0 && p.character >= 0 && p.line < lines.length && p.character <= lines[p.line].length;
+  }
+}
+
 const ordered = (r: Range) => r.start.line < r.end.line || (r.start.line === r.end.line && r.start.character <= r.end.character);
 const before = (a: Position, b: Position) => a.line < b.line || (a.line === b.line && a.character < b.character);
 
-function checkRange(doc: TextDocument, range: Range | undefined, what: string): string | undefined {
+function checkRange(doc: EditorText, range: Range | undefined, what: string): string | undefined {
   if (!range) return undefined;
-  if (!inside(doc, range.start) || !inside(doc, range.end) || !ordered(range)) return `${what} range ${JSON.stringify(range)} is not inside the document (${doc.lineCount} lines)`;
+  if (!doc.inside(range.start) || !doc.inside(range.end) || !ordered(range)) return `${what} range ${JSON.stringify(range)} is not inside the document (${doc.lines().length} lines)`;
   return undefined;
 }
 
@@ -60,7 +91,8 @@ export async function runFuzz(server: TestServer, seed: number, count: number, f
   for (let index = from; index < from + count; index++) {
     const input = fuzzDocument(seed, index);
     const uri = pathToFileURL(join(tmpdir(), `fuzz-${seed}`, `doc-${index}.${input.languageId}`)).href;
-    let doc = TextDocument.create(uri, input.languageId, 1, input.text);
+    const doc = new EditorText(input.text);
+    let version = 1;
     const fail = (message: string) => {
       const file = join(tmpdir(), `adadiff-fuzz-${seed}-${index}.json`);
       writeFileSync(file, JSON.stringify(input, null, 1));
@@ -69,9 +101,9 @@ export async function runFuzz(server: TestServer, seed: number, count: number, f
     try {
       await server.conn.sendNotification(DidOpenTextDocumentNotification.type, { textDocument: { uri, languageId: input.languageId, version: 1, text: input.text } });
       for (const changes of input.edits) {
-        doc = TextDocument.update(doc, changes, doc.version + 1);
+        for (const change of changes) doc.apply(change);
         report.edits++;
-        await server.conn.sendNotification(DidChangeTextDocumentNotification.type, { textDocument: { uri, version: doc.version }, contentChanges: changes });
+        await server.conn.sendNotification(DidChangeTextDocumentNotification.type, { textDocument: { uri, version: ++version }, contentChanges: changes });
       }
       const [hovers, lenses] = await Promise.all([
         Promise.all(input.hovers.map((position) => timed('hover', server.conn.sendRequest(HoverRequest.type, { textDocument: { uri }, position })).then((h) => ({ position, h })))),
@@ -99,8 +131,8 @@ export async function runFuzz(server: TestServer, seed: number, count: number, f
       }
       // Its own lenses, one from an older version and one that names nothing.
       const toResolve: CodeLens[] = unresolved.slice(0, 3);
-      if (unresolved[0]) toResolve.push({ ...unresolved[0], data: { uri, version: doc.version - 1, index: 0 } });
-      toResolve.push({ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, data: { uri, version: doc.version, index: 10_000 } });
+      if (unresolved[0]) toResolve.push({ ...unresolved[0], data: { uri, version: version - 1, index: 0 } });
+      toResolve.push({ range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, data: { uri, version, index: 10_000 } });
       const resolved = await Promise.all(toResolve.map((lens) => timed('resolve', server.conn.sendRequest(CodeLensResolveRequest.type, lens))));
       for (const lens of resolved) {
         if (typeof lens.command?.title !== 'string') fail(`resolve gave no title: ${JSON.stringify(lens)}`);

@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CodeLensRequest, CodeLensResolveRequest, type Hover, HoverRequest, type MarkupContent } from 'vscode-languageserver-protocol/node';
-import { ensureFixtures } from '../fixtures/make-fixtures';
-import { startServer, type TestServer } from '../lsp/harness';
+import type { TestServer } from '../lsp/harness';
+import { startFixtureServer } from './fixture-server';
 import { HOSTILE_DOCUMENTS, probeHostile } from './hostile';
 
 /** Well above the 1 s target and well below the 7-29 s these documents held the server before the scan budget. */
@@ -19,8 +19,7 @@ describe('hostile documents through the server', () => {
   let small: string;
 
   before(async () => {
-    const fixtures = await ensureFixtures();
-    server = await startServer({ init: { trusted: true, bundledModelPath: fixtures.optimum }, settings: () => ({ model: { path: fixtures.optimum } }) });
+    server = await startFixtureServer();
     small = server.open('small.md', 'markdown', '![a small fox](fox.png)\n');
     assert.match(hoverText(await server.conn.sendRequest(HoverRequest.type, { textDocument: { uri: small }, position: { line: 0, character: 4 } })), /AdaDiff: \d+ steps/);
   });

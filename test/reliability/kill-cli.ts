@@ -60,72 +60,96 @@ function rewardCacheProblems(cacheDir: string): string[] {
   return problems;
 }
 
-export async function killAssets(model: string, rounds: number, seed: number): Promise<KillReport> {
+/** One command under kill -9: each round's arguments (after preparing its work), and what to check. */
+interface KillTarget {
+  command: KillReport['command'];
+  /** Round 0 is the full run whose length bounds where the kills land. */
+  args(round: number): string[];
+  /** What is wrong after a kill, one line each. */
+  afterKill(): Promise<string[]>;
+  /** What is wrong after the run that follows the kills, which completed. */
+  afterFinal(): string[];
+}
+
+async function killRounds(target: KillTarget, cacheDir: string, rounds: number, seed: number): Promise<KillReport> {
   buildOnce();
   const rng = new FuzzRng(seed);
+  const full = run(target.args(0), cacheDir);
+  const report: KillReport = { command: target.command, seed, rounds, killedRunning: 0, killAtMs: [], problems: full.code === 0 ? [] : [`the first run failed: ${full.out}`], finalRunSeconds: 0, finalRunCode: null };
+  for (let round = 1; round <= rounds; round++) {
+    const delay = Math.round(rng.uniform() * full.seconds * 1000);
+    report.killAtMs.push(delay);
+    if (await killAfter(target.args(round), cacheDir, delay)) report.killedRunning++;
+    report.problems.push(...(await target.afterKill()).map((p) => `round ${round} (kill at ${delay} ms): ${p}`));
+  }
+  const final = run(target.args(rounds), cacheDir);
+  report.finalRunSeconds = final.seconds;
+  report.finalRunCode = final.code;
+  report.problems.push(...(final.code === 0 ? target.afterFinal() : [`the run after the kills failed: ${final.out}`]));
+  return report;
+}
+
+export function killAssets(model: string, rounds: number, seed: number): Promise<KillReport> {
   const root = mkdtempSync(join(tmpdir(), 'adadiff-kill-assets-'));
   const cacheDir = mkdtempSync(join(tmpdir(), 'adadiff-kill-cache-'));
   const manifest = (round: number) =>
     ['assets:', ...Array.from({ length: 6 }, (_, i) => `  - prompt: icon ${i}, version ${round}\n    out: icons/${i}.png\n    steps: 20\n    size: 32x32\n    seed: ${i}`)].join('\n') + '\n';
-  writeFileSync(join(root, 'adadiff.yaml'), manifest(0));
-  // One full run: its length bounds where the kills land, and the calibration cache is warm.
-  const full = run(['assets', root, '--model', model], cacheDir);
-  const report: KillReport = { command: 'assets', seed, rounds, killedRunning: 0, killAtMs: [], problems: full.code === 0 ? [] : [`the first run failed: ${full.out}`], finalRunSeconds: 0, finalRunCode: null };
-  for (let round = 1; round <= rounds; round++) {
-    // Every prompt changes, so the whole batch is stale and the kill lands in real work.
-    writeFileSync(join(root, 'adadiff.yaml'), manifest(round));
-    const delay = Math.round(rng.uniform() * full.seconds * 1000);
-    report.killAtMs.push(delay);
-    if (await killAfter(['assets', root, '--model', model], cacheDir, delay)) report.killedRunning++;
-    try {
-      if (existsSync(join(root, 'adadiff.lock.json'))) assertLockMatchesFiles(root);
-    } catch (err) {
-      report.problems.push(`round ${round} (kill at ${delay} ms): ${(err as Error).message}`);
-    }
-  }
-  const final = run(['assets', root, '--model', model], cacheDir);
-  report.finalRunSeconds = final.seconds;
-  report.finalRunCode = final.code;
-  if (final.code !== 0) report.problems.push(`the run after the kills failed: ${final.out}`);
-  else {
-    const check = run(['assets', root, '--check', '--model', model], cacheDir);
-    if (check.code !== 0) report.problems.push(`--check after the final run: ${check.out}`);
-    const leftovers = readdirSync(join(root, 'icons')).filter((f) => !f.endsWith('.png'));
-    if (leftovers.length) report.problems.push(`temporary files left: ${leftovers.join(', ')}`);
-  }
-  return report;
+  return killRounds(
+    {
+      command: 'assets',
+      args: (round) => {
+        // Every prompt changes, so the whole batch is stale and the kill lands in real work.
+        writeFileSync(join(root, 'adadiff.yaml'), manifest(round));
+        return ['assets', root, '--model', model];
+      },
+      afterKill: async () => {
+        try {
+          if (existsSync(join(root, 'adadiff.lock.json'))) assertLockMatchesFiles(root);
+          return [];
+        } catch (err) {
+          return [(err as Error).message];
+        }
+      },
+      afterFinal: () => {
+        const check = run(['assets', root, '--check', '--model', model], cacheDir);
+        const leftovers = readdirSync(join(root, 'icons')).filter((f) => !f.endsWith('.png'));
+        return [...(check.code === 0 ? [] : [`--check after the final run: ${check.out}`]), ...(leftovers.length ? [`temporary files left: ${leftovers.join(', ')}`] : [])];
+      },
+    },
+    cacheDir,
+    rounds,
+    seed,
+  );
 }
 
-export async function killTraining(model: string, rounds: number, seed: number): Promise<KillReport> {
-  buildOnce();
-  const rng = new FuzzRng(seed);
+export function killTraining(model: string, rounds: number, seed: number): Promise<KillReport> {
   const root = mkdtempSync(join(tmpdir(), 'adadiff-kill-train-'));
   const cacheDir = mkdtempSync(join(tmpdir(), 'adadiff-kill-cache-'));
   const dir = join(root, 'model');
   cpSync(model, dir, { recursive: true });
   const prompts = join(root, 'prompts.txt');
-  const args = (round: number) => {
-    // New prompts each round, so each run has reward-table rows to generate when it is killed.
-    writeFileSync(prompts, Array.from({ length: 4 }, (_, i) => `a small picture number ${i}, round ${round}`).join('\n') + '\n');
-    return ['train-policy', '--model', dir, '--prompts', prompts, '--seeds', '0', '--candidates', '2,4,8', '--size', '32x32', '--epochs', '30'];
-  };
-  const full = run(args(0), cacheDir);
-  const report: KillReport = { command: 'train-policy', seed, rounds, killedRunning: 0, killAtMs: [], problems: full.code === 0 ? [] : [`the first run failed: ${full.out}`], finalRunSeconds: 0, finalRunCode: null };
-  for (let round = 1; round <= rounds; round++) {
-    const delay = Math.round(rng.uniform() * full.seconds * 1000);
-    report.killAtMs.push(delay);
-    if (await killAfter(args(round), cacheDir, delay)) report.killedRunning++;
-    report.problems.push(...rewardCacheProblems(cacheDir).map((p) => `round ${round} (kill at ${delay} ms): ${p}`));
-    try {
-      // The first run left a policy: whatever the kill interrupted, the one there now must load.
-      if (!(await loadPolicy(dir))) report.problems.push(`round ${round} (kill at ${delay} ms): the policy is gone`);
-    } catch (err) {
-      report.problems.push(`round ${round} (kill at ${delay} ms): the policy does not load: ${(err as Error).message}`);
-    }
-  }
-  const final = run(args(rounds), cacheDir);
-  report.finalRunSeconds = final.seconds;
-  report.finalRunCode = final.code;
-  if (final.code !== 0) report.problems.push(`the run after the kills failed: ${final.out}`);
-  return report;
+  return killRounds(
+    {
+      command: 'train-policy',
+      args: (round) => {
+        // New prompts each round, so each run has reward-table rows to generate when it is killed.
+        writeFileSync(prompts, Array.from({ length: 4 }, (_, i) => `a small picture number ${i}, round ${round}`).join('\n') + '\n');
+        return ['train-policy', '--model', dir, '--prompts', prompts, '--seeds', '0', '--candidates', '2,4,8', '--size', '32x32', '--epochs', '30'];
+      },
+      afterKill: async () => {
+        const problems = rewardCacheProblems(cacheDir);
+        try {
+          // The first run left a policy: whatever the kill interrupted, the one there now must load.
+          if (!(await loadPolicy(dir))) problems.push('the policy is gone');
+        } catch (err) {
+          problems.push(`the policy does not load: ${(err as Error).message}`);
+        }
+        return problems;
+      },
+      afterFinal: () => [],
+    },
+    cacheDir,
+    rounds,
+    seed,
+  );
 }

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { HoverRequest, type MarkupContent, ResponseError } from 'vscode-languageserver-protocol/node';
 import { PreviewProgressNotification, PreviewRequest } from '../../shared/protocol';
-import { ensureFixtures } from '../fixtures/make-fixtures';
-import { startServer, type TestServer } from '../lsp/harness';
+import type { TestServer } from '../lsp/harness';
+import { startFixtureServer } from './fixture-server';
 import { childPids } from './procfs';
 
 /** The server's child processes: its render worker, once one runs. */
@@ -16,8 +16,7 @@ describe('the render worker killed mid-preview', { skip: process.platform !== 'l
   let server: TestServer;
 
   before(async () => {
-    const fixtures = await ensureFixtures();
-    server = await startServer({ init: { trusted: true, bundledModelPath: fixtures.optimum }, settings: () => ({ model: { path: fixtures.optimum } }) });
+    server = await startFixtureServer();
   });
 
   after(async () => {
