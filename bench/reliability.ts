@@ -4,7 +4,7 @@
 //  - soak: ADADIFF_SOAK_PREVIEWS (500) previews through the server: memory, threads, open files
 //    and render workers of the server and its worker before and after;
 //  - concurrency: 200 hovers on fresh prompts while a preview, an asset batch and a policy
-//    training run in the render worker;
+//    training run in the render worker, beside the same burst with nothing running;
 //  - kill -9 of `adadiff assets` and `train-policy`, ADADIFF_KILL_ROUNDS (20) times each.
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -115,13 +115,30 @@ async function concurrency(model: string) {
   mkdirSync(ws);
   writeFileSync(join(ws, 'README.md'), Array.from({ length: 12 }, (_, i) => `![an icon of a lantern, variant ${i}](img/lantern-${i}.png)\n`).join('\n'));
   const hovers = 200;
-  const doc = Array.from({ length: hovers }, (_, i) => `p${i} = pipe(prompt="a brand new prompt number ${i} about owls and lanterns")`).join('\n') + '\n';
+  // Twice as many prompts as hovers: the first half is hovered with nothing running, for the side-by-side figure.
+  const doc = Array.from({ length: 2 * hovers }, (_, i) => `p${i} = pipe(prompt="a brand new prompt number ${i} about owls and lanterns")`).join('\n') + '\n';
   try {
     return await withServer(
       copy,
       async (server) => {
         const uri = server.open('many.py', 'python', doc);
         await server.conn.sendRequest(HoverRequest.type, { textDocument: { uri: server.open('warm.md', 'markdown', '![warm](w.png)\n') }, position: { line: 0, character: 3 } });
+        /** One hover every 10 ms, each on a prompt never hovered (text encoder + policy each time). */
+        const hoverBurst = async (firstLine: number) => {
+          const times: number[] = [];
+          let answered = 0;
+          await Promise.all(
+            Array.from({ length: hovers }, async (_, i) => {
+              await new Promise((r) => setTimeout(r, i * 10));
+              const t0 = performance.now();
+              const h = await server.conn.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: firstLine + i, character: 20 } });
+              times.push(performance.now() - t0);
+              if (h) answered++;
+            }),
+          );
+          return { times, answered };
+        };
+        const idle = await hoverBurst(0);
         const started = performance.now();
         const jobs = {
           preview: server.conn.sendRequest(PreviewRequest, { id: 'busy', uri, prompt: 'a long preview', steps: 50 }).then(() => 'done', (e: Error) => `failed: ${e.message}`),
@@ -130,22 +147,23 @@ async function concurrency(model: string) {
             .sendRequest(ExecuteCommandRequest.type, { command: ServerCommands.trainPolicy, arguments: [{ uri, prompts: Array.from({ length: 8 }, (_, i) => `a training prompt ${i}, with some detail`), seeds: [0], candidates: [4, 8, 16], epochs: 30 }] })
             .then(() => 'done', (e: Error) => `failed: ${e.message}`),
         };
-        const times: number[] = [];
-        let answered = 0;
-        // One hover every 10 ms, each on a prompt never hovered (text encoder + policy each time).
-        await Promise.all(
-          Array.from({ length: hovers }, async (_, i) => {
-            await new Promise((r) => setTimeout(r, i * 10));
-            const t0 = performance.now();
-            const h = await server.conn.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: i, character: 20 } });
-            times.push(performance.now() - t0);
-            if (h) answered++;
-          }),
-        );
+        const busy = await hoverBurst(hovers);
         const hoversSeconds = (performance.now() - started) / 1000;
         const outcomes = { preview: await jobs.preview, assets: await jobs.assets, training: await jobs.training };
-        const figures = { hovers, answered, hoversSeconds: round(hoversSeconds), jobsSeconds: round((performance.now() - started) / 1000), hoverMs: ms(times), jobs: outcomes };
-        console.log(`concurrency: ${answered}/${hovers} hovers answered during a preview, an asset batch and a training run; p50 ${figures.hoverMs.p50} ms, p95 ${figures.hoverMs.p95} ms, max ${figures.hoverMs.max} ms; jobs ${JSON.stringify(outcomes)}`);
+        const figures = {
+          hovers,
+          answered: busy.answered,
+          hoversSeconds: round(hoversSeconds),
+          jobsSeconds: round((performance.now() - started) / 1000),
+          hoverMs: ms(busy.times),
+          idleAnswered: idle.answered,
+          idleHoverMs: ms(idle.times),
+          jobs: outcomes,
+        };
+        console.log(
+          `concurrency: ${busy.answered}/${hovers} hovers answered during a preview, an asset batch and a training run; p50 ${figures.hoverMs.p50} ms, p95 ${figures.hoverMs.p95} ms, max ${figures.hoverMs.max} ms ` +
+            `(the same burst with nothing running: ${idle.answered}/${hovers}, p50 ${figures.idleHoverMs.p50} ms, p95 ${figures.idleHoverMs.p95} ms); jobs ${JSON.stringify(outcomes)}`,
+        );
         return figures;
       },
       ws,
