@@ -2,8 +2,9 @@
 // cancellation) over the vscode-free core, plus the typed messages of shared/protocol.ts.
 //
 // Threads: hovers and lenses run on this thread (text encoder + policy: milliseconds); previews run
-// on the render worker (renderer.ts), because onnxruntime-node blocks the calling thread for each
-// UNet call. So a hover never waits behind a generation.
+// in the render worker, a child process (renderer.ts), because onnxruntime-node blocks the calling
+// thread for each UNet call. So a hover never waits behind a generation, and a crash of the
+// worker fails its job, not the server.
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
