@@ -10,7 +10,7 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ExecuteCommandRequest, HoverRequest } from 'vscode-languageserver-protocol/node';
+import { CodeLensRequest, ExecuteCommandRequest, HoverRequest } from 'vscode-languageserver-protocol/node';
 import { PreviewRequest, ServerCommands } from '../shared/protocol';
 import { ensureFixtures } from '../test/fixtures/make-fixtures';
 import { startServer, type TestServer } from '../test/lsp/harness';
@@ -138,6 +138,8 @@ async function concurrency(model: string) {
           );
           return { times, answered };
         };
+        // Parsed before either burst (a lens request parses, predicts nothing), so neither waits on it.
+        await server.conn.sendRequest(CodeLensRequest.type, { textDocument: { uri } });
         const idle = await hoverBurst(0);
         const started = performance.now();
         const jobs = {
