@@ -10,7 +10,7 @@ import { fuzzSeed } from './documents';
 import { runFuzz } from './fuzz';
 
 /** What fits the test layer's time on a 2-core machine; the bench runs 10,000 and more. */
-const COUNT = Number(process.env.ADADIFF_FUZZ_COUNT || 1_500);
+const COUNT = Number(process.env.ADADIFF_FUZZ_COUNT || 2_500);
 const FROM = Number(process.env.ADADIFF_FUZZ_FROM || 0);
 
 describe('fuzzed documents through the server', () => {
