@@ -7,7 +7,7 @@
 // then previewing), and keep hovering other prompts (each a first hover: no cached prediction)
 // until the preview is back; then wait for the cost to be measured, preview three more times and
 // hover 100 prompts more. While the model loads, hovers come every 20 ms (a pointer moving over
-// prompts); the first is counted apart, since on any build it also loads the text encoder. The server's resident memory (VmRSS of its process: main thread and
+// prompts); the first is counted apart, since on any build it also loads the text encoder. The server's resident memory (VmRSS of its process and its children: main thread and
 // render worker) is read from /proc at each point, and its peak (VmHWM) at the end.
 //
 // Models: the bundled one, the optimum and fp16 fixtures, and a weight-heavy stand-in (the optimum
@@ -20,7 +20,7 @@
 //   ADADIFF_BENCH_MEMORY_REF=<git ref>              what "before" is (default main)
 //   ADADIFF_BENCH_MEMORY_MODELS=/path/a:/path/b     more model folders (full-size exports)
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -91,11 +91,39 @@ function buildRef(ref: string): { cli: string; commit: string; dir: string } {
   return { cli: join(dir, 'dist', 'cli.js'), commit, dir };
 }
 
-/** Resident and peak memory of a process, in bytes (Linux /proc). */
+/**
+ * Resident and peak memory of a process and its descendants, in bytes (Linux /proc): the render
+ * worker is a child process on builds since the reliability work, a thread before, and both
+ * count. The peak is the sum of each process's own peak, an upper bound.
+ */
 function memoryOf(pid: number): { rss: number; peak: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
-  return { rss: kb('VmRSS'), peak: kb('VmHWM') };
+  let rss = 0;
+  let peak = 0;
+  for (const p of [pid, ...descendants(pid)]) {
+    let status: string;
+    try {
+      status = readFileSync(`/proc/${p}/status`, 'utf8');
+    } catch {
+      continue; // exited between the listing and the read
+    }
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
+    rss += kb('VmRSS');
+    peak += kb('VmHWM');
+  }
+  return { rss, peak };
+}
+
+function descendants(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      children.push(...readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number));
+    }
+  } catch {
+    return [];
+  }
+  children = [...new Set(children)];
+  return [...children, ...children.flatMap(descendants)];
 }
 
 /** The ONNX files and external data a server loads for this model. */

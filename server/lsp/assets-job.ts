@@ -1,12 +1,12 @@
-// The render worker's side of "Generate all assets": the same generateAssets the CLI runs, on the
-// worker thread (every UNet call blocks the thread it runs on; hovers live on the main thread).
-// Plan and progress go back as messages; the run's own AbortSignal comes from the main thread's
+// The render worker's side of "Generate all assets": the same generateAssets the CLI runs, in the
+// worker process (every UNet call blocks the thread it runs on; hovers live on the server's thread).
+// Plan and progress go back as messages; the run's own AbortSignal comes from the server's
 // cancel, and a cancelled run still answers with its summary (the finished images stay).
 import { type AssetPlan, type AssetProgress, type AssetSummary, generateAssets, type GenerateAssetsOptions } from '../assets';
 import type { ParameterValues } from '../generation';
 import { type Engines, openWithSettings } from './handles';
 
-/** What the main thread sends; the model folder and providers are the ones hovers use. */
+/** What the server sends; the model folder and providers are the ones hovers use. */
 export interface AssetsJob {
   kind: 'assets';
   id: number;

@@ -2,28 +2,37 @@
 // resolves ask, and dropped when the document closes.
 import type { Position, Range } from 'vscode-languageserver';
 import type { TextDocument } from 'vscode-languageserver-textdocument';
-import { findPrompts } from '../prompts';
-import type { PromptFinderSettings, PromptSpan } from '../prompts/types';
+import { scanPrompts } from '../prompts';
+import type { PromptFinderSettings, PromptScan, PromptSpan } from '../prompts/types';
+
+/**
+ * How long one document's scan may hold the server's thread. The parsers are synchronous, and a
+ * hostile document (5 MB on one line, 100k nested brackets) would otherwise take the finder's own
+ * budget of seconds, during which no hover of any document is answered; past this the editor says
+ * the scan was cut off (present.ts) and the spans found so far are kept. About 2 MB of ordinary
+ * code fits.
+ */
+export const SCAN_BUDGET_MS = 500;
 
 interface Parsed {
   version: number;
   settingsKey: string;
-  spans: Promise<PromptSpan[]>;
+  scan: Promise<PromptScan>;
 }
 
 export class PromptIndex {
   private readonly parsed = new Map<string, Parsed>();
 
-  spans(doc: TextDocument, settings: PromptFinderSettings): Promise<PromptSpan[]> {
+  scan(doc: TextDocument, settings: PromptFinderSettings): Promise<PromptScan> {
     const settingsKey = JSON.stringify(settings);
     const cached = this.parsed.get(doc.uri);
-    if (cached && cached.version === doc.version && cached.settingsKey === settingsKey) return cached.spans;
+    if (cached && cached.version === doc.version && cached.settingsKey === settingsKey) return cached.scan;
     // Shared by every request on this version, so no single request's token cancels it.
-    const spans = findPrompts(doc.getText(), doc.languageId, settings);
-    const entry = { version: doc.version, settingsKey, spans };
-    spans.catch(() => this.parsed.get(doc.uri) === entry && this.parsed.delete(doc.uri));
+    const scan = scanPrompts(doc.getText(), doc.languageId, settings, { budgetMs: SCAN_BUDGET_MS });
+    const entry = { version: doc.version, settingsKey, scan };
+    scan.catch(() => this.parsed.get(doc.uri) === entry && this.parsed.delete(doc.uri));
     this.parsed.set(doc.uri, entry);
-    return spans;
+    return scan;
   }
 
   forget(uri: string): void {

@@ -6,6 +6,7 @@ import { SAMPLER_LABELS } from '../pipeline/parameters';
 import { formatSeconds } from '../../shared/format';
 import { ClientCommands, type PromptCommandArgs, type TrainPolicyCommandArgs } from '../../shared/protocol';
 import type { PromptSpan } from '../prompts/types';
+import { SCAN_BUDGET_MS } from './documents';
 import type { PolicyChoice } from './models';
 
 export function formatSaving(saving: number): string {
@@ -143,4 +144,15 @@ export function unavailableMarkdown(message: string, note?: string): string {
   return ['**AdaDiff: the model could not be loaded**', '', code(message), '', 'Fix `adadiff.model.path` (empty = the bundled model); the server retries on the next hover.', note ? `\n_${note}_` : '']
     .join('\n')
     .trimEnd();
+}
+
+const megabytes = (chars: number) => `${(chars / 1e6).toFixed(1)} MB`;
+
+/** A document whose scan the time budget cut short (documents.ts): where nothing was found, say why. */
+export function cutOffMarkdown(chars: number): string {
+  return `**AdaDiff** stopped looking for prompts in this document (${megabytes(chars)}) after ${formatSeconds(SCAN_BUDGET_MS / 1000)}, so that the editor stays responsive: prompts it did not reach have no hover or CodeLens. A smaller file is scanned in full.`;
+}
+
+export function cutOffLensTitle(chars: number): string {
+  return `AdaDiff: stopped looking for prompts after ${formatSeconds(SCAN_BUDGET_MS / 1000)} (${megabytes(chars)}); some have no lens`;
 }

@@ -1,9 +1,8 @@
-// The text encoder lives once per server, on the main thread, where hovers and CodeLens use it;
-// the render worker borrows it through these messages instead of opening a second copy. A call
-// costs the worker a message each way (the features are a few hundred KB, transferred, not
-// copied) and the main thread the encoder run it would make for a hover: milliseconds, once or
-// twice per image.
-import type { MessagePort } from 'node:worker_threads';
+// The text encoder lives once per server, in the server's process, where hovers and CodeLens use
+// it; the render worker (a child process) borrows it through these messages instead of opening a
+// second copy. A call costs the worker a message each way over the IPC channel (the features are a
+// few hundred KB, copied by its structured clone) and the server the encoder run it would make for
+// a hover: milliseconds, once or twice per image.
 import type { TextModel, TextPart } from '../model/session';
 import { loadTokenizer } from '../model/tokenizer';
 
@@ -23,18 +22,17 @@ export type TextReply =
   | { kind: 'text-reply'; rid: number; error: { name: string; message: string } };
 
 /** The main thread's side: answer a worker's request from the text model `open` gives. */
-export async function answerTextRequest(req: TextRequest, open: (target: TextTarget) => Promise<TextModel>): Promise<{ reply: TextReply; transfer: ArrayBuffer[] }> {
+export async function answerTextRequest(req: TextRequest, open: (target: TextTarget) => Promise<TextModel>): Promise<TextReply> {
   try {
     const model = await open(req);
     if (req.op === 'info') {
-      return { reply: { kind: 'text-reply', rid: req.rid, info: { maxLength: model.tokenizer.maxLength, textDim: model.textDim, providers: model.providers } }, transfer: [] };
+      return { kind: 'text-reply', rid: req.rid, info: { maxLength: model.tokenizer.maxLength, textDim: model.textDim, providers: model.providers } };
     }
     const out = await model.encodeText(req.prompts);
-    const transfer = [out.hidden.buffer, ...(out.pooled ? [out.pooled.buffer] : [])].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
-    return { reply: { kind: 'text-reply', rid: req.rid, hidden: out.hidden, dims: out.dims, ...(out.pooled ? { pooled: out.pooled } : {}) }, transfer };
+    return { kind: 'text-reply', rid: req.rid, hidden: out.hidden, dims: out.dims, ...(out.pooled ? { pooled: out.pooled } : {}) };
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err));
-    return { reply: { kind: 'text-reply', rid: req.rid, error: { name: e.name, message: e.message } }, transfer: [] };
+    return { kind: 'text-reply', rid: req.rid, error: { name: e.name, message: e.message } };
   }
 }
 
@@ -43,7 +41,7 @@ export class TextClient {
   private nextRid = 1;
   private readonly waiting = new Map<number, (reply: TextReply) => void>();
 
-  constructor(private readonly port: Pick<MessagePort, 'postMessage'>) {}
+  constructor(private readonly port: { postMessage(msg: TextRequest): void }) {}
 
   receive(reply: TextReply): void {
     const done = this.waiting.get(reply.rid);

@@ -1,11 +1,14 @@
-// The denoising loop runs here, on a worker thread, not on the language server's main thread:
-// onnxruntime-node runs a session synchronously on the calling thread, so a UNet call on the main
-// thread would hold every hover until it returns (seconds per step for a full-size model).
+// The denoising loop runs here, in a child process of the language server, not on its thread:
+// onnxruntime-node runs a session synchronously on the calling thread, so a UNet call on the
+// server's thread would hold every hover until it returns (seconds per step for a full-size
+// model). A process rather than a worker thread, because a worker that dies while onnxruntime
+// works on it aborts the whole process ("terminate called after throwing an instance of
+// 'Napi::Error'"), and a native crash of an execution provider would too: the server must outlive
+// both.
 //
 // Each model part has one session per server: the UNet and the VAE here, opened on the first job
 // that needs them (a preview, an asset, training, or measuring the cost hovers show); the text
-// encoder on the main thread, which hovers need anyway, borrowed through remote-text.ts.
-import { parentPort } from 'node:worker_threads';
+// encoder in the server, which hovers need anyway, borrowed through remote-text.ts.
 import type { Calibration, CalibrationShape } from '../adadiff/cost';
 import { ALL_PARTS, Engine, type ModelParts, type RenderRequest, type RenderResult } from '../engine';
 import { type LoadedModel, liveSessions, loadModel } from '../model/session';
@@ -16,7 +19,7 @@ import type { AssetSummary } from '../assets';
 import { type AssetsJob, type AssetsMessage, runAssetsJob } from './assets-job';
 import { runTrainJob, type TrainJob, type TrainMessage, type TrainOutcome } from './train-job';
 import { Engines, openWithSettings } from './handles';
-import { TextClient, type TextReply } from './remote-text';
+import { TextClient, type TextReply, type TextRequest } from './remote-text';
 
 export interface JobBase {
   id: number;
@@ -81,8 +84,17 @@ export type FromWorker =
   | AssetsMessage
   | TrainMessage;
 
+/** Set in the render process's environment by renderer.ts; main.ts reads it to know which role to play. */
+export const RENDER_WORKER_ENV = 'ADADIFF_RENDER_WORKER';
+
 export function runRenderWorker(): void {
-  const port = parentPort!;
+  const port = {
+    // The server's structured-clone IPC channel ('advanced' serialization) carries the typed arrays.
+    postMessage: (msg: FromWorker | TextRequest) => process.connected && process.send!(msg),
+    on: (event: 'message', handler: (msg: ToWorker) => void) => process.on(event, handler),
+  };
+  // The server went away (exited, or was killed): nothing is left to render for.
+  process.on('disconnect', () => process.exit(0));
   let jobsCacheDir = '';
   const text = new TextClient(port);
   // The UNet and VAE open here around the main thread's text encoder: one session per part per server.
@@ -92,7 +104,7 @@ export function runRenderWorker(): void {
   });
   const engines = new Engines((order) => new Engine({ cacheDir: jobsCacheDir, providers: order, parts: parts(order ?? []) }));
   const running = new Map<number, AbortController>();
-  const post = (msg: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(msg, transfer);
+  const post = (msg: FromWorker) => port.postMessage(msg);
   /** Resolves once no job but `id` runs; polled, as only a finished training asks (to dispose the sessions it replaced). */
   const othersDone = async (id: number) => {
     while ([...running.keys()].some((k) => k !== id)) await new Promise((r) => setTimeout(r, 1000));

@@ -1,15 +1,15 @@
-// The main thread's side of the render worker: one worker, started on the first preview and
-// restarted after a crash; jobs are cancelled through an AbortSignal (from the request's
-// CancellationToken), which the worker turns into an abort between denoising steps.
+// The server's side of the render worker (a child process, see render-worker.ts): one, started on
+// the first preview and again after a crash; jobs are cancelled through an AbortSignal (from the
+// request's CancellationToken), which the worker turns into an abort between denoising steps.
+import { type ChildProcess, fork } from 'node:child_process';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import type { Calibration } from '../adadiff/cost';
 import type { AssetSummary } from '../assets';
 import type { liveSessions, TextModel } from '../model/session';
 import { answerTextRequest, type TextRequest, type TextTarget } from './remote-text';
 import type { AssetsJob, AssetsMessage } from './assets-job';
 import type { TrainJob, TrainMessage, TrainOutcome } from './train-job';
-import type { CalibrateJob, CompareOutcome, FromWorker, JobBase, RenderOutcome, ToWorker } from './render-worker';
+import { type CalibrateJob, type CompareOutcome, type FromWorker, type JobBase, RENDER_WORKER_ENV, type RenderOutcome, type ToWorker } from './render-worker';
 
 export interface StepEvent {
   step: number;
@@ -41,13 +41,13 @@ export class CancelledError extends Error {
 }
 
 export class Renderer {
-  private worker: Worker | undefined;
+  private worker: ChildProcess | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
 
   /**
-   * `text` opens the main thread's text model the worker borrows (remote-text.ts). The server
-   * bundle doubles as the worker script (see main.ts).
+   * `text` opens the server's text model the worker borrows (remote-text.ts). The server bundle
+   * doubles as the worker's script (see main.ts).
    */
   constructor(
     private readonly text: (target: TextTarget) => Promise<TextModel>,
@@ -111,7 +111,7 @@ export class Renderer {
     const worker = this.start();
     return new Promise((resolve, reject) => {
       const cancel = () => {
-        worker.postMessage({ kind: 'cancel', id } satisfies ToWorker);
+        send(worker, { kind: 'cancel', id });
         if (awaitCancelled) return;
         // Answer at once; the worker stops at its next step boundary and its late reply is dropped.
         this.pending.delete(id);
@@ -124,19 +124,25 @@ export class Renderer {
         f(v);
       };
       this.pending.set(id, { resolve: done(resolve), reject: done(reject), ...hooks });
-      worker.postMessage({ ...msg, id } as ToWorker);
+      send(worker, { ...msg, id } as ToWorker);
     });
   }
 
-  private start(): Worker {
+  private start(): ChildProcess {
     if (this.worker) return this.worker;
-    // Piped, so that nothing the worker prints can land on stdout, which is the LSP channel.
-    const worker = new Worker(this.script, { stdout: true, stderr: true });
-    worker.stdout.pipe(process.stderr);
-    worker.stderr.pipe(process.stderr);
+    const worker = fork(this.script, [], {
+      env: { ...process.env, [RENDER_WORKER_ENV]: '1' },
+      // The server's own debug port would clash; any other option (a test's --require) carries over.
+      execArgv: process.execArgv.filter((arg) => !arg.startsWith('--inspect')),
+      serialization: 'advanced',
+      // Piped, so that nothing the worker prints can land on stdout, which is the LSP channel.
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
+    worker.stdout!.pipe(process.stderr);
+    worker.stderr!.pipe(process.stderr);
     worker.on('message', (msg: FromWorker | TextRequest) => {
       if (msg.kind === 'text-request') {
-        void answerTextRequest(msg, this.text).then(({ reply, transfer }) => worker.postMessage(reply, transfer));
+        void answerTextRequest(msg, this.text).then((reply) => send(worker, reply));
         return;
       }
       const p = this.pending.get(msg.id);
@@ -153,8 +159,11 @@ export class Renderer {
       for (const p of [...this.pending.values()]) p.reject(err);
     };
     worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`the render worker stopped (exit code ${code})`)));
+    // What the user reads in place of the image: the job is lost, the server and the next job are not.
+    worker.on('exit', (code, signal) => fail(new Error(`the render worker stopped (${signal ? `killed by ${signal}` : `exit code ${code}`}) before this job finished; the next preview starts a new one`)));
+    // Neither the process nor its channel keeps the server alive once the client says exit.
     worker.unref();
+    worker.channel?.unref();
     this.worker = worker;
     return worker;
   }
@@ -162,6 +171,14 @@ export class Renderer {
   async dispose(): Promise<void> {
     const worker = this.worker;
     this.worker = undefined;
-    await worker?.terminate();
+    if (!worker || worker.exitCode !== null || worker.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    worker.kill();
+    await exited;
   }
+}
+
+/** A message to the worker; one whose process has gone fails through its 'exit' event instead. */
+function send(worker: ChildProcess, msg: ToWorker): void {
+  if (worker.connected) worker.send(msg, (err) => err && undefined);
 }

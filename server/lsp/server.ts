@@ -2,11 +2,12 @@
 // cancellation) over the vscode-free core, plus the typed messages of shared/protocol.ts.
 //
 // Threads: hovers and lenses run on this thread (text encoder + policy: milliseconds); previews run
-// on the render worker (renderer.ts), because onnxruntime-node blocks the calling thread for each
-// UNet call and for each session it creates. So a hover never waits behind a generation, nor
-// behind a multi-gigabyte UNet loading. Each model part has one session per server: the tokenizer,
-// text encoder and policy here, the UNet and VAE in the worker only (it borrows this thread's text
-// encoder, see remote-text.ts), and the cost hovers show is measured there (remote-costs.ts).
+// in the render worker, a child process (renderer.ts), because onnxruntime-node blocks the calling
+// thread for each UNet call and for each session it creates. So a hover never waits behind a
+// generation, nor behind a multi-gigabyte UNet loading, and a crash of the worker fails its job,
+// not the server. Each model part has one session per server: the tokenizer, text encoder and
+// policy here, the UNet and VAE in the worker only (it borrows this process's text encoder, see
+// remote-text.ts), and the cost hovers show is measured there (remote-costs.ts).
 //
 // Why not the other way round (everything in the worker, hovers asking it)? A hover would then
 // wait behind every UNet call of a preview: seconds per step for a full-size model.
@@ -55,10 +56,11 @@ import { AssetsCommand } from './assets-command';
 import { abortSignal } from './cancellation';
 import { PolicyTraining, TRAINING_COMMANDS } from './train-command';
 import { PromptIndex, spanAt, touches } from './documents';
+import { clampedTextDocuments } from './text-documents';
 import { Engines } from './handles';
 import { ModelManager, ModelUnavailable, type ReadyModel } from './models';
 import { RemoteCosts } from './remote-costs';
-import { commandArgs, hasAssetTarget, hoverMarkdown, lensTitle, lensTooltip, unavailableMarkdown } from './present';
+import { commandArgs, cutOffLensTitle, cutOffMarkdown, hasAssetTarget, hoverMarkdown, lensTitle, lensTooltip, unavailableMarkdown } from './present';
 import { CancelledError, Renderer, type StepEvent } from './renderer';
 import { generationSettings, SettingsCache } from './settings';
 import { useStepPolicyFix, wantsKind } from './steps-fix';
@@ -91,7 +93,7 @@ function untilCancelled<T>(work: Promise<T>, token: CancellationToken): Promise<
 }
 
 export function startServer(connection: Connection): void {
-  const documents = new TextDocuments(TextDocument);
+  const documents = new TextDocuments(clampedTextDocuments);
   const prompts = new PromptIndex();
   // The worker borrows the text encoder hovers use (remote-text.ts).
   const renderer = new Renderer(async ({ model, providers }) => (await engines.get(providers).open(model)).model);
@@ -189,17 +191,17 @@ export function startServer(connection: Connection): void {
     settings.forget(e.document.uri);
   });
 
-  async function spansOf(uri: string): Promise<{ doc: TextDocument; spans: PromptSpan[] } | undefined> {
+  async function spansOf(uri: string): Promise<{ doc: TextDocument; spans: PromptSpan[]; cutOff: boolean } | undefined> {
     const doc = documents.get(uri);
     if (!doc) return undefined;
     const s = await settings.get(uri);
-    return { doc, spans: await prompts.spans(doc, s.prompts) };
+    return { doc, ...(await prompts.scan(doc, s.prompts)) };
   }
 
   connection.onHover(async (params, token): Promise<Hover | null> => {
     const found = await untilCancelled(spansOf(params.textDocument.uri), token);
     const span = found && spanAt(found.spans, params.position);
-    if (!span) return null;
+    if (!span) return found?.cutOff ? { contents: { kind: MarkupKind.Markdown, value: cutOffMarkdown(found.doc.getText().length) } } : null;
     const uri = params.textDocument.uri;
     const s = await settings.get(uri);
     let value: string;
@@ -219,7 +221,9 @@ export function startServer(connection: Connection): void {
     if (!s.codeLens.enabled) return [];
     const found = await untilCancelled(spansOf(uri), token);
     if (!found) return [];
-    return found.spans.flatMap((span, index) => {
+    const top = { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } };
+    const cutOff: CodeLens[] = found.cutOff ? [{ range: top, command: { title: cutOffLensTitle(found.doc.getText().length), command: '' } }] : [];
+    return cutOff.concat(found.spans.flatMap((span, index) => {
       const args = commandArgs(uri, span);
       const range = { start: span.range.start, end: span.range.start };
       const lenses: CodeLens[] = [
@@ -228,7 +232,7 @@ export function startServer(connection: Connection): void {
       ];
       if (hasAssetTarget(span)) lenses.push({ range, command: { title: 'Generate asset', command: ClientCommands.generateAsset, arguments: [args] } });
       return lenses;
-    });
+    }));
   });
 
   connection.onCodeLensResolve(async (lens, token): Promise<CodeLens> => {

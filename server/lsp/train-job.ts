@@ -1,13 +1,13 @@
-// The render worker's side of "Train a step policy": the same trainPolicy the CLI runs, on the
-// worker thread, because the reward table is thousands of UNet calls and onnxruntime-node blocks
-// the thread it runs on (hovers live on the main thread). Progress goes back as messages; the
-// main thread's cancel aborts the run between two images (the cached table rows stay).
+// The render worker's side of "Train a step policy": the same trainPolicy the CLI runs, in the
+// worker process, because the reward table is thousands of UNet calls and onnxruntime-node blocks
+// the thread it runs on (hovers live on the server's thread). Progress goes back as messages; the
+// server's cancel aborts the run between two images (the cached table rows stay).
 import type { PolicyEvaluation } from '../adadiff/policy-manifest';
 import { trainPolicy, type TrainPolicyOptions, type TrainPolicyProgress } from '../adadiff/train-policy';
 import type { ModelHandle } from '../engine';
 import type { Engines } from './handles';
 
-/** What the main thread sends: the model folder and providers hovers use, and plain training options. */
+/** What the server sends: the model folder and providers hovers use, and plain training options. */
 export interface TrainJob {
   kind: 'train';
   id: number;

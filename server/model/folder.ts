@@ -162,6 +162,7 @@ async function externalDataFiles(onnxFile: string, size: number): Promise<string
   if (!locations) {
     const found: string[] = [];
     for (const name of CONVENTIONAL_EXTERNAL_DATA) if (await statOrUndefined(path.join(dir, name))) found.push(name);
+    for (const name of found) await checkExternalData(onnxFile, path.join(dir, name));
     return found.map((name) => path.join(dir, name));
   }
   const files: string[] = [];
@@ -174,9 +175,27 @@ async function externalDataFiles(onnxFile: string, size: number): Promise<string
     if (!stat) {
       throw new ModelError(file, `is missing: ${path.relative(path.dirname(dir), onnxFile)} keeps its weights in this external data file, which must sit beside it`);
     }
+    await checkExternalData(onnxFile, file);
     files.push(file);
   }
   return files;
+}
+
+/**
+ * An external weight file must be a regular file inside the graph's folder once symlinks are
+ * resolved: onnxruntime refuses any other (after a load that can take minutes), and hashing a
+ * symlink to a device such as /dev/zero would never end.
+ */
+async function checkExternalData(onnxFile: string, file: string): Promise<void> {
+  const [real, realDir] = await Promise.all([fs.realpath(file), fs.realpath(path.dirname(onnxFile))]);
+  if (!(await fs.stat(real)).isFile()) throw new ModelError(file, 'is not a regular file (a device, pipe or folder, perhaps through a symlink); external weights are a plain file');
+  if (path.relative(realDir, real).startsWith('..')) {
+    throw new ModelError(
+      file,
+      `is a symlink to ${real}, outside ${path.dirname(onnxFile)}: onnxruntime loads external weights only from inside the graph's folder. ` +
+        'Copy the model so that its files are real (`huggingface-cli download REPO --local-dir DIR` writes them so, where the Hugging Face cache links them)',
+    );
+  }
 }
 
 function externalLocations(model: onnx.IModelProto): string[] {

@@ -4,6 +4,7 @@
 
 import * as os from 'node:os';
 import type * as ort from 'onnxruntime-node';
+import { SIDE, SIZE_RULE } from '../limits';
 import type { CpuShare, LoadedModel, ModelFolder, PromptTokenizer, ProviderChoice, TextEncoding } from './contract';
 import { ModelError } from './errors';
 import { checkMemory } from './memory';
@@ -333,6 +334,7 @@ export async function loadModel(folder: ModelFolder, opts: LoadOptions & { text?
     const channels = numberOr(sampleSlot.shape[1], folder.unet.inChannels ?? folder.vaeDecoder.latentChannels ?? 4);
     const fixedH = sampleSlot.shape[2];
     const fixedW = sampleSlot.shape[3];
+    checkSampleDims(unet.file, channels, [fixedH, fixedW], scale);
     const defaultSide = folder.unet.sampleSize ?? numberOr(fixedH, 64);
 
     const textDim = await textWidth(folder, text, numberOrUndefined(hiddenSlot.shape[2]));
@@ -438,6 +440,22 @@ function latentSides(channels: number, width: number | undefined, height: number
   const h = height ?? (width as number);
   checkImageSize(w, h, scale);
   return [channels, h / scale, w / scale];
+}
+
+/** Latent channels of any diffusers UNet (4 for SD, 16 for SD3, 7 for upscalers), with room to spare. */
+const MAX_LATENT_CHANNELS = 256;
+
+/**
+ * A graph's fixed dims are what the latents get allocated from: dims that ask for terabytes must
+ * be refused here, in words, not met with "Invalid typed array length" at the first render.
+ */
+function checkSampleDims(file: string, channels: number, fixedSides: unknown[], scale: number): void {
+  if (channels > MAX_LATENT_CHANNELS) throw new ModelError(file, `its sample input has ${channels} channels; no UNet has more than ${MAX_LATENT_CHANNELS} latent channels`);
+  for (const side of fixedSides) {
+    if (typeof side === 'number' && side * scale > SIDE.max) {
+      throw new ModelError(file, `its sample input is fixed at ${fixedSides.join('x')} latents, images of ${side * scale} pixels a side: larger than the ${SIDE.max} a render can take (${SIZE_RULE})`);
+    }
+  }
 }
 
 function checkImageSize(width: number, height: number, scale: number): void {

@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { PromptEncoding, PromptTokenizer } from './contract';
 import { ModelError, errorText } from './errors';
-import { readJsonObject } from './json';
+import { readBoundedText, readJsonObject, TOKENIZER_MAX_BYTES } from './json';
 
 /** CLIP's context length; SD 1.x/2.x/XL all use it. */
 const DEFAULT_MAX_LENGTH = 77;
@@ -40,7 +40,7 @@ export async function loadTokenizer(dir: string, opts: TokenizerOptions = {}): P
   const config = (await exists(configFile)) ? await readJsonObject(configFile) : {};
   const jsonFile = path.join(dir, 'tokenizer.json');
   const [definition, definitionFile] = (await exists(jsonFile))
-    ? [await readJsonObject(jsonFile), jsonFile]
+    ? [await readJsonObject(jsonFile, TOKENIZER_MAX_BYTES), jsonFile]
     : [await clipBpeDefinition(dir, config), path.join(dir, 'vocab.json')];
 
   // @huggingface/tokenizers ships as an ES module; this package compiles to CommonJS, where only
@@ -118,18 +118,13 @@ function tokenText(value: unknown): string | undefined {
 async function clipBpeDefinition(dir: string, config: Record<string, unknown>): Promise<Record<string, unknown>> {
   const vocabFile = path.join(dir, 'vocab.json');
   const mergesFile = path.join(dir, 'merges.txt');
-  const vocab = await readJsonObject(vocabFile);
+  const vocab = await readJsonObject(vocabFile, TOKENIZER_MAX_BYTES);
   for (const [token, id] of Object.entries(vocab)) {
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) {
       throw new ModelError(vocabFile, `maps ${JSON.stringify(token)} to ${JSON.stringify(id)}; every token must map to a non-negative integer id`);
     }
   }
-  let mergesText: string;
-  try {
-    mergesText = await fs.readFile(mergesFile, 'utf8');
-  } catch (error) {
-    throw new ModelError(mergesFile, `cannot be read (${errorText(error)}); vocab.json needs merges.txt beside it`, { cause: error });
-  }
+  const mergesText = await readBoundedText(mergesFile, TOKENIZER_MAX_BYTES, '; vocab.json needs merges.txt beside it');
   const merges: [string, string][] = [];
   const lines = mergesText.split(/\r?\n/);
   for (let i = 0; i < lines.length && merges.length < CLIP_MAX_MERGES; i++) {

@@ -23,7 +23,7 @@ import { decodeJsString, decodeJsxString, decodePythonString } from './literals'
 import { mergeOptions, parseInteger, parseOptions, parseSize } from './options';
 import { LineIndex } from './positions';
 import { loadGrammar, type Grammar, type LoadedGrammar, type QuerySources } from './treeSitter';
-import type { CancellationLike, PromptOptions, PromptSpan } from './types';
+import type { PromptOptions, PromptScan, PromptSpan, ScanOptions } from './types';
 
 const PYTHON_QUERIES: QuerySources = {
   sites: [
@@ -117,28 +117,32 @@ export async function findCodePrompts(
   text: string,
   grammar: Grammar,
   settings: CodeSettings,
-  token?: CancellationLike,
-): Promise<PromptSpan[]> {
+  { token, budgetMs: budget }: ScanOptions = {},
+): Promise<PromptScan> {
+  const none = { spans: [], cutOff: false };
   const family = grammar === 'python' ? PYTHON_QUERIES : JS_QUERIES;
   const loaded = await loadGrammar(grammar, family);
-  if (token?.isCancellationRequested) return [];
+  if (token?.isCancellationRequested) return none;
 
-  const deadline = Date.now() + budgetMs(text.length);
+  const deadline = Date.now() + (budget ?? budgetMs(text.length));
   // Called by tree-sitter every few hundred operations: read the clock on every 64th call only.
   let calls = 0;
   let over = false;
   const overdue = () => (over ||= (++calls & 63) === 0 && Date.now() > deadline);
   loaded.parser.reset();
-  const tree = loaded.parser.parse(text, null, { progressCallback: overdue });
-  if (!tree) return [];
+  // tree-sitter's lexers take U+0000 for the end of the input: a NUL inside a literal lost that
+  // prompt and every one after it. The parser reads a space there instead (offsets are unchanged);
+  // literals are still sliced from the original text. Stopped by the deadline, it returns no tree.
+  const tree = loaded.parser.parse(text.includes('\0') ? text.replaceAll('\0', ' ') : text, null, { progressCallback: overdue });
+  if (!tree) return { spans: [], cutOff: over };
   try {
     await nextTurn();
-    if (token?.isCancellationRequested) return [];
+    if (token?.isCancellationRequested) return none;
     const finder = new CodeFinder(text, grammar, loaded, settings, overdue);
     finder.collect(tree.rootNode);
     await nextTurn();
-    if (token?.isCancellationRequested) return [];
-    return finder.spans();
+    if (token?.isCancellationRequested) return none;
+    return { spans: finder.spans(), cutOff: over };
   } finally {
     tree.delete();
   }

@@ -9,9 +9,9 @@ import { type BuiltinPromptLanguage, entryLanguageId } from '../../shared/langua
 import { findCodePrompts } from './code';
 import { findMarkdownPrompts } from './markdown';
 import type { Grammar } from './treeSitter';
-import type { CancellationLike, PromptFinderSettings, PromptSpan } from './types';
+import type { CancellationLike, PromptFinderSettings, PromptScan, PromptSpan, ScanOptions } from './types';
 
-export type { CancellationLike, PromptFinderSettings, PromptOptions, PromptSpan, Range } from './types';
+export type { CancellationLike, PromptFinderSettings, PromptOptions, PromptScan, PromptSpan, Range, ScanOptions } from './types';
 export { parseOptions } from './options';
 export { localImagePath } from './markdown';
 
@@ -66,9 +66,14 @@ export async function findPrompts(
   settings?: Partial<PromptFinderSettings>,
   token?: CancellationLike,
 ): Promise<PromptSpan[]> {
+  return (await scanPrompts(text, languageId, settings, { token })).spans;
+}
+
+/** findPrompts, with a time budget of the caller's and whether it cut the scan short (the editor says so). */
+export async function scanPrompts(text: string, languageId: string, settings: Partial<PromptFinderSettings> | undefined, options: ScanOptions): Promise<PromptScan> {
   const resolved = resolveSettings(settings);
   const parser = parserFor(languageId, resolved.languages);
-  if (!parser || token?.isCancellationRequested) return [];
-  if (parser === 'markdown') return findMarkdownPrompts(text, token);
-  return findCodePrompts(text, parser, resolved, token);
+  if (!parser || options.token?.isCancellationRequested) return { spans: [], cutOff: false };
+  if (parser === 'markdown') return findMarkdownPrompts(text, options);
+  return findCodePrompts(text, parser, resolved, options);
 }

@@ -17,7 +17,7 @@ import type { Code, Definition, Image, ImageReference, Nodes } from 'mdast';
 import type { CompileContext, Token } from 'mdast-util-from-markdown' with { 'resolution-mode': 'import' };
 import { mergeOptions, parseOptions } from './options';
 import { LineIndex } from './positions';
-import type { CancellationLike, PromptSpan } from './types';
+import type { PromptScan, PromptSpan, ScanOptions } from './types';
 
 const IMAGE_EXTENSION = /\.(png|jpe?g|webp|gif)$/i;
 const MAYBE_PROMPT_FENCE = /(?:`{3,}|~{3,})[ \t]*prompt/i;
@@ -41,11 +41,12 @@ function loadParser(): Promise<FromMarkdown> {
   return parser;
 }
 
-export async function findMarkdownPrompts(text: string, token?: CancellationLike): Promise<PromptSpan[]> {
+export async function findMarkdownPrompts(text: string, { token, budgetMs: budget }: ScanOptions = {}): Promise<PromptScan> {
+  const none = { spans: [], cutOff: false };
   // Parsing costs about 1.5 µs a character; most documents hold no image and no prompt fence.
-  if (!text.includes('![') && !MAYBE_PROMPT_FENCE.test(text)) return [];
+  if (!text.includes('![') && !MAYBE_PROMPT_FENCE.test(text)) return none;
   const fromMarkdown = await loadParser();
-  if (token?.isCancellationRequested) return [];
+  if (token?.isCancellationRequested) return none;
 
   // mdast keeps the whole image's position only; the alt text's own extent comes from the
   // `labelText` token, recorded here as it is entered (mdast has no default handler for it).
@@ -66,16 +67,16 @@ export async function findMarkdownPrompts(text: string, token?: CancellationLike
   let tree: ReturnType<FromMarkdown>;
   try {
     sandbox.parse = parse;
-    tree = runParse.runInContext(sandbox, { timeout: budgetMs(text.length) }) as ReturnType<FromMarkdown>;
+    tree = runParse.runInContext(sandbox, { timeout: Math.max(1, Math.round(budget ?? budgetMs(text.length))) }) as ReturnType<FromMarkdown>;
   } catch (err) {
     // Over budget, or a stack overflow on absurd nesting: nothing can be found. Anything else is a bug.
-    if ((err as { code?: string }).code === 'ERR_SCRIPT_EXECUTION_TIMEOUT' || (err instanceof RangeError && /call stack/i.test(err.message))) return [];
+    if ((err as { code?: string }).code === 'ERR_SCRIPT_EXECUTION_TIMEOUT' || (err instanceof RangeError && /call stack/i.test(err.message))) return { spans: [], cutOff: true };
     throw err;
   } finally {
     sandbox.parse = undefined;
   }
   await new Promise<void>((resolve) => setImmediate(resolve));
-  if (token?.isCancellationRequested) return [];
+  if (token?.isCancellationRequested) return none;
 
   const images: (Image | ImageReference)[] = [];
   const fences: Code[] = [];
@@ -105,7 +106,7 @@ export async function findMarkdownPrompts(text: string, token?: CancellationLike
     const span = fenceSpan(fence, lines);
     if (span) spans.push(span);
   }
-  return spans.sort((a, b) => a.range.start.line - b.range.start.line || a.range.start.character - b.range.start.character);
+  return { spans: spans.sort((a, b) => a.range.start.line - b.range.start.line || a.range.start.character - b.range.start.character), cutOff: false };
 }
 
 /** The decoded path when a URL names a local image file, else undefined. */

@@ -47,3 +47,16 @@ export interface PromptFinderSettings {
 export interface CancellationLike {
   readonly isCancellationRequested: boolean;
 }
+
+/** How a scan may run: its cancellation, and a time budget that overrides the finder's own. */
+export interface ScanOptions {
+  token?: CancellationLike;
+  /** Stop after this many milliseconds and return what was found (default: generous, per document size). */
+  budgetMs?: number;
+}
+
+/** A scan's result: the spans, and whether the time budget cut it short (then more may exist). */
+export interface PromptScan {
+  spans: PromptSpan[];
+  cutOff: boolean;
+}

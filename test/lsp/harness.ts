@@ -33,6 +33,8 @@ export interface ServerOptions {
   env?: Record<string, string>;
   /** The CLI bundle to run; default this checkout's dist/cli.js (bench/memory.ts runs another build's beside it). */
   cli?: string;
+  /** Node options before the script, e.g. `--require` of a test preload (test/reliability). */
+  nodeArgs?: string[];
 }
 
 export interface TestServer {
@@ -56,7 +58,7 @@ export async function startServer(options: ServerOptions): Promise<TestServer> {
   if (!options.cli) buildOnce();
   const workspace = options.workspace ?? mkdtempSync(join(tmpdir(), 'adadiff-lsp-ws-'));
   const cacheDir = options.init.cacheDir ?? mkdtempSync(join(tmpdir(), 'adadiff-lsp-cache-'));
-  const child = spawn(process.execPath, [options.cli ?? join(ROOT, 'dist', 'cli.js'), 'lsp', '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env, ADADIFF_CACHE_DIR: cacheDir } });
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.cli ?? join(ROOT, 'dist', 'cli.js'), 'lsp', '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env, ADADIFF_CACHE_DIR: cacheDir } });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   const conn = createProtocolConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { findPrompts } from '../../server/prompts';
+import { findPrompts, scanPrompts } from '../../server/prompts';
 
 async function timed<T>(label: string, run: () => Promise<T>): Promise<T> {
   const start = performance.now();
@@ -43,6 +43,29 @@ describe('prompts: hostile input', () => {
     assert.deepEqual(spans.map((s) => s.text), ['a good cat', 'still found']);
     const lone = await findPrompts('prompt = "\ud800 fox"', 'python');
     assert.equal(lone[0].text, '\ud800 fox');
+  });
+
+  it('a NUL byte, inside a literal or out, hides no prompt (tree-sitter reads it as the end of input)', async () => {
+    for (const languageId of ['python', 'typescript', 'javascript']) {
+      const text = '\u0000'.repeat(1_000) + '\nprompt = "be\u0000fore"\nprompt = "after"\n';
+      const spans = await findPrompts(text, languageId);
+      assert.deepEqual(spans.map((s) => s.text), ['be\u0000fore', 'after'], languageId);
+    }
+  });
+});
+
+describe('prompts: a caller\'s time budget', () => {
+  it('cuts a long scan short and says so; a short one is complete', async () => {
+    for (const [languageId, text] of [
+      ['python', 'x = ' + '1 + '.repeat(500_000) + '1'],
+      ['markdown', '![a fox](f.png) '.repeat(100_000)],
+    ]) {
+      const t0 = performance.now();
+      const scan = await scanPrompts(text, languageId, {}, { budgetMs: 50 });
+      assert.equal(scan.cutOff, true, languageId);
+      assert.ok(performance.now() - t0 < 2_000, `${languageId}: the budget of 50 ms held the scan ${performance.now() - t0} ms`);
+      assert.deepEqual(await scanPrompts('prompt = "a cat"\n![a dog](dog.png)\n', languageId, {}, { budgetMs: 5_000 }).then((s) => s.cutOff), false);
+    }
   });
 });
 

@@ -207,6 +207,63 @@ describe('preview webview', () => {
     await page.close();
   });
 
+  it('injection payloads in every text it shows stay text; the CSP blocks inline scripts, handlers, styles and other origins', async () => {
+    const payloads = [
+      '<script>alert(1)</script>',
+      '<img src=x onerror=alert(1)>',
+      '<svg onload=alert(1)><circle r=9 /></svg>',
+      '"><iframe srcdoc="<script>parent.alert(1)</script>"></iframe>',
+      '</p><style>body { display: none }</style>',
+      '<a href="javascript:alert(1)">click</a>',
+      '<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>',
+      '<link rel="stylesheet" href="https://evil.example/x.css">',
+      '<meta http-equiv="refresh" content="0;url=https://evil.example/">',
+      '<base href="https://evil.example/">',
+      '<div style="background: url(https://evil.example/leak)">x</div>',
+      '${alert(1)} {{constructor.constructor("alert(1)")()}} javascript:alert(1)',
+      '\u202e<b>reversed</b>\u0000',
+    ];
+    const { page, probe } = await open();
+    const elsewhere: string[] = [];
+    await page.route((url) => !url.href.startsWith(ORIGIN) && !url.href.startsWith('data:'), (route) => (elsewhere.push(route.request().url()), route.abort()));
+    const counts = () => page.evaluate(() => ['img', 'script', 'iframe', 'svg', 'style', 'link', 'a', 'meta', 'base', 'b', 'math'].map((tag) => `${tag}:${document.getElementsByTagName(tag).length}`).join(' '));
+    const clean = await counts();
+    for (const payload of payloads) {
+      const hostile = { ...result, prompt: payload, negativePrompt: payload, model: payload, provider: payload };
+      await post(page, { type: 'start', subject: { ...subject, prompt: payload, negativePrompt: payload }, kind: 'preview', trusted: true });
+      await post(page, { type: 'preview', result: hostile });
+      assert.equal(await page.locator('#prompt').textContent(), payload);
+      assert.equal(await page.locator('#negative').textContent(), `Negative: ${payload}`);
+      assert.ok((await page.locator('#facts').textContent())?.includes(payload), 'the model and provider are shown as text');
+      await post(page, { type: 'saved', path: payload });
+      await post(page, { type: 'error', message: payload });
+      assert.equal(await page.locator('#status-text').textContent(), `Error: ${payload}`);
+      assert.equal(await counts(), clean, `the page gained elements from ${JSON.stringify(payload)}`);
+    }
+    // An image that is not a data URI: the CSP keeps the page from fetching it.
+    await post(page, { type: 'preview', result: { ...result, image: 'https://evil.example/track.png' } });
+    // And what the CSP is for: script, handlers and styles injected past the page's own code do not run.
+    const injected = await page.evaluate(async () => {
+      const w = window as unknown as Record<string, unknown>;
+      const script = document.createElement('script');
+      script.textContent = 'window.__inlineScript = 1';
+      document.body.append(script);
+      document.body.insertAdjacentHTML('beforeend', '<img id="bad" src="data:image/png;base64,AAAA" onerror="window.__inlineHandler = 1"><div id="styled" style="color: rgb(255, 0, 0)">x</div>');
+      await new Promise((r) => setTimeout(r, 200));
+      return { script: w.__inlineScript, handler: w.__inlineHandler, color: getComputedStyle(document.getElementById('styled')!).color };
+    });
+    assert.deepEqual({ script: injected.script, handler: injected.handler }, { script: undefined, handler: undefined }, 'no inline script ran');
+    assert.notEqual(injected.color, 'rgb(255, 0, 0)', 'the inline style was not applied');
+    const p = await probe();
+    assert.equal(p.alerts, 0);
+    assert.deepEqual(elsewhere, [], 'nothing was fetched from another origin');
+    const violations = p.cspViolations.join('\n');
+    for (const directive of ['script-src', 'style-src', 'img-src']) assert.match(violations, new RegExp(directive), `the CSP reported the blocked ${directive}`);
+    assert.equal(await page.evaluate(() => getComputedStyle(document.body).display), 'block', 'no injected style hid the page');
+    assert.equal(page.url(), `${ORIGIN}/index.html`, 'no redirect');
+    await page.close();
+  });
+
   it('refuses to save in an untrusted workspace and reports errors and cancellation as text', async () => {
     const { page } = await open();
     await post(page, { type: 'start', subject, kind: 'preview', trusted: false });
