@@ -48,7 +48,16 @@ describe('hostile model folders through the server', () => {
       const preview = server.conn.sendRequest(PreviewRequest, { id: `hostile-${i}`, uri, prompt: 'a fox', steps: 2 });
       const rss = processUse(server.child.pid!)?.rssMb;
       t.diagnostic(`hover ${hoverMs.toFixed(0)} ms; server RSS ${rss?.toFixed(0)} MB; ${text.split('\n').find((l) => l.startsWith('`')) ?? text.split('\n')[0]}`);
-      if (model.error) {
+      if (model.error && model.unet) {
+        assert.match(text, /AdaDiff: \d+ steps/);
+        await assert.rejects(preview, (err: Error) => model.error!.test(err.message));
+        // The cost the first hover asked the worker to measure failed the same way: hovers say why.
+        const hover = () => server.conn.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: 0, character: 4 } }).then(hoverText);
+        let later = await hover();
+        for (let i = 0; i < 50 && !/could not be measured/i.test(later); i++) later = await new Promise((r) => setTimeout(r, 100)).then(hover);
+        assert.match(later, /the cost could not be measured/i);
+        assert.match(later, model.error);
+      } else if (model.error) {
         assert.match(text, /the model could not be loaded/);
         assert.match(text, model.error);
         await assert.rejects(preview, (err: Error) => model.error!.test(err.message));

@@ -15,6 +15,11 @@ export interface HostileModel {
   withPolicy?: boolean;
   /** What the error (hover, status, preview) must say; undefined: the folder is fine and must load. */
   error?: RegExp;
+  /**
+   * The error is the UNet's, which only the render worker opens (one copy per part): hovers
+   * answer with the steps, and what opens the UNet (a preview, measuring the cost) fails.
+   */
+  unet?: boolean;
 }
 
 const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
@@ -88,12 +93,14 @@ export const HOSTILE_MODELS: HostileModel[] = [
     name: 'a UNet whose fixed dims ask for terabytes',
     make: (dir) => fixUnetSampleDims(dir, [1, 4, 1 << 20, 1 << 20]),
     error: /unet.*fixed at 1048576x1048576 latents.*larger than the 4096/i,
+    unet: true,
   },
   {
     // The graph leaves its channels free, so they come from the config.
     name: "a UNet config whose in_channels ask for terabytes",
     make: (dir) => editJson(join(dir, 'unet', 'config.json'), (c) => (c.in_channels = 1 << 30)),
     error: /unet.*1073741824 channels/i,
+    unet: true,
   },
   {
     name: 'policy.json with fewer candidates than the graph has logits',
