@@ -2,7 +2,7 @@
 // folder once, predict steps and cost for a prompt, render a PNG with the chosen steps.
 import { resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { type Calibration, type CalibrationShape, CalibrationStore, estimateSeconds, getCalibration, recalibrate } from './adadiff/cost';
+import { type Calibration, type CalibrationShape, CalibrationStore, estimateSeconds, getCalibration, recalibrate, savingFraction } from './adadiff/cost';
 import { firstStep, sharedFirstCall, type FirstStep } from './adadiff/first-step';
 import { loadPolicy, promptFeatures, type StepPolicy } from './adadiff/policy';
 import { DEFAULTS, type Generation, type GenerationDefaults, type GenerationSources, type ParameterValues, type Purpose, resolveGeneration } from './generation';
@@ -87,9 +87,12 @@ export type StepEstimate = StepPrediction | (StepChoice & { [K in keyof StepCost
 export const isMeasured = (p: StepEstimate): p is StepPrediction => p.estimatedSeconds !== undefined;
 
 function costOf(cal: Calibration, steps: number, baselineSteps: number): StepCost {
-  const estimatedSeconds = estimateSeconds(cal, steps);
-  const baselineSeconds = estimateSeconds(cal, baselineSteps);
-  return { estimatedSeconds, baselineSeconds, saving: baselineSeconds > 0 ? 1 - estimatedSeconds / baselineSeconds : 0, provider: cal.provider };
+  return {
+    estimatedSeconds: estimateSeconds(cal, steps),
+    baselineSeconds: estimateSeconds(cal, baselineSteps),
+    saving: savingFraction(cal, steps, baselineSteps),
+    provider: cal.provider,
+  };
 }
 
 /** Absent values are resolveGeneration's to choose (request > prompt > settings > policy > the model's own > defaults). */

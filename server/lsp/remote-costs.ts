@@ -17,6 +17,12 @@ interface Measurement {
   failedAt?: number;
 }
 
+const keyOf = (shape: CalibrationShape) => JSON.stringify([shape.guided, shape.width, shape.height]);
+
+/** A failure recent enough to be shown rather than tried again. */
+const recentFailure = (m: Measurement | undefined): m is Measurement & { error: Error } =>
+  m?.error !== undefined && m.failedAt !== undefined && Date.now() - m.failedAt <= RETRY_AFTER_MS;
+
 export interface RemoteCostsOptions {
   model: TextModel;
   store: CalibrationStore;
@@ -36,10 +42,9 @@ export class RemoteCosts implements CostSource {
   constructor(private readonly o: RemoteCostsOptions) {}
 
   get(shape: CalibrationShape): Promise<Calibration> {
-    const key = JSON.stringify([shape.guided, shape.width, shape.height]);
-    let m = this.measured.get(key);
-    if (m?.failedAt !== undefined && Date.now() - m.failedAt > RETRY_AFTER_MS) m = undefined;
-    if (m) return m.promise;
+    const key = keyOf(shape);
+    const m = this.measured.get(key);
+    if (m && (m.failedAt === undefined || recentFailure(m))) return m.promise;
     const entry: Measurement = {
       promise: this.o.renderer.calibrate({ model: this.o.model.folder.dir, providers: this.o.providers, cacheDir: this.o.cacheDir, shape }),
     };
@@ -64,10 +69,10 @@ export class RemoteCosts implements CostSource {
   }
 
   async peek(shape: CalibrationShape): Promise<Calibration | { notYet: string }> {
-    const key = JSON.stringify([shape.guided, shape.width, shape.height]);
+    const key = keyOf(shape);
     const m = this.measured.get(key);
     if (m?.value) return m.value;
-    if (m?.error && m.failedAt !== undefined && Date.now() - m.failedAt <= RETRY_AFTER_MS) return { notYet: `the cost could not be measured: ${m.error.message}` };
+    if (recentFailure(m)) return { notYet: `the cost could not be measured: ${m.error.message}` };
     if (!m) {
       const cached = await this.o.store.findByHint(await calibrationHint(this.o.model, shape, runtimeVersion()));
       if (cached) {
@@ -81,9 +86,8 @@ export class RemoteCosts implements CostSource {
 
   /** Measure again in the worker (AdaDiff: Recalibrate Cost Model). */
   async recalibrate(shape: CalibrationShape): Promise<Calibration> {
-    const key = JSON.stringify([shape.guided, shape.width, shape.height]);
     const entry: Measurement = { promise: this.o.renderer.calibrate({ model: this.o.model.folder.dir, providers: this.o.providers, cacheDir: this.o.cacheDir, shape, fresh: true }) };
-    this.measured.set(key, entry);
+    this.measured.set(keyOf(shape), entry);
     const cal = await entry.promise.catch((err: Error) => {
       this.fail(entry, err);
       throw err;
