@@ -37,7 +37,7 @@ function run(args: string[], cacheDir: string) {
 /** Starts the command, kills it with SIGKILL `delayMs` later; whether it was still running then. */
 async function killAfter(args: string[], cacheDir: string, delayMs: number): Promise<boolean> {
   const child = spawn(process.execPath, [CLI, ...args], { env: env(cacheDir), stdio: 'ignore' });
-  const exited = new Promise<boolean>((resolve) => child.on('exit', (code, signal) => resolve(signal === 'SIGKILL')));
+  const exited = new Promise<boolean>((resolve) => child.on('exit', (_code, signal) => resolve(signal === 'SIGKILL')));
   await new Promise((r) => setTimeout(r, delayMs));
   child.kill('SIGKILL');
   return exited;
