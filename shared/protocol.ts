@@ -371,20 +371,20 @@ export interface PromptsFileResult {
   prompts: string[];
 }
 
-/** Sessions per model part (textEncoder, textEncoder2 for SDXL, unet, vaeDecoder, vaeEncoder) on one thread. */
+/** Sessions per model part (textEncoder, textEncoder2 for SDXL, unet, vaeDecoder, vaeEncoder) in one process. */
 export type SessionCounts = Readonly<Record<'textEncoder' | 'textEncoder2' | 'unet' | 'vaeDecoder' | 'vaeEncoder', number>>;
 
 export interface SessionsResult {
-  /** The server's main thread: the text encoder hovers use. */
+  /** The server's process: the text encoder hovers use. */
   main: SessionCounts;
-  /** The render worker: the UNet and VAE (all zero before its first job). */
+  /** The render worker's process: the UNet and VAE (all zero before its first job). */
   worker: SessionCounts;
-  /** The server process's resident memory (both threads). */
+  /** The server process's resident memory; the render worker is a process of its own and not included. */
   rssBytes: number;
 }
 
 /**
  * A diagnostic: which sessions the server holds, and its memory. Each part is held once per model,
- * whichever thread holds it; the tests and `npm run bench -- memory` read it.
+ * whichever process holds it; the tests read it (`npm run bench -- memory` reads both processes' memory from /proc).
  */
 export const SessionsRequest = new RequestType0<SessionsResult, void>('adadiff/sessions');

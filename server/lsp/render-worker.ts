@@ -44,7 +44,7 @@ export interface CalibrateJob {
   fresh?: boolean;
 }
 
-/** The sessions this worker holds, per part (the main thread adds its own: `adadiff/sessions`). */
+/** The sessions this worker holds, per part (the server adds its own: `adadiff/sessions`). */
 export interface SessionsJob {
   kind: 'sessions';
   id: number;

@@ -118,7 +118,7 @@ export interface PartSession {
 type SessionPart = keyof LoadedModel['providers'];
 
 /**
- * Sessions this thread holds, per part: what `adadiff/sessions` reports, so that a test and the
+ * Sessions this process holds, per part: what `adadiff/sessions` reports, so that a test and the
  * memory bench can see that the language server holds each model part once.
  */
 const live: Record<SessionPart, number> = { textEncoder: 0, textEncoder2: 0, unet: 0, vaeDecoder: 0, vaeEncoder: 0 };
