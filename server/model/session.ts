@@ -4,16 +4,16 @@
 
 import * as os from 'node:os';
 import type * as ort from 'onnxruntime-node';
-import { SIDE, SIZE_RULE } from '../limits';
 import type { CpuShare, LoadedModel, ModelFolder, PromptTokenizer, ProviderChoice, TextEncoding } from './contract';
 import { ModelError } from './errors';
 import { checkMemory } from './memory';
-import { checkLength, floatTensor, intTensor, toFloat32 } from './feeds';
-import { findSlot, inputSlots, outputSlots, rejectUnknownInputs, type SlotRole, type TensorSlot } from './inputs';
+import { inputSlots, outputSlots, type TensorSlot } from './inputs';
+import { checkImageSize, latentSides, numberOrUndefined } from './latent-geometry';
 import { detectLayout } from './layout';
 import { NoProviderError, createSessionWithFallback, defaultProviders } from './providers';
 import { openTextEncoders } from './text-encoders';
-import { unetConditioning } from './unet-conditioning';
+import { bindUnet } from './unet-call';
+import { bindVae } from './vae-calls';
 
 export type { CpuShare, LoadedModel } from './contract';
 
@@ -30,18 +30,6 @@ export interface LoadOptions {
   /** How much of the CPU the sessions may take (see sessionOptions); default 'shared'. */
   cpu?: CpuShare;
 }
-
-const FLOATS: ort.Tensor.Type[] = ['float32', 'float16'];
-
-const ROLES = {
-  sample: { what: 'the noisy latents', names: ['sample', 'latent_sample', 'latents', 'noisy_latents', 'latent_model_input'], ranks: [4], types: FLOATS },
-  timestep: { what: 'the timestep', names: ['timestep', 'timesteps', 't'], ranks: [0, 1], types: ['float32', 'float16', 'int64', 'int32'] },
-  hidden: { what: 'the text features', names: ['encoder_hidden_states', 'text_embeddings', 'context', 'hidden_states'], ranks: [3], types: FLOATS },
-  unetOut: { what: 'the noise prediction', names: ['out_sample', 'sample', 'noise_pred'], ranks: [4], types: FLOATS, anyName: true },
-  latents: { what: 'the latents', names: ['latent_sample', 'latents', 'latent', 'z', 'sample'], ranks: [4], types: FLOATS },
-  image: { what: 'the image', names: ['sample', 'image', 'images', 'pixel_values'], ranks: [4], types: FLOATS, anyName: true },
-  latentOut: { what: 'the latents', names: ['latent_sample', 'latent_parameters', 'latent_dist', 'latents'], ranks: [4], types: FLOATS, anyName: true },
-} satisfies Record<string, SlotRole>;
 
 /** Symbolic dim names exporters use (optimum: batch_size/sequence_length, diffusers' script: batch/sequence). */
 const DIM_NAMES = {
@@ -287,11 +275,9 @@ export async function loadModel(folder: ModelFolder, opts: LoadOptions & { text?
   const cpu = opts.cpu ?? 'shared';
   if (shape) checkImageSize(shape.width, shape.height, scale);
 
+  // Phase 1: the prompt side, borrowed (the render worker's case) or opened here.
   const text = opts.text ?? (await loadTextPart(folder, opts));
   const ownsText = !opts.text;
-  const tokenizer = text.tokenizer;
-  const sequence = shape ? tokenizer.maxLength : undefined;
-
   const opened: PartSession[] = [];
   const open = async (file: string, part: SessionPart, freeDims?: Record<string, number>) => {
     const session = await openSession(file, part, providers, cpu, freeDims);
@@ -299,177 +285,49 @@ export async function loadModel(folder: ModelFolder, opts: LoadOptions & { text?
     return session;
   };
   try {
+    // Phase 2: the heavy sessions, once the memory check says they fit.
     await checkMemory([folder.unet, folder.vaeDecoder, ...(folder.vaeEncoder ? [folder.vaeEncoder] : [])], 'the UNet and VAE');
-    const unet = await open(
+    const sequence = shape ? text.tokenizer.maxLength : undefined;
+    const unetSession = await open(
       folder.unet.onnx,
       'unet',
       shape ? overrides({ batch: shape.batch, sequence, height: shape.height / scale, width: shape.width / scale }) : undefined,
     );
     // VAE dims stay free: exporters name the latent's and the image's sides alike ("height").
-    const vaeDecoder = await open(folder.vaeDecoder.onnx, 'vaeDecoder');
-    const vaeEncoder = folder.vaeEncoder ? await open(folder.vaeEncoder.onnx, 'vaeEncoder') : undefined;
+    const decoderSession = await open(folder.vaeDecoder.onnx, 'vaeDecoder');
+    const encoderSession = folder.vaeEncoder ? await open(folder.vaeEncoder.onnx, 'vaeEncoder') : undefined;
 
-    // UNet slots.
-    const sampleSlot = findSlot(unet.file, unet.inputs, ROLES.sample, 'input');
-    const timestepSlot = findSlot(unet.file, unet.inputs, ROLES.timestep, 'input');
-    const hiddenSlot = findSlot(unet.file, unet.inputs, ROLES.hidden, 'input');
-    const conditioning = unetConditioning(unet.file, unet.inputs, folder);
-    rejectUnknownInputs(
-      unet.file,
-      unet.inputs,
-      [sampleSlot, timestepSlot, hiddenSlot, ...conditioning.slots],
-      'supported are SD 1.x/2.x UNets (sample, timestep, encoder_hidden_states), SDXL (+ text_embeds, time_ids) and LCM (+ timestep_cond)',
-    );
-    const unetOut = findSlot(unet.file, unet.outputs, ROLES.unetOut, 'output');
+    // Phase 3: each graph's inputs bound to the roles the pipeline calls them by.
+    const unet = bindUnet(unetSession, folder);
+    const vae = bindVae(decoderSession, encoderSession, folder, unet.channels);
 
-    // VAE slots.
-    const latentSlot = findSlot(vaeDecoder.file, vaeDecoder.inputs, ROLES.latents, 'input');
-    rejectUnknownInputs(vaeDecoder.file, vaeDecoder.inputs, [latentSlot], 'a VAE decoder takes the latents only');
-    const imageOut = findSlot(vaeDecoder.file, vaeDecoder.outputs, ROLES.image, 'output');
-    const encoderSlots = vaeEncoder && {
-      image: findSlot(vaeEncoder.file, vaeEncoder.inputs, ROLES.image, 'input'),
-      latents: findSlot(vaeEncoder.file, vaeEncoder.outputs, ROLES.latentOut, 'output'),
-    };
-
-    const channels = numberOr(sampleSlot.shape[1], folder.unet.inChannels ?? folder.vaeDecoder.latentChannels ?? 4);
-    const fixedH = sampleSlot.shape[2];
-    const fixedW = sampleSlot.shape[3];
-    checkSampleDims(unet.file, channels, [fixedH, fixedW], scale);
-    const defaultSide = folder.unet.sampleSize ?? numberOr(fixedH, 64);
-
-    const textDim = await textWidth(folder, text, numberOrUndefined(hiddenSlot.shape[2]));
-
-    const model: LoadedModel = {
+    // Phase 4: the model the pipeline runs.
+    return {
       folder,
-      layout: detectLayout(folder, unet.inputs.map((slot) => slot.name)),
-      tokenizer,
+      layout: detectLayout(folder, unetSession.inputs.map((slot) => slot.name)),
+      tokenizer: text.tokenizer,
       providers: {
         ...text.providers,
-        unet: unet.choice,
-        vaeDecoder: vaeDecoder.choice,
-        ...(vaeEncoder ? { vaeEncoder: vaeEncoder.choice } : {}),
+        unet: unetSession.choice,
+        vaeDecoder: decoderSession.choice,
+        ...(encoderSession ? { vaeEncoder: encoderSession.choice } : {}),
       },
-      textDim,
+      textDim: await textWidth(folder, text, unet.hiddenDim),
       vaeScaleFactor: scale,
       cpu,
       providerOrder: providers,
-
-      latentShape(width?: number, height?: number): [number, number, number] {
-        if (width === undefined && height === undefined) return [channels, defaultSide, defaultSide];
-        const [, lh, lw] = latentSides(channels, width, height, scale);
-        if ((typeof fixedH === 'number' && fixedH !== lh) || (typeof fixedW === 'number' && fixedW !== lw)) {
-          throw new ModelError(
-            unet.file,
-            `takes only ${fixedW}x${fixedH} latents (${numberOr(fixedW, lw) * scale}x${numberOr(fixedH, lh) * scale} images), not ${lw * scale}x${lh * scale}`,
-          );
-        }
-        return [channels, lh, lw];
-      },
-
+      latentShape: unet.latentShape,
       encodeText: text.encodeText,
-
-      async unet(sample, dims, timestep, text, guidance) {
-        checkLength('unet sample', sample, dims);
-        checkLength('unet text features', text.hidden, text.dims);
-        const batch = dims[0];
-        // Rank 1 timesteps hold one value per batch row unless the export fixed the dim (to 1).
-        const tDims = timestepSlot.shape.length === 0 ? [] : [numberOr(timestepSlot.shape[0], batch)];
-        const tValues = new Array<number>(tDims.length === 0 ? 1 : tDims[0]).fill(timestep);
-        const tTensor =
-          timestepSlot.type === 'int64' || timestepSlot.type === 'int32'
-            ? intTensor(timestepSlot.type, tValues, tDims)
-            : floatTensor(timestepSlot.type, Float32Array.from(tValues), tDims);
-        const out = await unet.session.run(
-          {
-            [sampleSlot.name]: floatTensor(sampleSlot.type, sample, dims),
-            [timestepSlot.name]: tTensor,
-            [hiddenSlot.name]: floatTensor(hiddenSlot.type, text.hidden, text.dims),
-            ...conditioning.feeds({ batch, width: dims[3] * scale, height: dims[2] * scale, text, guidance }),
-          },
-          [unetOut.name],
-        );
-        return toFloat32(out[unetOut.name]);
-      },
-
-      async decode(latents, dims) {
-        checkLength('decode latents', latents, dims);
-        const scaled = new Float32Array(latents.length);
-        const inverse = 1 / folder.vaeDecoder.scalingFactor;
-        for (let i = 0; i < latents.length; i++) scaled[i] = latents[i] * inverse;
-        const out = await vaeDecoder.session.run({ [latentSlot.name]: floatTensor(latentSlot.type, scaled, dims) }, [imageOut.name]);
-        const image = out[imageOut.name];
-        const [b, c, h, w] = image.dims;
-        return { data: toFloat32(image), dims: [b, c, h, w] };
-      },
-
-      ...(vaeEncoder && encoderSlots
-        ? {
-            async encodeImage(image: Float32Array, dims: [number, number, number, number]) {
-              checkLength('encodeImage image', image, dims);
-              const out = await vaeEncoder.session.run({ [encoderSlots.image.name]: floatTensor(encoderSlots.image.type, image, dims) }, [encoderSlots.latents.name]);
-              const tensor = out[encoderSlots.latents.name];
-              const [b, c, h, w] = tensor.dims;
-              const values = toFloat32(tensor);
-              // optimum exports the distribution's parameters (mean, log-variance) as 2C channels;
-              // the mean is the deterministic encoding. diffusers' script exports a C-channel sample.
-              const keep = c === 2 * channels ? channels : c;
-              const plane = h * w;
-              const data = new Float32Array(b * keep * plane);
-              for (let n = 0; n < b; n++) {
-                for (let i = 0; i < keep * plane; i++) data[n * keep * plane + i] = values[n * c * plane + i] * folder.vaeDecoder.scalingFactor;
-              }
-              return { data, dims: [b, keep, h, w] as [number, number, number, number] };
-            },
-          }
-        : {}),
-
+      unet: unet.call,
+      decode: vae.decode,
+      ...(vae.encodeImage ? { encodeImage: vae.encodeImage } : {}),
       async dispose() {
         await Promise.all([...opened.map(release), ...(ownsText ? [text.dispose()] : [])]);
       },
     };
-    return model;
   } catch (error) {
     await Promise.all([...opened.map((part) => release(part).catch(() => undefined)), ...(ownsText ? [text.dispose().catch(() => undefined)] : [])]);
     throw error;
   }
 }
 
-/** [C, h, w] for an image of width x height (one side given: a square), each side a multiple of `scale`. */
-function latentSides(channels: number, width: number | undefined, height: number | undefined, scale: number): [number, number, number] {
-  const w = width ?? (height as number);
-  const h = height ?? (width as number);
-  checkImageSize(w, h, scale);
-  return [channels, h / scale, w / scale];
-}
-
-/** Latent channels of any diffusers UNet (4 for SD, 16 for SD3, 7 for upscalers), with room to spare. */
-const MAX_LATENT_CHANNELS = 256;
-
-/**
- * A graph's fixed dims are what the latents get allocated from: dims that ask for terabytes must
- * be refused here, in words, not met with "Invalid typed array length" at the first render.
- */
-function checkSampleDims(file: string, channels: number, fixedSides: unknown[], scale: number): void {
-  if (channels > MAX_LATENT_CHANNELS) throw new ModelError(file, `its sample input has ${channels} channels; no UNet has more than ${MAX_LATENT_CHANNELS} latent channels`);
-  for (const side of fixedSides) {
-    if (typeof side === 'number' && side * scale > SIDE.max) {
-      throw new ModelError(file, `its sample input is fixed at ${fixedSides.join('x')} latents, images of ${side * scale} pixels a side: larger than the ${SIDE.max} a render can take (${SIZE_RULE})`);
-    }
-  }
-}
-
-function checkImageSize(width: number, height: number, scale: number): void {
-  for (const [name, value] of [['width', width], ['height', height]] as const) {
-    if (!Number.isInteger(value) || value <= 0 || value % scale !== 0) {
-      throw new RangeError(`${name} must be a positive multiple of ${scale}, got ${value}`);
-    }
-  }
-}
-
-function numberOr(value: unknown, fallback: number): number {
-  return typeof value === 'number' && value > 0 ? value : fallback;
-}
-
-function numberOrUndefined(value: unknown): number | undefined {
-  return typeof value === 'number' && value > 0 ? value : undefined;
-}
