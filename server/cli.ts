@@ -1,5 +1,4 @@
 // `adadiff`: the command line over the same core the language server hosts.
-import { UsageError } from './cli/args';
 import { assetsCommand } from './cli/assets';
 import { calibrateCommand } from './cli/calibrate';
 import type { Command } from './cli/command';
@@ -10,11 +9,15 @@ import { lspCommand } from './cli/lsp';
 import { predictCommand } from './cli/predict';
 import { sheetCommand } from './cli/sheet';
 import { trainPolicyCommand } from './cli/train-policy';
+import { type ErrorKind, isExpected, kindOf } from './errors';
 
 const commands: Command[] = [generateCommand, predictCommand, assetsCommand, trainPolicyCommand, evalCommand, sheetCommand, doctorCommand, calibrateCommand, lspCommand];
 
-// Errors that describe bad input or a bad model folder: their message is the whole story.
-const EXPECTED_ERRORS = new Set(['ModelError', 'PolicyError', 'NoProviderError', 'CancelledError', 'RangeError']);
+
+// The exit codes a script can tell apart: 2 for a wrong command line (as getopt's users expect),
+// 130 for a cancel (128 + SIGINT, as a shell reports Ctrl-C), 1 for any other failure.
+const EXIT_CODES: Partial<Record<ErrorKind, number>> = { usage: 2, cancelled: 130 };
+const exitCode = (err: unknown): number => EXIT_CODES[kindOf(err)] ?? 1;
 
 function help(): string {
   return ['usage: adadiff <command> [options]', '', ...commands.map((c) => `  ${c.name.padEnd(14)} ${c.summary}`), '', 'adadiff <command> --help for its options'].join('\n');
@@ -45,9 +48,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: Error) => {
-    const usage = err instanceof UsageError;
-    const expected = usage || EXPECTED_ERRORS.has(err.name);
-    console.error(`adadiff: ${expected ? err.message : err.stack ?? err.message}`);
-    process.exit(usage ? 2 : 1);
+    console.error(`adadiff: ${isExpected(err) ? err.message : err.stack ?? err.message}`);
+    process.exit(exitCode(err));
   },
 );

@@ -14,6 +14,7 @@ import type { LoadedModel } from '../model/contract';
 import { POLICY_DIR, POLICY_JSON, POLICY_ONNX } from './export';
 import { type FeatureSource, POLICY_FIRST_STEP_ONNX, POLICY_IO, validatePolicyManifest, type PolicyManifest } from './policy-manifest';
 import type { TokenFeatures } from './policy-net';
+import { AdaDiffError } from '../errors';
 
 export interface StepPrediction {
   steps: number;
@@ -33,13 +34,14 @@ export interface StepPolicy {
   dispose(): Promise<void>;
 }
 
-export class PolicyError extends Error {
+export class PolicyError extends AdaDiffError {
+  override readonly name = 'PolicyError';
+  readonly kind = 'policy';
   constructor(
     readonly file: string,
-    problem: string,
+    readonly problem: string,
   ) {
     super(`${file}: ${problem}`);
-    this.name = 'PolicyError';
   }
 }
 

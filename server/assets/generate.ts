@@ -16,10 +16,11 @@ import { type Calibration, estimateSeconds } from '../adadiff/cost';
 import type { RenderHooks, RenderRequest, RenderResult, StepPrediction } from '../engine';
 import type { Generation, GenerationSources, Purpose } from '../generation';
 import { openModelFolder } from '../model/folder';
-import { CancelledError } from '../pipeline/generate';
+import { AdaDiffError, CancelledError, kindOf } from '../errors';
 import { type Lock, LOCK_FILE, type LockEntry, readLock, sha256, updateLock } from './lock';
 import { AssetPathError, checkOnDisk, removeStaleTemps, writeAtomic } from './paths';
 import { type AssetProblem, type AssetTarget, collectTargets } from './targets';
+
 
 /**
  * What generation needs of a model: engine.ts's ModelHandle fits. Every call says it is for an
@@ -129,11 +130,9 @@ export interface GenerateAssetsHooks {
   onPlan?: (plan: AssetPlan) => void;
 }
 
-export class AssetError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'AssetError';
-  }
+export class AssetError extends AdaDiffError {
+  override readonly name = 'AssetError';
+  readonly kind = 'asset';
 }
 
 interface ModelIdentity {
@@ -388,9 +387,10 @@ async function plan(
     exists = (await checkOnDisk(root, target.key)).exists;
     identity = await identityPromise;
   } catch (err) {
-    if (!(err instanceof AssetPathError) && (err as Error).name !== 'ModelError') throw err;
+    const kind = kindOf(err);
+    if (kind !== 'path' && kind !== 'model') throw err;
     // A broken model folder is one problem, not one per asset that uses it.
-    const modelError = (err as Error).name === 'ModelError';
+    const modelError = kind === 'model';
     if (!modelError || !problems.some((p) => p.message === (err as Error).message)) problems.push({ source, out: target.key, message: (err as Error).message });
     return undefined;
   }

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { AssetPathError, checkOnDisk, writeAtomic } from './paths';
+import { AdaDiffError } from '../errors';
 
 export const LOCK_FILE = 'adadiff.lock.json';
 export const LOCK_VERSION = 1;
@@ -39,11 +40,9 @@ export interface Lock {
   assets: Record<string, LockEntry>;
 }
 
-export class LockError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'LockError';
-  }
+export class LockError extends AdaDiffError {
+  override readonly name = 'LockError';
+  readonly kind = 'lock';
 }
 
 export const emptyLock = (): Lock => ({ version: LOCK_VERSION, assets: {} });

@@ -8,12 +8,11 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { lstat, mkdir, open, readdir, realpath, rename, unlink } from 'node:fs/promises';
 import * as path from 'node:path';
+import { AdaDiffError } from '../errors';
 
-export class AssetPathError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'AssetPathError';
-  }
+export class AssetPathError extends AdaDiffError {
+  override readonly name = 'AssetPathError';
+  readonly kind = 'path';
 }
 
 /** A target inside the root: `key` is root-relative with `/` separators (the lock file's key). */

@@ -5,7 +5,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { findPrompts } from '../prompts';
-import { CancelledError } from '../pipeline/generate';
+import { CancelledError } from '../errors';
 import { MANIFEST_NAMES, parseManifest } from './manifest';
 import { isImageSize, SEED, SIZE_RULE, STEPS } from '../limits';
 import { AssetPathError, resolveTarget } from './paths';

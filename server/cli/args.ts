@@ -4,8 +4,12 @@ import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parsePromptLines } from '../adadiff/prompt-list';
 import { type Bounds, GUIDANCE, integerRule, isSchedulerName, numberRule, parseImageSize, SCHEDULER_NAMES, type SchedulerName, SEED, SIZE_RULE, STEPS } from '../limits';
+import { AdaDiffError } from '../errors';
 
-export class UsageError extends Error {}
+export class UsageError extends AdaDiffError {
+  override readonly name = 'UsageError';
+  readonly kind = 'usage';
+}
 
 /**
  * The bundled model, found from the package root: the nearest folder above this module holding

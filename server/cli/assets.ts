@@ -1,7 +1,7 @@
 // `adadiff assets`: generate the images a docs folder or repository asks for (Markdown images,
 // `prompt` fences with `out:`, adadiff.yaml/json), only what is missing or stale; `--check` for CI.
 import { resolve } from 'node:path';
-import { AssetError, describeAsset, describePlan, describeSummary, generateAssets, LockError } from '../assets';
+import { describeAsset, describePlan, describeSummary, generateAssets } from '../assets';
 import { UsageError } from './args';
 import { defineCommand, flag } from './command';
 import { withEngine } from './context';
@@ -58,10 +58,6 @@ export const assetsCommand = defineCommand({
         return summary.cancelled ? 130 : summary.ok ? 0 : 1;
       } catch (err) {
         bar?.end();
-        if (err instanceof AssetError || err instanceof LockError) {
-          console.error(`adadiff: ${err.message}`);
-          return 1;
-        }
         throw err;
       } finally {
         process.off('SIGINT', onSignal);

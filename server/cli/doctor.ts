@@ -1,7 +1,7 @@
 // `adadiff doctor`: what can run here and why not, and whether the model opens, before a user
 // wonders why generation is slow or fails.
 import * as ort from 'onnxruntime-node';
-import { errorText } from '../model/errors';
+import { errorText } from '../errors';
 import { defaultProviders, providerAvailability } from '../model/providers';
 import { defineCommand } from './command';
 import { cacheDir, cliProviders, withModel } from './context';

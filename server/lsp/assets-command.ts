@@ -4,7 +4,8 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { LSPErrorCodes, ResponseError, type WorkDoneProgressReporter } from 'vscode-languageserver';
+import type { WorkDoneProgressReporter } from 'vscode-languageserver';
+import { failed } from './response-errors';
 import { formatSeconds } from '../../shared/format';
 import type { AssetRunSummary, AssetTargetParams, AssetTargetResult, GenerateAssetsArgs, GenerateAssetsResult } from '../../shared/protocol';
 import { type AssetProgress, type AssetSummary, describeAsset, describePlan, describeSummary, LOCK_FILE } from '../assets';
@@ -29,7 +30,6 @@ export interface AssetsCommandContext {
   log(line: string): void;
 }
 
-const failed = (message: string) => new ResponseError(LSPErrorCodes.RequestFailed, message);
 const toPath = (p: string) => (p.startsWith('file:') ? fileURLToPath(p) : p);
 const isInside = (folder: string, p: string) => {
   const rel = relative(folder, p);

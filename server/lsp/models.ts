@@ -7,6 +7,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Connection } from 'vscode-languageserver';
 import { type Calibration, estimateSeconds, savingFraction } from '../adadiff/cost';
+import { AdaDiffError } from '../errors';
 import { isMeasured, type ModelHandle, type StepEstimate } from '../engine';
 import type { Generation } from '../generation';
 import type { ProviderChoice } from '../model/contract';
@@ -42,8 +43,9 @@ export interface PolicyChoice {
 }
 
 /** A model that could not be opened; `message` is the ModelError's (it names the file at fault). */
-export class ModelUnavailable extends Error {
+export class ModelUnavailable extends AdaDiffError {
   override readonly name = 'ModelUnavailable';
+  readonly kind = 'model';
   constructor(
     readonly choice: ModelChoice,
     override readonly cause: Error,

@@ -3,6 +3,7 @@
 // second copy. A call costs the worker a message each way over the IPC channel (the features are a
 // few hundred KB, copied by its structured clone) and the server the encoder run it would make for
 // a hover: milliseconds, once or twice per image.
+import { fromWire, toWire, type WireError } from '../error-wire';
 import type { TextModel, TextPart } from '../model/session';
 import { loadTokenizer } from '../model/tokenizer';
 
@@ -19,7 +20,7 @@ export type TextRequest = TextAsk & { kind: 'text-request'; rid: number };
 export type TextReply =
   | { kind: 'text-reply'; rid: number; info: { maxLength: number; textDim: number; providers: TextModel['providers'] } }
   | { kind: 'text-reply'; rid: number; hidden: Float32Array; dims: [number, number, number]; pooled?: Float32Array }
-  | { kind: 'text-reply'; rid: number; error: { name: string; message: string } };
+  | { kind: 'text-reply'; rid: number; error: WireError };
 
 /** The main thread's side: answer a worker's request from the text model `open` gives. */
 export async function answerTextRequest(req: TextRequest, open: (target: TextTarget) => Promise<TextModel>): Promise<TextReply> {
@@ -31,8 +32,7 @@ export async function answerTextRequest(req: TextRequest, open: (target: TextTar
     const out = await model.encodeText(req.prompts);
     return { kind: 'text-reply', rid: req.rid, hidden: out.hidden, dims: out.dims, ...(out.pooled ? { pooled: out.pooled } : {}) };
   } catch (err) {
-    const e = err instanceof Error ? err : new Error(String(err));
-    return { kind: 'text-reply', rid: req.rid, error: { name: e.name, message: e.message } };
+    return { kind: 'text-reply', rid: req.rid, error: toWire(err) };
   }
 }
 
@@ -55,7 +55,7 @@ export class TextClient {
       this.waiting.set(rid, resolve);
       this.port.postMessage({ ...req, kind: 'text-request', rid } as TextRequest);
     }).then((reply) => {
-      if ('error' in reply) throw Object.assign(new Error(reply.error.message), { name: reply.error.name });
+      if ('error' in reply) throw fromWire(reply.error);
       return reply;
     });
   }

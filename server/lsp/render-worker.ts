@@ -10,6 +10,7 @@
 // that needs them (a preview, an asset, training, or measuring the cost hovers show); the text
 // encoder in the server, which hovers need anyway, borrowed through remote-text.ts.
 import type { Calibration, CalibrationShape } from '../adadiff/cost';
+import { toWire, type WireError } from '../error-wire';
 import { ALL_PARTS, Engine, type ModelParts, type RenderRequest, type RenderResult } from '../engine';
 import { type LoadedModel, liveSessions, loadModel } from '../model/session';
 import type { ParameterValues } from '../generation';
@@ -80,7 +81,7 @@ export interface CompareOutcome {
 export type FromWorker =
   | { kind: 'step'; id: number; step: number; total: number; phase?: 'baseline' | 'predicted'; image?: Uint8Array }
   | { kind: 'done'; id: number; outcome: RenderOutcome | CompareOutcome | AssetSummary | TrainOutcome | Calibration | ReturnType<typeof liveSessions> }
-  | { kind: 'error'; id: number; name: string; message: string }
+  | { kind: 'error'; id: number; error: WireError }
   | AssetsMessage
   | TrainMessage;
 
@@ -128,7 +129,7 @@ export function runRenderWorker(): void {
           ? calibrate(msg)
           : run(msg, abort.signal))
       .then((outcome) => post({ kind: 'done', id: msg.id, outcome }))
-      .catch((err: Error) => post({ kind: 'error', id: msg.id, name: err?.name ?? 'Error', message: err?.message ?? String(err) }))
+      .catch((err: unknown) => post({ kind: 'error', id: msg.id, error: toWire(err) }))
       .finally(() => running.delete(msg.id));
   });
 

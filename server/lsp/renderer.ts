@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import type { Calibration } from '../adadiff/cost';
 import type { AssetSummary } from '../assets';
 import type { liveSessions, TextModel } from '../model/session';
+import { fromWire } from '../error-wire';
+import { CancelledError } from '../errors';
 import { answerTextRequest, type TextRequest, type TextTarget } from './remote-text';
 import type { AssetsJob, AssetsMessage } from './assets-job';
 import type { TrainJob, TrainMessage, TrainOutcome } from './train-job';
@@ -32,13 +34,6 @@ interface Pending {
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-
-export class CancelledError extends Error {
-  override readonly name = 'CancelledError';
-  constructor() {
-    super('generation cancelled');
-  }
-}
 
 export class Renderer {
   private worker: ChildProcess | undefined;
@@ -149,7 +144,7 @@ export class Renderer {
       if (!p) return;
       if (msg.kind === 'step') p.onStep?.(msg);
       else if (msg.kind === 'done') p.resolve(msg.outcome);
-      else if (msg.kind === 'error') p.reject(Object.assign(new Error(msg.message), { name: msg.name }));
+      else if (msg.kind === 'error') p.reject(fromWire(msg.error));
       else if (msg.kind === 'train-progress') p.onTrain?.(msg);
       else p.onAssets?.(msg);
     });

@@ -10,9 +10,7 @@ import { fileURLToPath } from 'node:url';
 import {
   type CancellationToken,
   type ExecuteCommandParams,
-  LSPErrorCodes,
   type ProgressToken,
-  ResponseError,
   type WorkDoneProgressParams,
   type WorkDoneProgressReporter,
 } from 'vscode-languageserver';
@@ -38,6 +36,7 @@ import { type AdaDiffSettings, generationSettings, type SettingsCache } from './
 import type { TrainJob } from './train-job';
 import { findWorkspacePrompts } from './workspace-prompts';
 import { abortSignal } from './cancellation';
+import { cancelled, failed, isCancellation, toResponseError } from './response-errors';
 
 export const TRAINING_COMMANDS: readonly string[] = [ServerCommands.trainPolicy, ServerCommands.estimateTraining, ServerCommands.workspacePrompts, ServerCommands.promptsFile];
 
@@ -56,11 +55,6 @@ export interface TrainingContext {
   /** The model's new policy changes every lens: ask the client to fetch them again. */
   refreshLenses: () => void;
 }
-
-const failed = (message: string) => new ResponseError(LSPErrorCodes.RequestFailed, message);
-
-/** Errors the worker sends back keep only name and message; an abort is either of these. */
-const isCancellation = (err: unknown) => err instanceof Error && (err.name === 'CancelledError' || err.name === 'AbortError');
 
 /** What a run costs: every training prompt x seed at every candidate, every held-out one at every candidate and at the policy's average. */
 export function trainingCost(cal: Calibration, counts: { train: number; heldOut: number; seeds: number; candidates: readonly number[] }): { images: number; unetSteps: number; seconds: number } {
@@ -244,8 +238,8 @@ export class PolicyTraining {
         evaluation: outcome.evaluation && summarize(outcome.evaluation),
       };
     } catch (err) {
-      if (isCancellation(err) || signal.aborted) throw new ResponseError(LSPErrorCodes.RequestCancelled, 'training cancelled; the reward table so far is cached, and a new run resumes from it');
-      throw err instanceof ResponseError ? err : failed((err as Error)?.message ?? String(err));
+      if (isCancellation(err) || signal.aborted) throw cancelled('training cancelled; the reward table so far is cached, and a new run resumes from it');
+      throw toResponseError(err);
     } finally {
       progress?.reporter.done();
       this.running = false;

@@ -1,9 +1,11 @@
-// One error type for every way a model folder can fail to open or run. The CLI, `adadiff doctor`
-// and the language server's status item all show `message` as is, so it always names the file
-// that is wrong and says what is wrong with it (and, where we know, what a correct one looks like).
+// How a model folder fails to open or run. The CLI, `adadiff doctor` and the language server's
+// status item all show `message` as is, so it always names the file that is wrong and says what is
+// wrong with it (and, where we know, what a correct one looks like).
+import { AdaDiffError } from '../errors';
 
-export class ModelError extends Error {
+export class ModelError extends AdaDiffError {
   override readonly name = 'ModelError';
+  readonly kind = 'model';
 
   constructor(
     /** The file or folder at fault, as a path the user can open. */
@@ -14,12 +16,4 @@ export class ModelError extends Error {
   ) {
     super(`${file}: ${problem}`, options);
   }
-}
-
-/** The text of whatever was thrown, for wrapping foreign errors (onnxruntime's, JSON.parse's). */
-export function errorText(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  // onnxruntime messages often end in a newline and carry its source location first; keep them
-  // on one line so the wrapped message stays readable in a status bar.
-  return text.replace(/\s+/g, ' ').trim();
 }

@@ -8,7 +8,8 @@ import { createReadStream, promises as fs, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
 import type { ModelFolder, ModelPart } from './contract';
-import { ModelError, errorText } from './errors';
+import { errorText } from '../errors';
+import { ModelError } from './errors';
 import { readJsonObject } from './json';
 
 /** What `optimum-cli export onnx` and diffusers' conversion script both write; quoted in errors. */

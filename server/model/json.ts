@@ -5,7 +5,8 @@
 // kind, and JSON no deeper than any real config.
 
 import { promises as fs } from 'node:fs';
-import { ModelError, errorText } from './errors';
+import { errorText } from '../errors';
+import { ModelError } from './errors';
 
 const MiB = 1024 * 1024;
 

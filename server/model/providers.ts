@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { ProviderAttempt, ProviderChoice } from './contract';
-import { errorText } from './errors';
+import { AdaDiffError, errorText } from '../errors';
 
 /**
  * GPU first, then the portable GPU path, then CPU, which always works. onnxruntime-node 1.30
@@ -94,8 +94,9 @@ export function providerAvailability(names: readonly string[] = defaultProviders
   });
 }
 
-export class NoProviderError extends Error {
+export class NoProviderError extends AdaDiffError {
   override readonly name = 'NoProviderError';
+  readonly kind = 'no-provider';
   constructor(
     readonly tried: readonly ProviderAttempt[],
     /** onnxruntime's errors from providers that got as far as reading the model, in order. */

@@ -6,7 +6,8 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { PromptEncoding, PromptTokenizer } from './contract';
-import { ModelError, errorText } from './errors';
+import { errorText } from '../errors';
+import { ModelError } from './errors';
 import { readBoundedText, readJsonObject, TOKENIZER_MAX_BYTES } from './json';
 
 /** CLIP's context length; SD 1.x/2.x/XL all use it. */

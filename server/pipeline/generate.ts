@@ -3,6 +3,7 @@
 import type { Scheduler, SchedulerConfig, SchedulerName, TextEncoding } from '../model/contract';
 import { integerRule, isIntegerIn, STEPS } from '../limits';
 import type { LoadedModel } from '../model/session';
+import { CancelledError } from '../errors';
 import { GaussianNoise } from './noise';
 import type { RgbImage } from './png';
 import { createScheduler, resolveSchedulerConfig } from './schedulers';
@@ -34,13 +35,6 @@ export interface GenerateResult {
   /** Prompt tokens cut off past the text encoder's length. */
   droppedTokens: number;
   timings: { textEncoderMs: number; unetMs: number[]; vaeMs: number; totalMs: number };
-}
-
-export class CancelledError extends Error {
-  constructor() {
-    super('generation cancelled');
-    this.name = 'CancelledError';
-  }
 }
 
 export function throwIfCancelled(signal?: AbortSignal): void {

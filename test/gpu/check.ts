@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { measureCalibration } from '../../server/adadiff/cost';
-import { errorText } from '../../server/model/errors';
+import { errorText } from '../../server/errors';
 import { openModelFolder } from '../../server/model/folder';
 import { providerUnavailableReason } from '../../server/model/providers';
 import { loadModel } from '../../server/model/session';

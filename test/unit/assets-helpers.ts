@@ -9,7 +9,7 @@ import type { Calibration } from '../../server/adadiff/cost';
 import type { AssetModel, ModelSource } from '../../server/assets';
 import type { RenderRequest, RenderResult, StepPrediction } from '../../server/engine';
 import { resolveGeneration } from '../../server/generation';
-import { CancelledError } from '../../server/pipeline/generate';
+import { CancelledError } from '../../server/errors';
 import { formatParameters } from '../../server/pipeline/parameters';
 import { decodePng, encodePng, readPngText } from '../../server/pipeline/png';
 
