@@ -38,13 +38,8 @@ export interface PolicyArchitecture {
 }
 
 /**
- * Default size. No self-attention layer by default: on the bundled emoji model (160 training
- * prompts x 2 seeds, 5-fold cross-validation over the training prompts) one residual attention layer
- * made every prompt's pooled code alike and the policy chose the same step count for all of them,
- * while attention pooling straight over the projected tokens (the learned query can still single
- * out "flag" or "o'clock") kept the prompts apart. The prompt-level signal in a reward table of a
- * few hundred prompts is weak, and the smaller network is what it can support. `attentionLayers`
- * stays a setting (the paper's 3 layers are one flag away) and the export handles any number.
+ * Default size: no self-attention layer, which made every prompt's pooled code alike in
+ * cross-validation (models/default/README.md, *Step policy*); `attentionLayers` stays a setting.
  */
 export const DEFAULT_ARCHITECTURE = { hiddenDim: 32, attentionLayers: 0, mlpDim: 32 } as const;
 

@@ -40,38 +40,15 @@ const DIM_NAMES = {
 };
 
 /**
- * Options every part shares, chosen for diffusion models and measured with `npm run bench --
- * session-options` (one UNet call at the guidance batch 2, variants interleaved; four runs on the
- * bundled model's architecture, onnxruntime-node 1.30, a 2-core machine shared with a training run
- * and other builds, load average 2.7 to 7.6; ratios are variant / these options, bench/results.json
- * has the latest run):
- * - graphOptimizationLevel 'all': 'basic' was 1.05-1.25x and 'extended' 1.06-1.22x slower per call
- *   (constant folding plus fused GELU/layer-norm kernels and CPU blocked layouts); the extra
- *   ~100-200 ms at session creation pays back within the first image.
- * - CPU share: the process hosting the sessions says how much of the CPU they may take.
- *   'shared' (the language server, beside the editor): one core fewer than this process may use (at
- *   least 1) and allow_spinning off, so the editor, the extension host and our own render worker
- *   keep a core and get it back between calls. On the 2-core machine 2 threads against 1 were
- *   0.78-1.06x at the 10th percentile (a quiet moment) but 0.93-1.10x at the median, and 2.0x
- *   slower (22.1 vs 10.8 ms) at load ~4 with spinning on: every op waits for its slowest thread;
- *   with spinning, threads busy-wait after each run, taking CPU from the editor between hovers.
- *   'dedicated' (the CLI: a batch the user is waiting for): every core this process may use, with
- *   spinning, which keeps the threads hot between the many small ops of a small UNet (`npm run
- *   bench -- torch` and `-- session-options` measure both shares side by side), and
- *   session.force_spinning_stop, so a pool stops spinning when its call returns. Each part has its
- *   own pool: with ONNX Runtime's default spin after a call, the UNet's pool was still spinning
- *   when the VAE ran after the loop, which took 14.4-15.9 ms instead of 8.2-8.4 (3 interleaved
- *   rounds of 8 images, UNet steps unchanged at 5.4-5.8 ms); with the stop every part can spin.
- *   ONNX Runtime's own default counts the host's physical cores, wrong in containers and cgroups.
- * - no free dimension overrides by default: fixing batch/sequence/size measured 0.93-1.04x, within
- *   the noise, and would make every other shape fail; LoadOptions.shape still offers it.
- * - no preallocated outputs (onnxruntime-node 1.30 accepts output tensors in `fetches` and writes
- *   into them): 0.99-1.46x, no gain, and the loop would have to copy out of the reused buffer.
- * - denormals are not flushed (session.set_denormal_as_zero): 1.06-1.10x, no gain on this model.
- * - sequential execution: the graphs are chains of large ops; parallel branches gain nothing and
- *   would compete with the intra-op threads.
- * - logSeverityLevel 3 (errors only): expected warnings (nodes placed on CPU beside a GPU
- *   provider, unused initializers in exported graphs) would otherwise flood the server's stderr.
+ * Options every part shares, each measured with `npm run bench -- session-options` (the figures and
+ * the runs behind them: models/default/README.md, *Why these session options*):
+ * - graphOptimizationLevel 'all': the fused kernels pay back their session-creation time within an image.
+ * - 'shared' (the language server): one core fewer than the process may use and no spinning, so the editor keeps a core.
+ * - 'dedicated' (the CLI): every core, spinning during a call, and force_spinning_stop so one part's pool does not spin into the next part.
+ * - no free dimension overrides by default (no gain, and every other shape would fail); LoadOptions.shape offers them.
+ * - no preallocated outputs and no denormal flushing: neither gained anything.
+ * - sequential execution: the graphs are chains of large ops.
+ * - logSeverityLevel 3: expected warnings (CPU nodes beside a GPU provider, unused initializers) would flood stderr.
  */
 export function sessionOptions(cpu: CpuShare = 'shared', freeDimensionOverrides?: Record<string, number>): ort.InferenceSession.SessionOptions {
   const cores = os.availableParallelism();
