@@ -8,7 +8,7 @@ import { errorMessage, PreviewPanel } from './preview-panel';
 import { AdaDiffServer } from './server';
 import { StatusItem } from './status';
 import { TrainCommand } from './train-command';
-import { resolveTarget, WriteRefused } from './workspace-write';
+import { targetUri, WriteRefused } from './workspace-write';
 
 let server: AdaDiffServer | undefined;
 
@@ -71,7 +71,7 @@ class Commands {
     // Targets `adadiff assets` knows go through it (lock file, safety rules); others: the panel and a save dialog.
     if (await this.assets.knows(prompt)) return this.assets.generateTarget(prompt);
     const target = prompt.target
-      ? resolveTarget(prompt.uri, prompt.target)
+      ? targetUri(prompt.uri, prompt.target)
       : await vscode.window.showSaveDialog({ filters: { 'PNG image': ['png'] }, saveLabel: 'Generate' });
     if (!target) {
       if (prompt.target) void vscode.window.showErrorMessage(`AdaDiff cannot write to ${prompt.target}.`);

@@ -19,7 +19,7 @@ import { CompareRequest, type CompareResult, PreviewRequest, type PreviewResult 
 import { SEED_MAX } from '../shared/seed';
 import { previewHtml } from './preview-html';
 import type { AdaDiffServer } from './server';
-import { resolveTarget, writeWorkspaceFile, WriteRefused } from './workspace-write';
+import { targetUri, writeWorkspaceFile, WriteRefused } from './workspace-write';
 
 export class PreviewPanel implements vscode.Disposable {
   private panel: vscode.WebviewPanel | undefined;
@@ -141,7 +141,7 @@ export class PreviewPanel implements vscode.Disposable {
       return;
     }
     const suggested =
-      (s.subject.target && resolveTarget(s.subject.uri, s.subject.target)) ||
+      (s.subject.target && targetUri(s.subject.uri, s.subject.target)) ||
       (vscode.workspace.workspaceFolders?.[0] && vscode.Uri.joinPath(vscode.workspace.workspaceFolders[0].uri, `${slug(s.subject.prompt)}-${s.subject.seed}.png`));
     const target = await vscode.window.showSaveDialog({ defaultUri: suggested || undefined, filters: { 'PNG image': ['png'] }, saveLabel: 'Save image' });
     if (!target) return;

@@ -28,7 +28,7 @@ export async function writeWorkspaceFile(target: vscode.Uri, bytes: Uint8Array):
 }
 
 /** `target` (from a Markdown image or an `out` option) resolved against the document it is in. */
-export function resolveTarget(documentUri: string | undefined, target: string): vscode.Uri | undefined {
+export function targetUri(documentUri: string | undefined, target: string): vscode.Uri | undefined {
   if (/^[a-z][a-z0-9+.-]*:/i.test(target)) return undefined;
   if (target.startsWith('/')) {
     const folder = documentUri ? vscode.workspace.getWorkspaceFolder(vscode.Uri.parse(documentUri)) : vscode.workspace.workspaceFolders?.[0];

@@ -16,7 +16,7 @@ import { type FeatureSource, POLICY_FIRST_STEP_ONNX, POLICY_IO, validatePolicyMa
 import type { TokenFeatures } from './policy-net';
 import { AdaDiffError } from '../errors';
 
-export interface StepPrediction {
+export interface PolicyOutput {
   steps: number;
   candidates: number[];
   probabilities: number[];
@@ -25,12 +25,12 @@ export interface StepPrediction {
 export interface StepPolicy {
   readonly manifest: PolicyManifest;
   /** hidden: [1, L, D] text-encoder features; mask: [L], 1 for real tokens, 0 for padding. */
-  predict(hidden: Float32Array, dims: readonly [number, number, number] | readonly number[], mask: Float32Array): Promise<StepPrediction>;
+  predict(hidden: Float32Array, dims: readonly [number, number, number] | readonly number[], mask: Float32Array): Promise<PolicyOutput>;
   /**
    * The first-step-aware choice: the same prompt features plus the first UNet call's summary
    * (first-step.ts). Absent when the folder has no policy-first-step.onnx.
    */
-  refine?(hidden: Float32Array, dims: readonly [number, number, number] | readonly number[], mask: Float32Array, firstStep: Float32Array): Promise<StepPrediction>;
+  refine?(hidden: Float32Array, dims: readonly [number, number, number] | readonly number[], mask: Float32Array, firstStep: Float32Array): Promise<PolicyOutput>;
   dispose(): Promise<void>;
 }
 
@@ -141,7 +141,7 @@ export async function loadPolicy(modelDir: string): Promise<StepPolicy | null> {
 }
 
 /** Softmax probabilities and the argmax candidate. */
-export function stepFromLogits(candidates: readonly number[], logits: ArrayLike<number>): StepPrediction {
+export function stepFromLogits(candidates: readonly number[], logits: ArrayLike<number>): PolicyOutput {
   if (logits.length !== candidates.length) {
     throw new Error(`policy: ${logits.length} logits for ${candidates.length} candidates`);
   }

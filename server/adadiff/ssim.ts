@@ -8,13 +8,7 @@
 // That is what scikit-image's structural_similarity(gaussian_weights=True, sigma=1.5,
 // use_sample_covariance=False, data_range=255, channel_axis=-1) computes, since it crops the
 // reflect-padded border before averaging.
-
-/** An interleaved RGB image, 3 bytes per pixel, row-major. */
-export interface RgbImage {
-  width: number;
-  height: number;
-  data: Uint8Array;
-}
+import type { RgbImage } from '../pipeline/png';
 
 export interface SsimOptions {
   /** Window side in pixels, odd. Default 11. Shrunk to the largest odd side that fits a smaller image. */

@@ -4,10 +4,10 @@
 import { crc32 } from 'node:zlib';
 import { PNG } from 'pngjs';
 
+/** An interleaved RGB image: 3 bytes per pixel, row-major, no padding. */
 export interface RgbImage {
   width: number;
   height: number;
-  /** 8-bit RGB, row-major, no padding. */
   data: Uint8Array;
 }
 

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ssim, type RgbImage } from '../../server/adadiff/ssim';
+import { ssim } from '../../server/adadiff/ssim';
+import type { RgbImage } from '../../server/pipeline/png';
 
 const W = 32;
 const H = 24;
