@@ -6,7 +6,7 @@ import { PolicyError } from './adadiff/policy';
 import { AssetError } from './assets/generate';
 import { LockError } from './assets/lock';
 import { AssetPathError } from './assets/paths';
-import { CancelledError, type ErrorKind, kindOf } from './errors';
+import { CancelledError, type ErrorKind, FileError, kindOf } from './errors';
 import { ModelError } from './model/errors';
 import type { ProviderAttempt } from './model/contract';
 import { NoProviderError } from './model/providers';
@@ -29,7 +29,7 @@ export function toWire(error: unknown): WireError {
   const e = error instanceof Error ? error : new Error(String(error));
   const kind = kindOf(e);
   const wire: WireError = { kind, name: e.name, message: e.message };
-  if (e instanceof ModelError || e instanceof PolicyError) Object.assign(wire, { file: e.file, problem: e.problem });
+  if (e instanceof FileError) Object.assign(wire, { file: e.file, problem: e.problem });
   if (e instanceof NoProviderError) Object.assign(wire, { tried: [...e.tried], loadErrors: [...e.loadErrors] });
   if (kind === 'internal' && e.stack) wire.stack = e.stack;
   return wire;

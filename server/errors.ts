@@ -30,6 +30,19 @@ export abstract class AdaDiffError extends Error {
   abstract readonly kind: Exclude<ErrorKind, 'input' | 'internal'>;
 }
 
+/** An error about one file: `message` reads "<file>: <problem>", so the user knows what to open. */
+export abstract class FileError extends AdaDiffError {
+  constructor(
+    /** The file or folder at fault, as a path the user can open. */
+    readonly file: string,
+    /** What is wrong with it, as a sentence fragment that reads after "<file>: ". */
+    readonly problem: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${file}: ${problem}`, options);
+  }
+}
+
 export class CancelledError extends AdaDiffError {
   override readonly name = 'CancelledError';
   readonly kind = 'cancelled';

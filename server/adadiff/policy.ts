@@ -14,7 +14,7 @@ import type { LoadedModel } from '../model/contract';
 import { POLICY_DIR, POLICY_JSON, POLICY_ONNX } from './export';
 import { type FeatureSource, POLICY_FIRST_STEP_ONNX, POLICY_IO, validatePolicyManifest, type PolicyManifest } from './policy-manifest';
 import type { TokenFeatures } from './policy-net';
-import { AdaDiffError } from '../errors';
+import { FileError } from '../errors';
 
 export interface PolicyOutput {
   steps: number;
@@ -34,15 +34,9 @@ export interface StepPolicy {
   dispose(): Promise<void>;
 }
 
-export class PolicyError extends AdaDiffError {
+export class PolicyError extends FileError {
   override readonly name = 'PolicyError';
   readonly kind = 'policy';
-  constructor(
-    readonly file: string,
-    readonly problem: string,
-  ) {
-    super(`${file}: ${problem}`);
-  }
 }
 
 async function exists(file: string): Promise<boolean> {

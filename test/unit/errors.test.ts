@@ -40,7 +40,7 @@ const overIpc = <T>(value: T): T => deserialize(serialize(value)) as T;
 describe('errors', () => {
   test('every class that extends AdaDiffError in server/ has a sample here', () => {
     const files = readdirSync(join(ROOT, 'server'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
-    const declared = files.flatMap((f) => [...readFileSync(join(ROOT, 'server', f), 'utf8').matchAll(/class (\w+) extends AdaDiffError/g)].map((m) => m[1]));
+    const declared = files.flatMap((f) => [...readFileSync(join(ROOT, 'server', f), 'utf8').matchAll(/^export class (\w+) extends (?:AdaDiffError|FileError)/gm)].map((m) => m[1]));
     assert.ok(declared.length >= 9, `found only ${declared.join(', ')}`);
     assert.deepEqual(new Set(declared), new Set(samples.map((e) => e.constructor.name)));
   });
