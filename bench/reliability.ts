@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CodeLensRequest, ExecuteCommandRequest, HoverRequest } from 'vscode-languageserver-protocol/node';
-import { PreviewRequest, ServerCommands } from '../shared/protocol';
+import { PreviewRequest, ServerCommands, SessionsRequest } from '../shared/protocol';
 import { ensureFixtures } from '../test/fixtures/make-fixtures';
 import { startServer, type TestServer } from '../test/lsp/harness';
 import { fuzzSeed } from '../test/reliability/documents';
@@ -77,11 +77,18 @@ async function hostile(model: string) {
   });
 }
 
-/** The server and its render worker, as /proc sees them. */
-function snapshot(server: TestServer) {
+/** The server and its render worker, as /proc sees them, and the ONNX Runtime sessions each holds (adadiff/sessions). */
+async function snapshot(server: TestServer) {
   const workers = childPids(server.child.pid!);
   const use = (u: ProcessUse | undefined) => u && { rssMb: round(u.rssMb), threads: u.threads, openFiles: u.openFiles };
-  return { server: use(processUse(server.child.pid!)), workers: workers.length, worker: workers[0] === undefined ? undefined : use(processUse(workers[0])) };
+  const held = await server.conn.sendRequest(SessionsRequest);
+  const total = (parts: Record<string, number>) => Object.values(parts).reduce((a, b) => a + b, 0);
+  return {
+    server: use(processUse(server.child.pid!)),
+    workers: workers.length,
+    worker: workers[0] === undefined ? undefined : use(processUse(workers[0])),
+    sessions: { server: total(held.main), worker: total(held.worker) },
+  };
 }
 
 async function soak(model: string) {
@@ -91,7 +98,7 @@ async function soak(model: string) {
     const preview = (i: number) => server.conn.sendRequest(PreviewRequest, { id: `soak-${i}`, uri, prompt: `a fox number ${i % 50}`, seed: i });
     // Warm: sessions, calibration and the allocator's pools settle in the first few.
     for (let i = 0; i < 10; i++) await preview(i);
-    const before = snapshot(server);
+    const before = await snapshot(server);
     const t0 = performance.now();
     const seconds: number[] = [];
     for (let i = 0; i < previews; i++) {
@@ -99,10 +106,10 @@ async function soak(model: string) {
       await preview(i);
       seconds.push((performance.now() - t) / 1000);
     }
-    const after = snapshot(server);
+    const after = await snapshot(server);
     const growth = before.server && after.server ? round(after.server.rssMb - before.server.rssMb) : undefined;
     const workerGrowth = before.worker && after.worker ? round(after.worker.rssMb - before.worker.rssMb) : undefined;
-    console.log(`soak: ${previews} previews in ${((performance.now() - t0) / 1000).toFixed(0)} s; server RSS ${before.server?.rssMb} -> ${after.server?.rssMb} MB (${growth}), worker ${before.worker?.rssMb} -> ${after.worker?.rssMb} MB (${workerGrowth}); threads ${before.server?.threads}/${before.worker?.threads} -> ${after.server?.threads}/${after.worker?.threads}; open files ${before.server?.openFiles}/${before.worker?.openFiles} -> ${after.server?.openFiles}/${after.worker?.openFiles}; workers ${before.workers} -> ${after.workers}`);
+    console.log(`soak: ${previews} previews in ${((performance.now() - t0) / 1000).toFixed(0)} s; server RSS ${before.server?.rssMb} -> ${after.server?.rssMb} MB (${growth}), worker ${before.worker?.rssMb} -> ${after.worker?.rssMb} MB (${workerGrowth}); threads ${before.server?.threads}/${before.worker?.threads} -> ${after.server?.threads}/${after.worker?.threads}; open files ${before.server?.openFiles}/${before.worker?.openFiles} -> ${after.server?.openFiles}/${after.worker?.openFiles}; workers ${before.workers} -> ${after.workers}; sessions ${before.sessions.server}/${before.sessions.worker} -> ${after.sessions.server}/${after.sessions.worker}`);
     return { previews, previewSecondsMedian: round(percentile(seconds, 50) * 1000) / 1000, before, after, serverRssGrowthMb: growth, workerRssGrowthMb: workerGrowth };
   });
 }
