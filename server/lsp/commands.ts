@@ -8,6 +8,9 @@ import type { ServerContext } from './context';
 import { failed, toResponseError } from './response-errors';
 import { TRAINING_COMMANDS } from './train-command';
 
+const sum = <K extends string>(a: Readonly<Record<K, number>>, b: Readonly<Record<K, number>>): Record<K, number> =>
+  Object.fromEntries(Object.keys(a).map((k) => [k, a[k as K] + b[k as K]])) as Record<K, number>;
+
 export const SERVER_COMMANDS: readonly string[] = [ServerCommands.recalibrate, ServerCommands.generateAssets, ...TRAINING_COMMANDS];
 
 export function registerCommands(ctx: ServerContext): void {
@@ -38,9 +41,10 @@ export function registerCommands(ctx: ServerContext): void {
   });
 
   // Which sessions this server holds, per process and part, and its resident memory: for the tests
-  // and `npm run bench -- memory`, which check that every part is held once.
+  // and `npm run bench -- memory`, which check that every part is held once. `main` is the server
+  // process: its main thread and its text thread.
   connection.onRequest(SessionsRequest, async () => ({
-    main: liveSessions(),
+    main: sum(liveSessions(), await ctx.textThread.sessions()),
     worker: await ctx.renderer.sessions(),
     rssBytes: process.memoryUsage.rss(),
   }));

@@ -9,6 +9,7 @@ import type { PromptIndex } from './documents';
 import type { ModelManager } from './models';
 import type { Renderer } from './renderer';
 import type { SettingsCache } from './settings';
+import type { TextThread } from './text-thread';
 import type { PolicyTraining } from './train-command';
 
 export interface Progress {
@@ -23,6 +24,8 @@ export interface ServerContext {
   settings: SettingsCache;
   models: ModelManager;
   renderer: Renderer;
+  /** Holds the text encoders' sessions (text-thread.ts). */
+  textThread: TextThread;
   assets: AssetsCommand;
   training: PolicyTraining;
   /** Per-user cache: calibrations, reward tables. */

@@ -13,18 +13,20 @@ export interface TextTarget {
   providers: string[];
 }
 
-type TextAsk = TextTarget & ({ op: 'info' } | { op: 'encode'; prompts: string[] });
+type TextAsk = TextTarget & ({ op: 'info' } | { op: 'encode'; prompts: string[] } | { op: 'release' });
 
 export type TextRequest = TextAsk & { kind: 'text-request'; rid: number };
 
 export type TextReply =
   | { kind: 'text-reply'; rid: number; info: { maxLength: number; textDim: number; providers: TextModel['providers'] } }
   | { kind: 'text-reply'; rid: number; hidden: Float32Array; dims: [number, number, number]; pooled?: Float32Array }
-  | { kind: 'text-reply'; rid: number; error: WireError };
+  | { kind: 'text-reply'; rid: number; error: WireError }
+  | { kind: 'text-reply'; rid: number; released: true };
 
 /** The main thread's side: answer a worker's request from the text model `open` gives. */
 export async function answerTextRequest(req: TextRequest, open: (target: TextTarget) => Promise<TextModel>): Promise<TextReply> {
   try {
+    if (req.op === 'release') throw new Error('only the text thread releases sessions');
     const model = await open(req);
     if (req.op === 'info') {
       return { kind: 'text-reply', rid: req.rid, info: { maxLength: model.tokenizer.maxLength, textDim: model.textDim, providers: model.providers } };
@@ -36,7 +38,7 @@ export async function answerTextRequest(req: TextRequest, open: (target: TextTar
   }
 }
 
-/** The worker's side: requests go out on `port`, replies come back through `receive`. */
+/** The borrower's side (the render worker, the server's main thread): requests go out on `port`, replies come back through `receive`. */
 export class TextClient {
   private nextRid = 1;
   private readonly waiting = new Map<number, (reply: TextReply) => void>();
@@ -47,6 +49,18 @@ export class TextClient {
     const done = this.waiting.get(reply.rid);
     this.waiting.delete(reply.rid);
     done?.(reply);
+  }
+
+  /** The answering side went away: every request still waiting fails with `error`. */
+  failAll(error: Error): void {
+    const waiting = [...this.waiting];
+    this.waiting.clear();
+    for (const [rid, done] of waiting) done({ kind: 'text-reply', rid, error: toWire(error) });
+  }
+
+  /** The text thread's sessions of this target are released (the thread opens them again when asked). */
+  async release(target: TextTarget): Promise<void> {
+    await this.ask({ ...target, op: 'release' });
   }
 
   private ask(req: TextAsk): Promise<TextReply> {
@@ -64,7 +78,7 @@ export class TextClient {
    * A TextPart whose encoder runs on the main thread. The tokenizer is loaded here too (it is a
    * few MB of vocabulary, not a session), padded to the length the main thread's encoder takes.
    */
-  async textPart(target: TextTarget, tokenizerDir: string): Promise<TextPart> {
+  async textPart(target: TextTarget, tokenizerDir: string, owner = false): Promise<TextPart> {
     const reply = await this.ask({ ...target, op: 'info' });
     if (!('info' in reply)) throw new Error('the main thread answered a text-info request with features');
     const tokenizer = await loadTokenizer(tokenizerDir, { maxLength: reply.info.maxLength });
@@ -77,8 +91,8 @@ export class TextClient {
         if (!('hidden' in out)) throw new Error('the main thread answered an encode request without features');
         return { hidden: out.hidden, dims: out.dims, pooled: out.pooled };
       },
-      // The sessions are the main thread's: it disposes them.
-      dispose: async () => undefined,
+      // A borrower's sessions are the server's, which disposes them; the server's own release them in its text thread.
+      dispose: async () => (owner ? this.release(target) : undefined),
     };
   }
 }

@@ -1,13 +1,14 @@
 // The language server: standard LSP (hover, codeLens + resolve, executeCommand, work-done progress,
 // cancellation) over the vscode-free core, plus the typed messages of shared/protocol.ts.
 //
-// Threads: hovers and lenses run on this thread (text encoder + policy: milliseconds); previews run
-// in the render worker, a child process (renderer.ts), because onnxruntime-node blocks the calling
-// thread for each UNet call and for each session it creates. So a hover never waits behind a
-// generation, nor behind a multi-gigabyte UNet loading, and a crash of the worker fails its job,
-// not the server. Each model part has one session per server: the tokenizer, text encoder and
-// policy here, the UNet and VAE in the worker only (it borrows this process's text encoder, see
-// remote-text.ts), and the cost hovers show is measured there (remote-costs.ts).
+// Threads: hovers and lenses run on this thread (tokenizer + policy here, the text encoder in this
+// process's text thread, text-thread.ts: milliseconds); previews run in the render worker, a child
+// process (renderer.ts), because onnxruntime-node blocks the calling thread for each UNet call and
+// for each session it creates. So a hover never waits behind a generation, the server answers while
+// a multi-gigabyte UNet or a big text encoder loads, and a crash of the worker fails its job, not
+// the server. Each model part has one session per server: the text encoder in the text thread, the
+// UNet and VAE in the worker only (it borrows this process's text encoder, see remote-text.ts), and
+// the cost hovers show is measured there (remote-costs.ts).
 //
 // Why not the other way round (everything in the worker, hovers asking it)? A hover would then
 // wait behind every UNet call of a preview: seconds per step for a full-size model.
@@ -38,6 +39,7 @@ import { ModelManager } from './models';
 import { RemoteCosts } from './remote-costs';
 import { registerRenderRequests } from './render-requests';
 import { Renderer } from './renderer';
+import { TextThread } from './text-thread';
 import { SettingsCache } from './settings';
 import { clampedTextDocuments } from './text-documents';
 import { PolicyTraining } from './train-command';
@@ -68,7 +70,9 @@ export function startServer(connection: Connection): void {
   // Phase 1, before the client says anything: the documents, and the render worker's side.
   const documents = new TextDocuments(clampedTextDocuments);
   const prompts = new PromptIndex();
-  // The worker borrows the text encoder hovers use (remote-text.ts).
+  // The text encoders' sessions, in a thread of this process (text-thread.ts); the render worker
+  // borrows the text encoder hovers use (remote-text.ts).
+  const textThread = new TextThread();
   const renderer = new Renderer(async ({ model, providers }) => (await engines.get(providers).open(model)).model);
   let engines: Engines<TextModel>;
   let workspaceFolders: string[] = [];
@@ -95,9 +99,10 @@ export function startServer(connection: Connection): void {
     const refreshLenses = () => {
       if (canRefreshLenses) void connection.sendRequest(CodeLensRefreshRequest.type).catch(() => undefined);
     };
-    // This process opens the text part only; the costs come from the worker, which holds the rest.
+    // This process opens the text part only (its sessions in the text thread); the costs come from
+    // the worker, which holds the rest.
     const textParts = (providers: string[]): ModelParts<TextModel> => ({
-      load: (folder, opts) => loadTextModel(folder, opts),
+      load: async (folder, opts) => loadTextModel(folder, { ...opts, text: await textThread.textPart({ model: folder.dir, providers }, folder.tokenizerDir) }),
       costs: (model, store) => new RemoteCosts({ model, store, renderer, providers, cacheDir, onChange: (outcome) => models.costsChanged(model.folder.dir, outcome) }),
     });
     engines = new Engines((order) => new Engine({ cacheDir, providers: order, parts: textParts(order ?? []) }));
@@ -114,6 +119,7 @@ export function startServer(connection: Connection): void {
       settings,
       models,
       renderer,
+      textThread,
       cacheDir,
       spansOf: spansOfDocuments(documents, prompts, () => settings),
       progressFor,
@@ -166,6 +172,7 @@ export function startServer(connection: Connection): void {
   connection.onShutdown(async () => {
     await renderer.dispose();
     await engines?.dispose();
+    await textThread.dispose();
   });
 
   documents.listen(connection);

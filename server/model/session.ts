@@ -91,13 +91,17 @@ const live: Record<SessionPart, number> = { textEncoder: 0, textEncoder2: 0, une
 export const liveSessions = (): Readonly<Record<SessionPart, number>> => ({ ...live });
 
 /**
- * A test hook: ADADIFF_TEST_UNET_LOAD_DELAY_MS holds the calling thread before a UNet is read, as
- * reading a multi-gigabyte one does (onnxruntime-node loads synchronously), so that the LSP tests
- * can show that hovers answer while a big model loads, without a big file.
+ * Test hooks: ADADIFF_TEST_UNET_LOAD_DELAY_MS and ADADIFF_TEST_TEXT_LOAD_DELAY_MS hold the calling
+ * thread before a UNet or a (first) text encoder is read, as reading a big one does
+ * (onnxruntime-node loads synchronously), so that the LSP tests can show that the server answers
+ * while a big model loads, without a big file.
  */
+const LOAD_DELAY_ENV: Partial<Record<SessionPart, string>> = { unet: 'ADADIFF_TEST_UNET_LOAD_DELAY_MS', textEncoder: 'ADADIFF_TEST_TEXT_LOAD_DELAY_MS' };
+
 function testLoadDelay(part: SessionPart): void {
-  const ms = Number(process.env.ADADIFF_TEST_UNET_LOAD_DELAY_MS);
-  if (part === 'unet' && ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  const env = LOAD_DELAY_ENV[part];
+  const ms = env ? Number(process.env[env]) : 0;
+  if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 async function release(part: PartSession): Promise<void> {
@@ -218,9 +222,12 @@ async function textWidth(folder: ModelFolder, text: TextPart, unetHidden?: numbe
   );
 }
 
-/** The main thread's model in the language server: the text part with the folder's sizes and layout, nothing heavy. */
-export async function loadTextModel(folder: ModelFolder, opts: LoadOptions = {}): Promise<TextModel> {
-  const text = await loadTextPart(folder, opts);
+/**
+ * The language server's model: the text part (opened here, or given: the server's text thread
+ * holds its sessions) with the folder's sizes and layout, nothing heavy.
+ */
+export async function loadTextModel(folder: ModelFolder, opts: LoadOptions & { text?: TextPart } = {}): Promise<TextModel> {
+  const text = opts.text ?? (await loadTextPart(folder, opts));
   const scale = folder.vaeDecoder.scaleFactor;
   const side = folder.unet.sampleSize ?? 64;
   const channels = folder.unet.inChannels ?? folder.vaeDecoder.latentChannels ?? 4;

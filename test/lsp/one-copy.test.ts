@@ -1,5 +1,5 @@
 // One copy of each model part per server, and a big model loading never holds up hovers: the UNet
-// and VAE live in the render worker only, the text encoder on the main thread only; hovers and
+// and VAE live in the render worker only, the text encoder in the server's text thread only; hovers and
 // lenses answer from the text encoder and the policy while the UNet loads, and say that the time
 // is not measured yet. A model too big for the machine gets an error naming the sizes, and the
 // server stays up.
@@ -98,6 +98,43 @@ describe('while the UNet loads in the render worker', () => {
     const s = await server.conn.sendRequest(SessionsRequest);
     assert.equal(s.main.unet + s.worker.unet, 1, 'measuring again opened no second UNet');
     assert.match(await hover(server, uri, 0), /~[\d.]+ (ms|s) instead of/);
+  });
+});
+
+describe('while the text encoder loads in the server', () => {
+  let server: TestServer;
+  let model: string;
+
+  before(async () => {
+    model = await fixtureWithPolicy((await ensureFixtures()).optimum);
+    server = await startServer({
+      init: { trusted: true },
+      settings: () => ({ model: { path: model } }),
+      env: { ADADIFF_TEST_TEXT_LOAD_DELAY_MS: String(LOAD_DELAY_MS) },
+    });
+  });
+
+  after(async () => {
+    await server?.stop();
+  });
+
+  test('the server answers everything that needs no text encoder, and the hover once it is loaded', async () => {
+    const uri = server.open('text-loading.md', 'markdown', doc(PROMPTS));
+    const plain = server.open('plain.md', 'markdown', '# Notes\n\nNo image here.\n');
+    const started = Date.now();
+    let hovered = false;
+    // The first hover starts loading the text encoder (held up by the hook, as a 490 MB one is).
+    const first = hover(server, uri, 0).finally(() => (hovered = true));
+    await new Promise((r) => setTimeout(r, 500));
+    // A main thread holding the session would answer none of these until the load ended.
+    const lenses = await server.conn.sendRequest(CodeLensRequest.type, { textDocument: { uri } });
+    assert.equal(lenses?.filter((l) => l.command?.title === 'Preview').length, PROMPTS.length);
+    assert.equal(await hover(server, plain, 2), '');
+    assert.equal(hovered, false, 'the first hover answered already: the text encoder was not loading any more, so this proves nothing');
+    assert.ok(Date.now() - started < LOAD_DELAY_MS / 2, `the lenses and a hover took ${Date.now() - started} ms: they waited for the load`);
+    assert.match(await first, /^\*\*AdaDiff: \d+ steps\*\* instead of 50/m);
+    const loaded = await server.conn.sendRequest(SessionsRequest);
+    assert.equal(loaded.main.textEncoder, 1, 'one text encoder, in the server process (its text thread)');
   });
 });
 

@@ -29,6 +29,7 @@ function context(predict: ModelManager['predict']): ServerContext {
     settings,
     models: { predict } as ModelManager,
     renderer: undefined as never,
+    textThread: undefined as never,
     assets: undefined as never,
     training: undefined as never,
     cacheDir: '/tmp/unused',
