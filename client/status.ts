@@ -104,7 +104,8 @@ function tooltip(status: StatusParams, crash: ServerCrash | undefined): vscode.M
   md.isTrusted = { enabledCommands: ['adadiff.showLog', 'adadiff.restartServer', 'adadiff.recalibrate', ClientCommands.trainPolicy] };
   md.appendMarkdown('**AdaDiff** — ').appendText(status.message);
   md.appendMarkdown('\n\n');
-  if (crash) md.appendMarkdown('⚠ ').appendText(`${restartNote(crash)[0].toUpperCase()}${restartNote(crash).slice(1)}.`).appendMarkdown('\n\n');
+  // Our own words (no user text in them): Markdown as they are.
+  if (crash) md.appendMarkdown(`⚠ ${restartNote(crash)[0].toUpperCase()}${restartNote(crash).slice(1)}.\n\n`);
   if (status.model) {
     md.appendMarkdown('Model: ').appendText(`${status.model.name}${status.model.bundled ? ' (bundled)' : ''}`);
     md.appendMarkdown('  \n').appendMarkdown('Path: ').appendText(status.model.path);

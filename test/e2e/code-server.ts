@@ -127,7 +127,8 @@ export async function startCodeServer(install: CodeServerInstall, o: StartOption
     ...(o.trust ? [] : ['--disable-workspace-trust']),
     ...(o.vscodeOptions ?? []).flatMap((opt) => ['--vscode-option', opt]),
   ];
-  const env = { ...process.env, XDG_CONFIG_HOME: join(o.home, 'config'), XDG_DATA_HOME: join(o.home, 'data'), XDG_CACHE_HOME: join(o.home, 'cache') };
+  // ADADIFF_E2E_RUNNER: the extension host inherits it; the suites then know a runner answers their questions.
+  const env = { ...process.env, XDG_CONFIG_HOME: join(o.home, 'config'), XDG_DATA_HOME: join(o.home, 'data'), XDG_CACHE_HOME: join(o.home, 'cache'), ADADIFF_E2E_RUNNER: 'code-server' };
   // Its own process group (setsid semantics): code-server leaves children behind otherwise.
   const child: ChildProcess = spawn(install.node, args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const log = o.log ?? (() => undefined);

@@ -8,12 +8,12 @@
 //   node --import tsx test/e2e/run.ts [--vsix adadiff-linux-x64-0.1.0.vsix] [--skip-ui] [--skip-trust | --only-trust]
 import { copyFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from './browser';
 import { type CodeServerInstall, ensureCodeServer, installVsix, type RunningCodeServer, startCodeServer } from './code-server';
 import { prepare, prepareTrust, ROOT } from './setup';
-import { answerTrustSuite } from './trust-ui';
+import { answerSuite } from './answers';
 import { uiTest } from './ui';
 
 const OUT = join(__dirname, 'out');
@@ -37,26 +37,21 @@ async function openWorkbench(browser: Browser, server: RunningCodeServer, ws: st
 
 const remote = (server: RunningCodeServer, path: string) => `vscode-remote://127.0.0.1:${server.port}${path}`;
 
-/** How a suite asks the runner for what only the page shows: a line "@@e2e NAME", answered in HANDSHAKE/NAME.json. */
-interface Answers {
-  dir: string;
-  answer(name: string, page: Page): Promise<unknown>;
-}
-
-async function extensionTests(browser: Browser, server: RunningCodeServer, ws: string, suite: string, logName = 'extension-host', answers?: Answers): Promise<number> {
+/** A suite asks the runner for what only the page shows with a line "@@e2e NAME FILE"; the answer goes to FILE. */
+async function extensionTests(browser: Browser, server: RunningCodeServer, ws: string, suite: string, logName: string): Promise<number> {
   let exit: (code: number) => void = () => undefined;
   const exited = new Promise<number>((r) => (exit = r));
   // Everything the extension host prints goes to a log file; the suite's own lines to the console too.
   const hostLog = createWriteStream(join(OUT, `${logName}.log`));
   let page: Page | undefined;
-  const ask = (name: string) => {
+  const answer = answerSuite(OUT, logName);
+  const ask = (name: string, file: string) => {
     log(`  the suite asks: ${name}`);
-    answers!
-      .answer(name, page!)
+    void answer(name, page!)
       .catch((err: unknown) => ({ error: err instanceof Error ? err.message : String(err) }))
       .then((result) => {
-        mkdirSync(answers!.dir, { recursive: true });
-        writeFileSync(join(answers!.dir, `${name}.json`), JSON.stringify(result ?? {}));
+        mkdirSync(dirname(file), { recursive: true });
+        writeFileSync(file, JSON.stringify(result));
       });
   };
   const payload: [string, string][] = [
@@ -71,8 +66,8 @@ async function extensionTests(browser: Browser, server: RunningCodeServer, ws: s
       const text = logArgs.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ');
       hostLog.write(`[${type}] ${text}\n`);
       if (/^[✔✖]|extension tests passed/.test(text)) console.log(`  ${text}`);
-      const asked = answers && /^@@e2e (\S+)$/.exec(text);
-      if (asked) ask(asked[1]);
+      const asked = /^@@e2e (\S+) (\S+)$/.exec(text);
+      if (asked) ask(asked[1], asked[2]);
     });
   });
   const timeout = new Promise<number>((r) => setTimeout(() => r(124), 300_000).unref());
@@ -101,7 +96,7 @@ async function trustTests(browser: Browser, install: CodeServerInstall, home: st
   const server = await startCodeServer(install, { home, trust: true, vscodeOptions: ['enable-smoke-test-driver'], log: process.env.E2E_VERBOSE ? (l) => console.log(`[code-server] ${l}`) : undefined });
   log(`code-server with workspace trust enabled on ${server.url}`);
   try {
-    const code = await extensionTests(browser, server, ws, suite, 'extension-host-trust', { dir: join(home, 'handshake'), answer: answerTrustSuite(OUT) });
+    const code = await extensionTests(browser, server, ws, suite, 'extension-host-trust');
     log(`trust tests exited with ${code}`);
     return code === 0 ? 0 : 1;
   } finally {
@@ -144,7 +139,7 @@ async function mainTests(browser: Browser, install: CodeServerInstall, home: str
   log(`code-server listening on ${server.url}`);
   let failures = 0;
   try {
-    const code = await extensionTests(browser, server, ws, suite);
+    const code = await extensionTests(browser, server, ws, suite, 'extension-host');
     log(`extension tests exited with ${code}`);
     if (code !== 0) failures++;
     if (!args.includes('--skip-ui')) {

@@ -5,7 +5,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node
 import { join, resolve } from 'node:path';
 import * as esbuild from 'esbuild';
 import { ensureFixtures } from '../fixtures/make-fixtures';
-import { TRUST_MODEL } from './suite/trust-handshake';
+import { TRUST_MODEL } from './suite/answers';
 import { NO_POLICY, TRAIN_ME } from './trainable-models';
 
 export const ROOT = resolve(__dirname, '..', '..');

@@ -3,9 +3,12 @@
 // to wait for the server, open documents and read its hovers and lenses through the vscode API.
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { AdaDiffApi } from '../../../client/extension';
 import type { PromptCommandArgs } from '../../../shared/protocol';
+import type { Asked } from './answers';
 
 const tests: [string, () => Promise<void>][] = [];
 export const test = (name: string, fn: () => Promise<void>) => tests.push([name, fn]);
@@ -29,6 +32,40 @@ export async function run(): Promise<void> {
 
 /** A line the e2e runner prints as it is (figures for the report). */
 export const figure = (line: string) => console.log(`✔ figure: ${line}`);
+
+let asked = 0;
+
+/**
+ * Asks the e2e runner for what only the workbench shows or lets one do (../answers.ts); resolves
+ * with its answer. The bundle runs from HOME/suite/, the runner answers in HOME/handshake/.
+ */
+export async function askRunner<K extends keyof Asked>(name: K): Promise<Asked[K]> {
+  const answer = join(__dirname, '..', 'handshake', `${name}-${++asked}.json`);
+  console.log(`@@e2e ${name} ${answer}`);
+  const text = await waitFor(`the runner's answer to ${name}`, () => (existsSync(answer) ? readFileSync(answer, 'utf8') : undefined), 60_000);
+  const parsed = JSON.parse(text) as Asked[K] | { error: string };
+  if (parsed && typeof parsed === 'object' && 'error' in parsed) throw new Error(`the runner, at ${name}: ${String(parsed.error)}`);
+  return parsed as Asked[K];
+}
+
+/**
+ * Runs `check` when a runner answers (run.ts sets ADADIFF_E2E_RUNNER in code-server's environment);
+ * under @vscode/test-electron nobody does, and the line says what went unchecked.
+ */
+export async function withRunner(what: string, check: () => Promise<void>): Promise<void> {
+  if (process.env.ADADIFF_E2E_RUNNER) return check();
+  console.log(`  (no e2e runner to read the workbench: ${what} not checked here; test/e2e/run.ts checks it)`);
+}
+
+/** The notification center's notifications, as the runner reads them. */
+export async function notifications(): Promise<Asked['notifications']> {
+  await vscode.commands.executeCommand('notifications.showList');
+  try {
+    return await askRunner('notifications');
+  } finally {
+    await vscode.commands.executeCommand('notifications.hideList');
+  }
+}
 
 export const workspace = () => vscode.workspace.workspaceFolders![0].uri;
 

@@ -3,28 +3,18 @@
 // package.json's capabilities.untrustedWorkspaces), and AdaDiff must use the bundled one and
 // write nothing. Then the folder is trusted and the workspace model is used. What only the
 // workbench shows (notifications, the preview's Save button, the Trust button) the runner reads
-// and clicks: a line "@@e2e NAME" asks it to (run.ts), and it answers in handshake/NAME.json.
+// and clicks when asked (askRunner).
 import * as assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { SETTINGS_SECTION } from '../../../shared/protocol';
-import { adadiff, figure, FOX, hoverText, LIGHTHOUSE, lensesFor, open, positionOf, promptArgs, test, waitFor, workspace } from './harness';
-import { TRUST_MODEL, type UntrustedUi } from './trust-handshake';
+import { TRUST_MODEL } from './answers';
+import { adadiff, askRunner, figure, FOX, hoverText, LIGHTHOUSE, lensesFor, notifications, open, positionOf, promptArgs, test, waitFor, workspace } from './harness';
 
 export { run } from './harness';
 
 const UNTRUSTED = 'AdaDiff writes no files in an untrusted workspace.';
-
-/** Asks the e2e runner to look at or click something in the workbench; resolves with its answer. */
-async function askRunner<T>(name: string): Promise<T> {
-  const answer = join(__dirname, '..', 'handshake', `${name}.json`);
-  console.log(`@@e2e ${name}`);
-  const text = await waitFor(`the runner's answer to ${name}`, () => (existsSync(answer) ? readFileSync(answer, 'utf8') : undefined), 60_000);
-  const parsed = JSON.parse(text) as T | { error: string };
-  if (parsed && typeof parsed === 'object' && 'error' in parsed) throw new Error(`the runner, at ${name}: ${parsed.error}`);
-  return parsed as T;
-}
 
 /** Every file under the workspace folder with its size and modification time. */
 function tree(dir = workspace().fsPath, prefix = ''): string[] {
@@ -80,23 +70,18 @@ test('untrusted: Generate Asset, Generate All Assets and Train Step Policy refus
 });
 
 test('untrusted: the refusals are on screen, and the preview\'s Save button is disabled', async () => {
-  await vscode.commands.executeCommand('notifications.showList');
-  const ui = await askRunner<UntrustedUi>('untrusted-ui');
-  await vscode.commands.executeCommand('notifications.hideList');
-  assert.ok(ui.notifications.includes(UNTRUSTED), `"${UNTRUSTED}" is shown; notifications: ${JSON.stringify(ui.notifications)}`);
-  figure(`untrusted: the notifications read ${JSON.stringify(ui.notifications)}`);
-  assert.ok(
-    ui.notifications.some((n) => /trains no step policy in an untrusted workspace/.test(n)),
-    `the training refusal is shown; notifications: ${JSON.stringify(ui.notifications)}`,
-  );
-  assert.deepEqual(ui.save, { disabled: true, title: 'Saving is disabled in an untrusted workspace' });
+  const shown = (await notifications()).map((n) => n.message);
+  figure(`untrusted: the notifications read ${JSON.stringify(shown)}`);
+  assert.ok(shown.includes(UNTRUSTED), `"${UNTRUSTED}" is shown; notifications: ${JSON.stringify(shown)}`);
+  assert.ok(shown.some((n) => /trains no step policy in an untrusted workspace/.test(n)), `the training refusal is shown; notifications: ${JSON.stringify(shown)}`);
+  assert.deepEqual(await askRunner('save-button'), { disabled: true, title: 'Saving is disabled in an untrusted workspace' });
 });
 
 test('trusting the folder: the server restarts with the workspace model, and Save is enabled', async () => {
   const granted = new Promise<void>((resolve) => vscode.workspace.onDidGrantWorkspaceTrust(() => resolve()));
   await vscode.commands.executeCommand('workbench.trust.manage');
   const t0 = Date.now();
-  await askRunner<object>('trust');
+  await askRunner('trust');
   await Promise.race([granted, new Promise((_, reject) => setTimeout(() => reject(new Error('no onDidGrantWorkspaceTrust within 30 s of the click')), 30_000))]);
   assert.equal(vscode.workspace.isTrusted, true);
   const doc = await open('README.md');
@@ -108,7 +93,7 @@ test('trusting the folder: the server restarts with the workspace model, and Sav
     return s.accessibility.startsWith('AdaDiff: ready') && s.tooltip.includes(`Model: ${TRUST_MODEL}`) ? s : undefined;
   }, 30_000);
   assert.doesNotMatch(status.tooltip, /bundled/);
-  const ui = await askRunner<UntrustedUi>('trusted-ui');
-  assert.equal(ui.save?.disabled, false, 'the open preview learnt of the trust: Save is enabled');
+  // The panel learns of the trust by a message.
+  await waitFor('Save enabled in the open preview', async () => ((await askRunner('save-button')).disabled ? undefined : true), 20_000);
   figure(`trust granted -> a hover from the workspace model ${hoverMs} ms after the click`);
 });
