@@ -60,7 +60,8 @@ export class StatusItem implements vscode.Disposable {
   }
 
   /** Keeps a restart's note for the restart window: after it, the crash counts no more. */
-  private noteCrash(crash: ServerCrash | undefined): void {
+  private noteCrash(recent: ServerCrash | undefined): void {
+    const crash = recent && Date.now() - recent.at < recent.windowMs ? recent : undefined;
     if (crash === this.restartedAfter) return;
     clearTimeout(this.forgetCrash);
     this.restartedAfter = crash;
