@@ -76,7 +76,7 @@ export class StatusItem implements vscode.Disposable {
     this.status = status;
     const crash = this.restartedAfter;
     const unet = status.providers?.unet ?? Object.values(status.providers ?? {})[0];
-    const label = status.model ? [status.model.name, unet].filter(Boolean).join(' · ') : 'AdaDiff';
+    const label = this.gaveUp ? 'AdaDiff stopped: click to restart' : status.model ? [status.model.name, unet].filter(Boolean).join(' · ') : 'AdaDiff';
     const icon = { loading: '$(loading~spin)', ready: '$(sparkle)', error: '$(error)' }[status.state];
     this.item.text = `${icon} ${label}${crash ? ' · $(debug-restart) restarted after a crash' : ''}`;
     this.item.backgroundColor =

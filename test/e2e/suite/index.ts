@@ -244,13 +244,14 @@ test('Killed more often than the limit: the client stops restarting, the status 
   const stopped = await waitFor('the status item to say the server stays stopped', () => (/not restarted/.test(api.status().accessibility) ? api.status() : undefined), 30_000);
   assert.match(stopped.accessibility, /^AdaDiff: error, The language server crashed 5 times within 3 minutes and was not restarted/);
   assert.match(stopped.tooltip, /Restart Server/);
+  assert.match(stopped.text, /AdaDiff stopped: click to restart/);
   assert.equal(stopped.command, 'adadiff.restartServer', 'a click on the item restarts the server');
   await withRunner('the notification and the rendered status item', async () => {
     const shown = await waitFor('the notification', async () => (await notifications()).find((n) => /language server crashed 5 times/.test(n.message)), 20_000);
     assert.match(shown.message, /^AdaDiff: the language server crashed 5 times within 3 minutes and was not restarted/);
     assert.deepEqual(shown.buttons, ['Restart Server', 'Show Log']);
     const rendered = await askRunner('status-item');
-    assert.match(rendered.text, /AdaDiff/);
+    assert.match(rendered.text, /AdaDiff stopped: click to restart/);
     assert.match(rendered.ariaLabel, /crashed 5 times within 3 minutes and was not restarted/);
   });
   await new Promise((r) => setTimeout(r, 3000));
