@@ -5,7 +5,8 @@
 #   2. the platform .vsix for this machine (npm run package);
 #   3. the extension in a real VS Code (code-server from npm, cached in $ADADIFF_E2E_CACHE or
 #      ~/.cache/adadiff-e2e): extension tests in the extension host with the development copy,
-#      then the UI test against the .vsix installed the way a user installs it.
+#      then the UI test against the .vsix installed the way a user installs it, then the trust suite
+#      in a second code-server with workspace trust enabled.
 # Screenshots: test/webview/out/ and test/e2e/out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -6,23 +6,30 @@ import { ClientCommands, type PromptCommandArgs, SETTINGS_SECTION, ServerCommand
 import { AssetCommands } from './assets-command';
 import { errorMessage, PreviewPanel } from './preview-panel';
 import { AdaDiffServer } from './server';
-import { StatusItem } from './status';
+import { StatusItem, type StatusView } from './status';
 import { TrainCommand } from './train-command';
 import { targetUri, WriteRefused } from './workspace-write';
 
 let server: AdaDiffServer | undefined;
 
-export function activate(context: vscode.ExtensionContext): void {
+/** What activate returns (`vscode.extensions.getExtension('adadiff.adadiff').exports`): for other extensions and the e2e tests. */
+export interface AdaDiffApi {
+  /** What the status item shows now. */
+  status(): StatusView;
+}
+
+export function activate(context: vscode.ExtensionContext): AdaDiffApi {
   const log = vscode.window.createOutputChannel('AdaDiff', { log: true });
   server = new AdaDiffServer(context, log);
   const panel = new PreviewPanel(context.extensionUri, server, log);
   const assets = new AssetCommands(server, log);
   const commands = new Commands(server, panel, log, assets);
   const train = new TrainCommand(server, context.extensionUri, log);
+  const status = new StatusItem(server, log);
   context.subscriptions.push(
     log,
     server,
-    new StatusItem(server, log),
+    status,
     panel,
     vscode.commands.registerCommand(ClientCommands.preview, (args?: unknown) => commands.preview(args)),
     vscode.commands.registerCommand(ClientCommands.generateAsset, (args?: unknown) => commands.generateAsset(args)),
@@ -32,6 +39,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('adadiff.recalibrate', () => commands.recalibrate()),
     vscode.commands.registerCommand(ClientCommands.trainPolicy, (args?: unknown) => train.run(args)),
   );
+  return { status: () => status.view() };
 }
 
 export function deactivate(): Promise<void> | undefined {

@@ -1,8 +1,19 @@
 // Owns the LanguageClient: started lazily when a document the server cares about is open,
 // restarted on demand, after workspace trust is granted and when the set of languages changes.
-// A crashed server is restarted by the client's default error handler.
+// A crashed server is restarted up to the RestartPolicy's limit; each crash, and giving up, is
+// reported through onState, so that the status item can say so.
 import * as vscode from 'vscode';
-import { LanguageClient, type LanguageClientOptions, type ServerOptions, State, TransportKind } from 'vscode-languageclient/node';
+import {
+  CloseAction,
+  type CloseHandlerResult,
+  ErrorAction,
+  type ErrorHandler,
+  LanguageClient,
+  type LanguageClientOptions,
+  type ServerOptions,
+  State,
+  TransportKind,
+} from 'vscode-languageclient/node';
 import { BUILTIN_PROMPT_LANGUAGES, entryLanguageId } from '../shared/languages';
 import {
   ClientCommands,
@@ -14,13 +25,34 @@ import {
   StatusNotification,
   type StatusParams,
 } from '../shared/protocol';
+import { RestartPolicy } from './restart-policy';
+
+/** A crash of the server process (its connection closed without our asking). */
+export interface ServerCrash {
+  /** When the connection closed (ms since the epoch). */
+  at: number;
+  /** Crashes within the restart window, this one included. */
+  crashes: number;
+  maxRestarts: number;
+  windowMs: number;
+  /** True: restarted; false: the restarts are spent and the server stays stopped. */
+  restarted: boolean;
+}
+
+/** The client's state; `crash` is the last crash of this client (a new client, e.g. after Restart Server, has none). */
+export interface ServerState {
+  state: 'starting' | 'running' | 'stopped';
+  crash?: ServerCrash;
+}
 
 export class AdaDiffServer implements vscode.Disposable {
   private client: LanguageClient | undefined;
   private starting: Promise<LanguageClient> | undefined;
+  /** Set when the client stopped restarting a crashing server; Restart Server clears it. */
+  private gaveUp: ServerCrash | undefined;
   private readonly statusEmitter = new vscode.EventEmitter<StatusParams>();
   private readonly progressEmitter = new vscode.EventEmitter<PreviewProgressParams>();
-  private readonly stateEmitter = new vscode.EventEmitter<'starting' | 'running' | 'stopped'>();
+  private readonly stateEmitter = new vscode.EventEmitter<ServerState>();
   private readonly disposables: vscode.Disposable[] = [this.statusEmitter, this.progressEmitter, this.stateEmitter];
   /** adadiff/status notifications from the server. */
   readonly onStatus = this.statusEmitter.event;
@@ -58,8 +90,9 @@ export class AdaDiffServer implements vscode.Disposable {
     return (doc.uri.scheme === 'file' || doc.uri.scheme === 'untitled') && this.languages().includes(doc.languageId);
   }
 
-  /** The running client, starting it first if needed. */
+  /** The running client, starting it first if needed; rejects once the restarts after crashes are spent. */
   start(): Promise<LanguageClient> {
+    if (this.gaveUp) return Promise.reject(new Error(`the language server crashed ${crashCount(this.gaveUp)} and is stopped: run “AdaDiff: Restart Server”`));
     this.starting ??= this.create().catch((err: unknown) => {
       this.starting = undefined;
       throw err;
@@ -100,14 +133,18 @@ export class AdaDiffServer implements vscode.Disposable {
       // The hover's Preview / Generate asset / Train a step policy links are command: links; only ours may run.
       markdown: { isTrusted: { enabledCommands: [ClientCommands.preview, ClientCommands.generateAsset, ClientCommands.trainPolicy] } },
     };
+    const crashes = this.crashHandler(() => client);
+    clientOptions.errorHandler = crashes.handler;
     const client = new LanguageClient('adadiff', 'AdaDiff Language Server', serverOptions, clientOptions);
     client.onNotification(StatusNotification, (status) => this.statusEmitter.fire(status));
     client.onNotification(PreviewProgressNotification, (progress) => this.progressEmitter.fire(progress));
     client.onDidChangeState((e) => {
-      // A client we stopped on purpose (restart, trust granted) is no news; one that stopped by
-      // itself gave up restarting a crashing server.
+      // A client we stopped on purpose (restart, trust granted) is no news.
       if (client !== this.client) return;
-      this.stateEmitter.fire(e.newState === State.Running ? 'running' : e.newState === State.Starting ? 'starting' : 'stopped');
+      // Between a crash and its restart the client passes through 'stopped': the restart is the news.
+      if (e.newState === State.Stopped && crashes.restarting()) return;
+      const state = e.newState === State.Running ? 'running' : e.newState === State.Starting ? 'starting' : 'stopped';
+      this.stateEmitter.fire({ state, crash: crashes.last() });
     });
     this.client = client;
     this.log.info(`starting the language server (${module}), workspace ${vscode.workspace.isTrusted ? 'trusted' : 'untrusted'}`);
@@ -116,10 +153,57 @@ export class AdaDiffServer implements vscode.Disposable {
     return client;
   }
 
+  /**
+   * One client's error handler: the connection's errors as vscode-languageclient's default handles
+   * them (go on for the first three, then shut down); a closed connection is a crash, restarted
+   * while the RestartPolicy allows. `handled: true` keeps the library's own pop-ups away: the
+   * status item says it, and giving up gets a notification with a Restart Server button.
+   */
+  private crashHandler(client: () => LanguageClient): { handler: ErrorHandler; last(): ServerCrash | undefined; restarting(): boolean } {
+    const policy = new RestartPolicy();
+    let last: ServerCrash | undefined;
+    let restarting = false;
+    const handler: ErrorHandler = {
+      error: (_error, _message, count) => ({ action: count !== undefined && count <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown }),
+      closed: (): CloseHandlerResult => {
+        if (client() !== this.client) return { action: CloseAction.DoNotRestart, handled: true };
+        const verdict = policy.crashed();
+        last = { at: Date.now(), crashes: verdict.crashes, maxRestarts: verdict.maxRestarts, windowMs: verdict.windowMs, restarted: verdict.restart };
+        const within = crashCount(last);
+        if (verdict.restart) {
+          restarting = true;
+          this.log.error(`the language server crashed (${within}); restarting it (restart ${verdict.crashes} of ${verdict.maxRestarts})`);
+          this.stateEmitter.fire({ state: 'starting', crash: last });
+          return { action: CloseAction.Restart, handled: true };
+        }
+        this.gaveUp = last;
+        this.log.error(`the language server crashed ${within}; not restarting it again. Run "AdaDiff: Restart Server" to start it.`);
+        void vscode.window
+          .showErrorMessage(`AdaDiff: the language server crashed ${within} and was not restarted. Restart it when the cause is fixed; the log may say why it crashed.`, 'Restart Server', 'Show Log')
+          .then((pick) => {
+            if (pick === 'Restart Server') void vscode.commands.executeCommand('adadiff.restartServer');
+            if (pick === 'Show Log') this.log.show(true);
+          });
+        return { action: CloseAction.DoNotRestart, handled: true };
+      },
+    };
+    return {
+      handler,
+      last: () => last,
+      restarting: () => {
+        // Consumed by the one 'stopped' the restart passes through.
+        const was = restarting;
+        restarting = false;
+        return was;
+      },
+    };
+  }
+
   async stop(): Promise<void> {
     const client = this.client;
     this.client = undefined;
     this.starting = undefined;
+    this.gaveUp = undefined;
     try {
       await client?.dispose();
     } catch (err) {
@@ -131,3 +215,6 @@ export class AdaDiffServer implements vscode.Disposable {
     for (const d of this.disposables) d.dispose();
   }
 }
+
+/** "5 times within 3 minutes" */
+export const crashCount = (c: ServerCrash): string => `${c.crashes} time${c.crashes === 1 ? '' : 's'} within ${c.windowMs / 60_000} minutes`;

@@ -92,6 +92,11 @@ export interface StartOptions {
   home: string;
   /** Passed to VS Code as --vscode-option flags, e.g. enable-smoke-test-driver. */
   vscodeOptions?: string[];
+  /**
+   * Workspace trust enabled, folders untrusted until trusted in the workbench, without the startup
+   * prompt (a modal dialog; declining it is Restricted Mode too). Default: trust disabled.
+   */
+  trust?: boolean;
   log?: (line: string) => void;
 }
 
@@ -109,6 +114,7 @@ export async function startCodeServer(install: CodeServerInstall, o: StartOption
     'update.mode': 'none',
     'extensions.autoUpdate': false,
     'extensions.autoCheckUpdates': false,
+    ...(o.trust ? { 'security.workspace.trust.startupPrompt': 'never' } : {}),
   };
   writeFileSync(join(userData, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
   const args = [
@@ -117,10 +123,12 @@ export async function startCodeServer(install: CodeServerInstall, o: StartOption
     '--auth', 'none',
     '--user-data-dir', userData,
     '--extensions-dir', extensionsDir(o.home),
-    '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override',
+    '--disable-telemetry', '--disable-update-check', '--disable-getting-started-override',
+    ...(o.trust ? [] : ['--disable-workspace-trust']),
     ...(o.vscodeOptions ?? []).flatMap((opt) => ['--vscode-option', opt]),
   ];
-  const env = { ...process.env, XDG_CONFIG_HOME: join(o.home, 'config'), XDG_DATA_HOME: join(o.home, 'data'), XDG_CACHE_HOME: join(o.home, 'cache') };
+  // ADADIFF_E2E_RUNNER: the extension host inherits it; the suites then know a runner answers their questions.
+  const env = { ...process.env, XDG_CONFIG_HOME: join(o.home, 'config'), XDG_DATA_HOME: join(o.home, 'data'), XDG_CACHE_HOME: join(o.home, 'cache'), ADADIFF_E2E_RUNNER: 'code-server' };
   // Its own process group (setsid semantics): code-server leaves children behind otherwise.
   const child: ChildProcess = spawn(install.node, args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const log = o.log ?? (() => undefined);

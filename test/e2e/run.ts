@@ -1,16 +1,19 @@
 // The e2e entry point on machines that cannot download VS Code: a real VS Code (code-server from
 // npm) in headless Chromium. 1) The extension tests (test/e2e/suite) run in the extension host
 // through VS Code's smoke-test driver; 2) the UI test clicks through the workbench. With --vsix
-// the UI test runs against the packaged extension installed the way a user installs it.
+// the UI test runs against the packaged extension installed the way a user installs it. 3) A
+// second code-server with workspace trust enabled runs suite/trust.ts in an untrusted folder,
+// reading and clicking the workbench when that suite asks (trust-ui.ts).
 //
-//   node --import tsx test/e2e/run.ts [--vsix adadiff-linux-x64-0.1.0.vsix] [--skip-ui]
-import { copyFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+//   node --import tsx test/e2e/run.ts [--vsix adadiff-linux-x64-0.1.0.vsix] [--skip-ui] [--skip-trust | --only-trust]
+import { copyFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from './browser';
-import { ensureCodeServer, installVsix, type RunningCodeServer, startCodeServer } from './code-server';
-import { prepare, ROOT } from './setup';
+import { type CodeServerInstall, ensureCodeServer, installVsix, type RunningCodeServer, startCodeServer } from './code-server';
+import { prepare, prepareTrust, ROOT } from './setup';
+import { answerSuite } from './answers';
 import { uiTest } from './ui';
 
 const OUT = join(__dirname, 'out');
@@ -34,39 +37,72 @@ async function openWorkbench(browser: Browser, server: RunningCodeServer, ws: st
 
 const remote = (server: RunningCodeServer, path: string) => `vscode-remote://127.0.0.1:${server.port}${path}`;
 
-async function extensionTests(browser: Browser, server: RunningCodeServer, ws: string, suite: string): Promise<number> {
+/** A suite asks the runner for what only the page shows with a line "@@e2e NAME FILE"; the answer goes to FILE. */
+async function extensionTests(browser: Browser, server: RunningCodeServer, ws: string, suite: string, logName: string): Promise<number> {
   let exit: (code: number) => void = () => undefined;
   const exited = new Promise<number>((r) => (exit = r));
   // Everything the extension host prints goes to a log file; the suite's own lines to the console too.
-  const hostLog = createWriteStream(join(OUT, 'extension-host.log'));
+  const hostLog = createWriteStream(join(OUT, `${logName}.log`));
+  let page: Page | undefined;
+  const answer = answerSuite(OUT, logName);
+  const ask = (name: string, file: string) => {
+    log(`  the suite asks: ${name}`);
+    void answer(name, page!)
+      .catch((err: unknown) => ({ error: err instanceof Error ? err.message : String(err) }))
+      .then((result) => {
+        mkdirSync(dirname(file), { recursive: true });
+        writeFileSync(file, JSON.stringify(result));
+      });
+  };
   const payload: [string, string][] = [
     ['extensionDevelopmentPath', remote(server, ROOT)],
     ['extensionTestsPath', remote(server, suite)],
     ['skipWelcome', 'true'],
   ];
   // VS Code's smoke-test driver reports through these two functions.
-  const page = await openWorkbench(browser, server, ws, payload, async (p) => {
+  page = await openWorkbench(browser, server, ws, payload, async (p) => {
     await p.exposeFunction('codeAutomationExit', (code: number) => exit(code));
     await p.exposeFunction('codeAutomationLog', (type: string, logArgs: unknown[]) => {
       const text = logArgs.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ');
       hostLog.write(`[${type}] ${text}\n`);
       if (/^[✔✖]|extension tests passed/.test(text)) console.log(`  ${text}`);
+      const asked = /^@@e2e (\S+) (\S+)$/.exec(text);
+      if (asked) ask(asked[1], asked[2]);
     });
   });
   const timeout = new Promise<number>((r) => setTimeout(() => r(124), 300_000).unref());
   const code = await Promise.race([exited, timeout]);
-  if (code === 124) await page.screenshot({ path: join(OUT, 'extension-tests-timeout.png') });
+  if (code === 124) await page.screenshot({ path: join(OUT, `${logName}-timeout.png`) });
   await page.close();
   hostLog.end();
   return code;
 }
 
-/** The AdaDiff output channel of every window (VS Code writes log channels to files) into out/. */
-function keepExtensionLogs(home: string): void {
+/** The AdaDiff output channel of every window (VS Code writes log channels to files) into out/, as PREFIX-windowN.log. */
+function keepExtensionLogs(home: string, prefix: string): void {
   const walk = (dir: string): string[] =>
     readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
   const logs = existsSync(join(home, 'user-data', 'logs')) ? walk(join(home, 'user-data', 'logs')).filter((f) => f.endsWith('/adadiff.adadiff/AdaDiff.log')) : [];
-  logs.forEach((f, i) => copyFileSync(f, join(OUT, `AdaDiff-window${i + 1}.log`)));
+  logs.forEach((f, i) => copyFileSync(f, join(OUT, `${prefix}-window${i + 1}.log`)));
+}
+
+/**
+ * Workspace trust enabled (a code-server of its own, since trust is set at its start), the folder
+ * untrusted: suite/trust.ts. Returns the number of failed parts.
+ */
+async function trustTests(browser: Browser, install: CodeServerInstall, home: string): Promise<number> {
+  mkdirSync(home, { recursive: true });
+  const { workspace: ws, suite } = await prepareTrust(home);
+  const server = await startCodeServer(install, { home, trust: true, vscodeOptions: ['enable-smoke-test-driver'], log: process.env.E2E_VERBOSE ? (l) => console.log(`[code-server] ${l}`) : undefined });
+  log(`code-server with workspace trust enabled on ${server.url}`);
+  try {
+    const code = await extensionTests(browser, server, ws, suite, 'extension-host-trust');
+    log(`trust tests exited with ${code}`);
+    return code === 0 ? 0 : 1;
+  } finally {
+    await server.stop();
+    keepExtensionLogs(home, 'AdaDiff-trust');
+  }
 }
 
 async function main(): Promise<number> {
@@ -77,6 +113,22 @@ async function main(): Promise<number> {
     if (!existsSync(join(ROOT, built))) throw new Error(`${built} is missing: run npm run build first`);
   }
   const home = mkdtempSync(join(tmpdir(), 'adadiff-e2e-'));
+  const browser = await launchChromium();
+  let failures = 0;
+  try {
+    if (!args.includes('--only-trust')) failures += await mainTests(browser, install, join(home, 'main'));
+    if (!args.includes('--skip-trust')) failures += await trustTests(browser, install, join(home, 'trust'));
+  } finally {
+    await browser.close();
+    if (!process.env.E2E_KEEP) rmSync(home, { recursive: true, force: true });
+  }
+  log(failures ? `${failures} e2e part(s) failed` : 'e2e passed');
+  return failures ? 1 : 0;
+}
+
+/** Trust disabled: the extension tests, then the UI test. Returns the number of failed parts. */
+async function mainTests(browser: Browser, install: CodeServerInstall, home: string): Promise<number> {
+  mkdirSync(home, { recursive: true });
   const { workspace: ws, suite, model } = await prepare(home);
   log(`model: ${model ?? 'the bundled models/default'}`);
   if (vsix) {
@@ -85,10 +137,9 @@ async function main(): Promise<number> {
   }
   const server = await startCodeServer(install, { home, vscodeOptions: ['enable-smoke-test-driver'], log: process.env.E2E_VERBOSE ? (l) => console.log(`[code-server] ${l}`) : undefined });
   log(`code-server listening on ${server.url}`);
-  const browser = await launchChromium();
   let failures = 0;
   try {
-    const code = await extensionTests(browser, server, ws, suite);
+    const code = await extensionTests(browser, server, ws, suite, 'extension-host');
     log(`extension tests exited with ${code}`);
     if (code !== 0) failures++;
     if (!args.includes('--skip-ui')) {
@@ -105,13 +156,10 @@ async function main(): Promise<number> {
       await page.close();
     }
   } finally {
-    await browser.close();
     await server.stop();
-    keepExtensionLogs(home);
-    if (!process.env.E2E_KEEP) rmSync(home, { recursive: true, force: true });
+    keepExtensionLogs(home, 'AdaDiff');
   }
-  log(failures ? `${failures} e2e part(s) failed` : 'e2e passed');
-  return failures ? 1 : 0;
+  return failures;
 }
 
 main().then(

@@ -1,10 +1,11 @@
 // What both e2e entry points (run.ts: code-server, electron.ts: @vscode/test-electron) prepare:
 // a scratch copy of the test workspace with the model to use, and the extension-test suite
-// bundled to the CommonJS module VS Code loads.
+// bundled to the CommonJS module VS Code loads; for run.ts also the untrusted folder and its suite.
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as esbuild from 'esbuild';
 import { ensureFixtures } from '../fixtures/make-fixtures';
+import { TRUST_MODEL } from './suite/answers';
 import { NO_POLICY, TRAIN_ME } from './trainable-models';
 
 export const ROOT = resolve(__dirname, '..', '..');
@@ -39,12 +40,21 @@ export async function prepare(home: string): Promise<Prepared> {
   // Copies of the generated fixture model without a policy, for "Train Step Policy" (trainable-models.ts).
   const fixture = (await ensureFixtures()).optimum;
   for (const dir of [TRAIN_ME, NO_POLICY]) cpSync(fixture, join(workspace, dir), { recursive: true });
+  writeSettings(workspace, model ? { 'adadiff.model.path': model } : {});
+  return { workspace, suite: await bundleSuite(home, 'index'), model };
+}
+
+function writeSettings(workspace: string, settings: Record<string, unknown>): void {
   mkdirSync(join(workspace, '.vscode'), { recursive: true });
-  writeFileSync(join(workspace, '.vscode', 'settings.json'), JSON.stringify(model ? { 'adadiff.model.path': model } : {}, null, 2));
-  const suite = join(home, 'suite', 'index.js');
+  writeFileSync(join(workspace, '.vscode', 'settings.json'), JSON.stringify(settings, null, 2));
+}
+
+/** test/e2e/suite/NAME.ts bundled to HOME/suite/NAME.js. */
+async function bundleSuite(home: string, name: 'index' | 'trust'): Promise<string> {
+  const outfile = join(home, 'suite', `${name}.js`);
   await esbuild.build({
-    entryPoints: [join(__dirname, 'suite', 'index.ts')],
-    outfile: suite,
+    entryPoints: [join(__dirname, 'suite', `${name}.ts`)],
+    outfile,
     bundle: true,
     platform: 'node',
     format: 'cjs',
@@ -52,5 +62,18 @@ export async function prepare(home: string): Promise<Prepared> {
     external: ['vscode'],
     logLevel: 'warning',
   });
-  return { workspace, suite, model };
+  return outfile;
+}
+
+/**
+ * The folder for the trust suite, under `home`: the test workspace whose settings name a model
+ * folder of its own (a copy of the generated fixture model, inside the folder, as a repository
+ * would ship one), opened untrusted; and suite/trust.js.
+ */
+export async function prepareTrust(home: string): Promise<{ workspace: string; suite: string }> {
+  const workspace = join(home, 'untrusted');
+  cpSync(join(__dirname, 'workspace'), workspace, { recursive: true });
+  cpSync((await ensureFixtures()).optimum, join(workspace, TRUST_MODEL), { recursive: true });
+  writeSettings(workspace, { 'adadiff.model.path': TRUST_MODEL });
+  return { workspace, suite: await bundleSuite(home, 'trust') };
 }

@@ -1,81 +1,35 @@
 // Extension tests, run inside a real VS Code (code-server, or Electron via test/e2e/electron.ts)
 // with the real language server. VS Code loads this module and calls run(); a rejection fails the
-// run. Deliberately no test framework: a list of async checks, reported one line each.
+// run. Harness in harness.ts; the untrusted folder's tests are trust.ts.
 import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import * as vscode from 'vscode';
 import type { Lock } from '../../../server/assets';
-import type { AssetRunSummary, PromptCommandArgs, TrainPolicyResult } from '../../../shared/protocol';
+import type { AssetRunSummary, TrainPolicyResult } from '../../../shared/protocol';
 import { TRAIN_ME } from '../trainable-models';
+import {
+  adadiff,
+  askRunner,
+  ASTRONAUT,
+  childProcesses,
+  figure,
+  FOX,
+  hoverText,
+  LIGHTHOUSE,
+  lensesFor,
+  notifications,
+  open,
+  positionOf,
+  promptArgs,
+  serverPids,
+  test,
+  waitFor,
+  withRunner,
+  workspace,
+} from './harness';
 
-const tests: [string, () => Promise<void>][] = [];
-const test = (name: string, fn: () => Promise<void>) => tests.push([name, fn]);
-
-export async function run(): Promise<void> {
-  const failed: string[] = [];
-  for (const [name, fn] of tests) {
-    const t0 = Date.now();
-    try {
-      await fn();
-      console.log(`✔ ${name} (${Date.now() - t0} ms)`);
-    } catch (err) {
-      failed.push(name);
-      console.error(`✖ ${name} (${Date.now() - t0} ms)\n${err instanceof Error ? err.stack : String(err)}`);
-    }
-  }
-  console.log(`${tests.length - failed.length} of ${tests.length} extension tests passed`);
-  if (failed.length) throw new Error(`failed: ${failed.join('; ')}`);
-}
-
-const workspace = () => vscode.workspace.workspaceFolders![0].uri;
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
-
-async function open(file: string): Promise<vscode.TextDocument> {
-  const doc = await vscode.workspace.openTextDocument(vscode.Uri.joinPath(workspace(), file));
-  await vscode.window.showTextDocument(doc);
-  return doc;
-}
-
-/** The document's lenses, resolved (cost titles come from codeLens/resolve). */
-const lenses = async (doc: vscode.TextDocument) =>
-  (await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', doc.uri, 100)) ?? [];
-
-/** Waits until the server has started, loaded its model and answers with lenses for `prompt`. */
-const lensesFor = (doc: vscode.TextDocument, prompt: string) =>
-  waitFor(`CodeLens for "${prompt}"`, async () => {
-    const all = await lenses(doc);
-    return all.some((l) => promptArgs(l)?.prompt === prompt && l.command?.command === 'adadiff.preview') ? all : undefined;
-  });
-
-const promptArgs = (lens: vscode.CodeLens): PromptCommandArgs | undefined => lens.command?.arguments?.[0] as PromptCommandArgs | undefined;
-
-const positionOf = (doc: vscode.TextDocument, text: string, offset = 3): vscode.Position => {
-  const at = doc.getText().indexOf(text);
-  assert.ok(at >= 0, `"${text}" is in ${doc.uri.path}`);
-  return doc.positionAt(at + offset);
-};
-
-async function hoverText(doc: vscode.TextDocument, position: vscode.Position): Promise<string> {
-  const hovers = await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', doc.uri, position);
-  return (hovers ?? [])
-    .flatMap((h) => h.contents)
-    .map((c) => (typeof c === 'string' ? c : c.value))
-    .join('\n');
-}
+export { run } from './harness';
 
 function checkCostLens(all: vscode.CodeLens[], line: number): void {
   const titles = all.filter((l) => l.range.start.line === line).map((l) => l.command?.title ?? '');
@@ -86,9 +40,6 @@ function checkCostLens(all: vscode.CodeLens[], line: number): void {
   assert.ok(titles.includes('Preview'), `a Preview lens on line ${line + 1}; titles: ${JSON.stringify(titles)}`);
 }
 
-const FOX = 'a watercolor fox in a snowy forest, soft morning light';
-const LIGHTHOUSE = 'a lighthouse on a cliff at dusk, oil painting';
-const ASTRONAUT = 'an astronaut riding a horse on mars, photorealistic';
 
 test('Markdown: lenses on the image alt text (with Generate asset) and on the prompt fence', async () => {
   const doc = await open('README.md');
@@ -229,6 +180,99 @@ test('Recalibrate runs the server\'s adadiff.server.recalibrate', async () => {
   const doc = await open('README.md');
   await lensesFor(doc, FOX);
 });
+
+/** The one language server process (waits for it: a restart forks a new one). */
+const onlyServer = () => waitFor('the language server process', () => (serverPids().length === 1 ? serverPids()[0] : undefined), 30_000);
+
+/** Kills the server with SIGKILL; resolves when a hover answers again with the model's steps. */
+async function killAndWaitForHover(doc: vscode.TextDocument): Promise<{ killed: number; hoverMs: number }> {
+  const killed = await onlyServer();
+  const t0 = Date.now();
+  process.kill(killed, 'SIGKILL');
+  await waitFor('a hover from the restarted server', async () => {
+    if (serverPids().includes(killed)) return undefined;
+    return /steps/.test(await hoverText(doc, positionOf(doc, FOX, 5))) ? true : undefined;
+  }, 60_000);
+  return { killed, hoverMs: Date.now() - t0 };
+}
+
+test('The server killed with SIGKILL: the client restarts it, the status item says so, hovers and lenses answer again', async () => {
+  const api = await adadiff();
+  const doc = await open('README.md');
+  await lensesFor(doc, FOX);
+  const pid = await onlyServer();
+  // The previews above started a render worker: it must not outlive its server.
+  const workers = childProcesses(pid).map((p) => p.pid);
+  assert.ok(workers.length > 0, 'the server has a render worker (the previews above ran on it)');
+  const t0 = Date.now();
+  process.kill(pid, 'SIGKILL');
+  const shown = await waitFor('the status item to show the restart', () => (/restarted after a crash/.test(api.status().text) ? api.status() : undefined), 30_000);
+  const statusMs = Date.now() - t0;
+  assert.match(shown.accessibility, /; the language server crashed at .* and was restarted \(restart 1 of 4 within 3 minutes; after that it stays stopped\)$/);
+  assert.match(shown.tooltip, /⚠ The language server crashed at .* and was restarted \(restart 1 of 4 within 3 minutes/);
+  assert.equal(shown.command, 'adadiff.showLog');
+  const text = await waitFor('a hover from the restarted server', async () => {
+    const t = await hoverText(doc, positionOf(doc, FOX, 5));
+    return /steps/.test(t) ? t : undefined;
+  }, 60_000);
+  const hoverMs = Date.now() - t0;
+  assert.match(text, /command:adadiff\.preview/);
+  const restarted = await onlyServer();
+  assert.notEqual(restarted, pid, 'a new server process');
+  checkCostLens(await lensesFor(doc, FOX), positionOf(doc, FOX).line);
+  const readyMs = await waitFor('the status item ready again', () => (/^AdaDiff: ready/.test(api.status().accessibility) ? Date.now() - t0 : undefined), 30_000);
+  assert.match(api.status().text, /restarted after a crash/, 'the note stays once the restarted server is ready');
+  await withRunner('the rendered status item', async () => {
+    assert.match((await askRunner('status-item')).text, /restarted after a crash/, 'the status bar shows it');
+  });
+  await waitFor('the killed server\'s render worker to exit', () => (workers.every((w) => !isAlive(w)) ? true : undefined), 10_000);
+  figure(`server SIGKILL -> status item says restarted ${statusMs} ms, hover answers ${hoverMs} ms, status ready ${readyMs} ms; its render worker exited too`);
+});
+
+test('Killed more often than the limit: the client stops restarting, the status item says how to restart, Restart Server works', async () => {
+  const api = await adadiff();
+  const doc = await open('README.md');
+  // The test above used restart 1 of 4; three more are restarted.
+  const times: number[] = [];
+  for (let restart = 2; restart <= 4; restart++) {
+    times.push((await killAndWaitForHover(doc)).hoverMs);
+    assert.match(api.status().accessibility, new RegExp(`restarted \\(restart ${restart} of 4 within 3 minutes`));
+  }
+  // The fifth crash within 3 minutes: no restart.
+  const last = await onlyServer();
+  process.kill(last, 'SIGKILL');
+  const stopped = await waitFor('the status item to say the server stays stopped', () => (/not restarted/.test(api.status().accessibility) ? api.status() : undefined), 30_000);
+  assert.match(stopped.accessibility, /^AdaDiff: error, The language server crashed 5 times within 3 minutes and was not restarted/);
+  assert.match(stopped.tooltip, /Restart Server/);
+  assert.match(stopped.text, /AdaDiff stopped: click to restart/);
+  assert.equal(stopped.command, 'adadiff.restartServer', 'a click on the item restarts the server');
+  await withRunner('the notification and the rendered status item', async () => {
+    const shown = await waitFor('the notification', async () => (await notifications()).find((n) => /language server crashed 5 times/.test(n.message)), 20_000);
+    assert.match(shown.message, /^AdaDiff: the language server crashed 5 times within 3 minutes and was not restarted/);
+    assert.deepEqual(shown.buttons, ['Restart Server', 'Show Log']);
+    const rendered = await askRunner('status-item');
+    assert.match(rendered.text, /AdaDiff stopped: click to restart/);
+    assert.match(rendered.ariaLabel, /crashed 5 times within 3 minutes and was not restarted/);
+  });
+  await new Promise((r) => setTimeout(r, 3000));
+  assert.deepEqual(serverPids(), [], 'no server process comes back by itself');
+  assert.equal(await hoverText(doc, positionOf(doc, FOX, 5)), '', 'no hovers from a stopped server');
+  // What a command says meanwhile: the restart, not "client is not running".
+  await assert.rejects(Promise.resolve(vscode.commands.executeCommand('adadiff.recalibrate')), /crashed 5 times within 3 minutes and is stopped: run “AdaDiff: Restart Server”/);
+  await vscode.commands.executeCommand(stopped.command);
+  await lensesFor(doc, FOX);
+  await waitFor('the status item ready, without the crash note', () => (/^AdaDiff: ready/.test(api.status().accessibility) && !/crash/.test(api.status().text) ? true : undefined), 30_000);
+  figure(`restarts 2-4: hover answers ${times.join(', ')} ms after the kill; the 5th crash within 3 minutes left it stopped`);
+});
+
+/** A zombie (an orphan nobody has reaped yet) is dead too. */
+function isAlive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
 
 test('Restart Server brings the lenses back', async () => {
   await vscode.commands.executeCommand('adadiff.restartServer');
