@@ -136,7 +136,7 @@ export class PolicyTraining {
 
   /** The refusals, in the order a user can act on them; then the model, loaded. */
   private async target(uri: string | undefined): Promise<{ s: AdaDiffSettings; choice: ModelChoice; model: ReadyModel }> {
-    if (!this.ctx.trusted) throw failed('AdaDiff trains no step policy in an untrusted workspace: training writes adadiff/policy.onnx into the model folder. Trust the workspace first.');
+    if (!this.ctx.trusted) throw failed('Training a step policy is disabled in an untrusted workspace: it writes adadiff/policy.onnx into the model folder. Trust the workspace first.');
     const s = await this.ctx.settings.get(uri);
     const choice = this.ctx.models.choose(s, uri);
     if (choice.bundled) {

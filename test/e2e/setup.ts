@@ -32,10 +32,10 @@ export async function prepare(home: string): Promise<Prepared> {
   cpSync(join(__dirname, 'workspace'), workspace, { recursive: true });
   const model = await testModelPath();
   if (model) {
-    // The generated fixture model is tiny: 500 steps at its 64x64 take about a second, too short
-    // to cancel. At 1024x1024 they take several, as 500 steps of the bundled 64x64 model do.
+    // The generated fixture model is tiny: 1000 steps at its 64x64 take a second or two, too short
+    // to cancel. At 1024x1024 they take several, as 1000 steps of the bundled 64x64 model do.
     const slow = join(workspace, 'slow.md');
-    writeFileSync(slow, readFileSync(slow, 'utf8').replace('steps: 500', 'steps: 500, size: 1024'));
+    writeFileSync(slow, readFileSync(slow, 'utf8').replace('steps: 1000', 'steps: 1000, size: 1024'));
   }
   // Copies of the generated fixture model without a policy, for "Train Step Policy" (trainable-models.ts).
   const fixture = (await ensureFixtures()).optimum;

@@ -106,7 +106,7 @@ export async function uiTest(page: Page, out: string, log: (line: string) => voi
     await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'slow.md' }).click();
     await page.locator('.monaco-editor .view-line', { hasText: 'cathedral' }).first().waitFor({ timeout: 30_000 });
     await lens.locator('a', { hasText: /^Preview$/ }).first().click();
-    const f = await findInFrames(page, async (fr: Frame) => ((await fr.locator('#status-text', { hasText: /denoising step \d+ \/ 500|Error/ }).count()) ? fr : undefined), 60_000);
+    const f = await findInFrames(page, async (fr: Frame) => ((await fr.locator('#status-text', { hasText: /denoising step \d+ \/ 1000|Error/ }).count()) ? fr : undefined), 60_000);
     assert.match((await f.locator('#status-text').textContent()) ?? '', /denoising/);
     // The intermediate x0 prediction (adadiff/previewProgress) shows while it denoises.
     await f.locator('#main-figure:not([hidden]) #image[src^="data:image/png"]').waitFor({ timeout: 20_000 });

@@ -73,7 +73,7 @@ test('untrusted: the refusals are on screen, and the preview\'s Save button is d
   const shown = (await notifications()).map((n) => n.message);
   figure(`untrusted: the notifications read ${JSON.stringify(shown)}`);
   assert.ok(shown.includes(UNTRUSTED), `"${UNTRUSTED}" is shown; notifications: ${JSON.stringify(shown)}`);
-  assert.ok(shown.some((n) => /trains no step policy in an untrusted workspace/.test(n)), `the training refusal is shown; notifications: ${JSON.stringify(shown)}`);
+  assert.ok(shown.some((n) => /Training a step policy is disabled in an untrusted workspace/.test(n)), `the training refusal is shown; notifications: ${JSON.stringify(shown)}`);
   assert.deepEqual(await askRunner('save-button'), { disabled: true, title: 'Saving is disabled in an untrusted workspace' });
 });
 
