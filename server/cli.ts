@@ -10,11 +10,12 @@ import { lspCommand } from './cli/lsp';
 import { predictCommand } from './cli/predict';
 import { sheetCommand } from './cli/sheet';
 import { trainPolicyCommand } from './cli/train-policy';
+import { workerCommand } from './cli/worker';
 
-const commands: Command[] = [generateCommand, predictCommand, assetsCommand, trainPolicyCommand, evalCommand, sheetCommand, doctorCommand, calibrateCommand, lspCommand];
+const commands: Command[] = [generateCommand, predictCommand, assetsCommand, trainPolicyCommand, evalCommand, sheetCommand, doctorCommand, calibrateCommand, workerCommand, lspCommand];
 
 // Errors that describe bad input or a bad model folder: their message is the whole story.
-const EXPECTED_ERRORS = new Set(['ModelError', 'PolicyError', 'NoProviderError', 'CancelledError', 'RangeError']);
+const EXPECTED_ERRORS = new Set(['ModelError', 'PolicyError', 'NoProviderError', 'CancelledError', 'RangeError', 'PoolError', 'JobError']);
 
 function help(): string {
   return ['usage: adadiff <command> [options]', '', ...commands.map((c) => `  ${c.name.padEnd(14)} ${c.summary}`), '', 'adadiff <command> --help for its options'].join('\n');

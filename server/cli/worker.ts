@@ -1,0 +1,47 @@
+// `adadiff worker`: a long-running pool worker on this machine (server/pool/worker.ts). The first
+// Ctrl-C (or SIGTERM) finishes the jobs in flight and leaves; a second quits at once.
+import { startPoolWorker } from '../pool/worker';
+import { defineCommand, flag, text } from './command';
+import { withEngine } from './context';
+import { int, model } from './options';
+import { redisTarget } from './pool';
+
+export const workerCommand = defineCommand({
+  name: 'worker',
+  summary: 'take reward-table rows and asset images from a pool on Redis, until Ctrl-C',
+  options: {
+    redis: { ...text('URL', 'the pool: redis:// or rediss:// (TLS); the password may come from ADADIFF_REDIS_PASSWORD'), required: true },
+    model,
+    concurrency: int('N', { min: 1, max: 64 }, 'jobs in flight at once', { default: () => 1 }),
+    'stalled-seconds': int('SECONDS', { min: 1, max: 3600 }, "how long a killed worker's job stays locked before another worker takes it", { default: () => 30 }),
+    'allow-unauthenticated-redis': flag('accept a Redis on another machine that asks for no password (a trusted network only)'),
+  },
+  run: (values) =>
+    withEngine(async (engine) => {
+      const log = (line: string) => console.error(`[${new Date().toISOString()}] ${line}`);
+      const worker = await startPoolWorker({
+        target: redisTarget(values),
+        modelDir: values.model,
+        engine,
+        concurrency: values.concurrency,
+        stalledSeconds: values['stalled-seconds'],
+        log,
+      });
+      await new Promise<void>((resolve) => {
+        let stopping = false;
+        const stop = () => {
+          if (stopping) process.exit(130);
+          stopping = true;
+          log('finishing the jobs in flight (Ctrl-C again to quit at once)');
+          worker.close().then(resolve, (err: Error) => {
+            log(`closing: ${err.message}`);
+            resolve();
+          });
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      log('stopped');
+      return 0;
+    }),
+});
