@@ -103,13 +103,15 @@ export function redisOptions(target: RedisTarget, blocking: boolean): RedisOptio
 /** A plain connection, connected and answering PING, or a PoolError that says Redis is not reachable. */
 export async function connectRedis(target: RedisTarget): Promise<Redis> {
   const client = new Redis({ ...redisOptions(target, false), lazyConnect: true, retryStrategy: () => null });
-  client.on('error', () => undefined); // the connect() below reports it
+  // connect() rejects with "Connection is closed"; the cause (ECONNREFUSED, a TLS error) comes as an event.
+  let cause: Error | undefined;
+  client.on('error', (err: Error) => (cause ??= err));
   try {
     await client.connect();
     await client.ping();
   } catch (err) {
     client.disconnect();
-    const message = (err as Error).message;
+    const message = (cause ?? (err as Error)).message;
     if (/NOAUTH|WRONGPASS|NOPERM/.test(message)) throw new PoolError(`Redis at ${target.display} refused the credentials: ${message}`);
     throw new PoolError(`cannot reach Redis at ${target.display}: ${message}`);
   }

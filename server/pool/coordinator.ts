@@ -36,6 +36,7 @@ interface Pending {
 
 const WATCH_MS = 500;
 const SWEEP_MS = 5000;
+const CLOSE_MS = 3000;
 /** Finished jobs are removed once read; these bounds only clean up after a coordinator that was killed. */
 const KEEP = { age: 24 * 3600 } as const;
 
@@ -154,10 +155,20 @@ export class PoolCoordinator {
   async close(): Promise<void> {
     clearInterval(this.watchdog);
     clearInterval(this.heartbeat);
-    await this.cancelWaiting();
-    for (const id of this.pending.keys()) this.settle(id, new CancelledError());
-    await Promise.all([...this.queues.values()].flatMap(({ queue, events }) => [queue.close(), events.close()]));
-    if (this.client.status === 'ready') await endRun(this.client, this.run).catch(() => undefined);
+    // With Redis gone none of this can finish: give it a moment, then let go of the connections.
+    const tidy = (async () => {
+      await this.cancelWaiting();
+      for (const id of [...this.pending.keys()]) this.settle(id, new CancelledError());
+      if (this.client.status === 'ready') await endRun(this.client, this.run).catch(() => undefined);
+      await Promise.all([...this.queues.values()].flatMap(({ queue, events }) => [queue.close(), events.close()]));
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([tidy.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, CLOSE_MS)))]);
+    clearTimeout(timer);
+    for (const { queue, events } of this.queues.values()) {
+      void queue.disconnect().catch(() => undefined);
+      void events.disconnect().catch(() => undefined);
+    }
     this.client.disconnect();
   }
 

@@ -16,8 +16,8 @@ export interface WorkerInfo {
   queues: string[];
 }
 
-export const PRESENCE_TTL_MS = 15_000;
-export const PRESENCE_REFRESH_MS = 5_000;
+export const PRESENCE_TTL_MS = 6_000;
+export const PRESENCE_REFRESH_MS = 2_000;
 
 export async function announce(client: Redis, info: WorkerInfo): Promise<void> {
   await client.set(PRESENCE_PREFIX + info.id, JSON.stringify(info), 'PX', PRESENCE_TTL_MS);

@@ -74,11 +74,11 @@ export async function startPoolWorker(opts: PoolWorkerOptions): Promise<PoolWork
       opts.log(`start ${data.kind} ${job.id}: "${data.kind === 'row' ? data.task.prompt : data.spec.prompt}"`);
       if (data.kind === 'row') {
         const line = await scoreRow(handle.model, { ...data.settings, scorer: fidelityScorer }, data.task);
-        opts.log(`row "${data.task.prompt}" seed ${data.task.seed} (${data.task.missing.join(',')} steps): ${(jobMs() / 1000).toFixed(2)} s`);
+        opts.log(`done row ${job.id}: seed ${data.task.seed}, ${data.task.missing.join(',')} steps, ${(jobMs() / 1000).toFixed(2)} s`);
         return { line, worker: id, jobMs: jobMs() };
       }
       const asset = await renderAsset(handle, data.spec);
-      opts.log(`image "${data.spec.prompt}" seed ${data.spec.seed}, ${asset.steps} steps: ${(jobMs() / 1000).toFixed(2)} s`);
+      opts.log(`done asset ${job.id}: seed ${data.spec.seed}, ${asset.steps} steps, ${(jobMs() / 1000).toFixed(2)} s`);
       return { asset: { ...asset, png: asset.png.toString('base64') }, worker: id, jobMs: jobMs() };
     };
 
