@@ -6,7 +6,8 @@ import { UsageError } from './args';
 import { defineCommand, flag } from './command';
 import { withEngine } from './context';
 import { json, model, poolOptions } from './options';
-import { describePoolProgress, withPool } from './pool';
+import { describePoolProgress, withPool } from '../pool/session';
+import { poolSpec } from './pool';
 import { progressBar } from './progress';
 
 export const assetsCommand = defineCommand({
@@ -38,8 +39,8 @@ export const assetsCommand = defineCommand({
       let poolLine = '';
       try {
         // A check or dry run renders nothing: it needs no pool.
-        const pooled = values.check || values['dry-run'] ? { ...values, redis: undefined } : values;
-        const summary = await withPool(pooled, (p) => (poolLine = describePoolProgress(p)), (pool) => generateAssets(
+        const spec = values.check || values['dry-run'] ? undefined : poolSpec(values);
+        const summary = await withPool(spec, (p) => (poolLine = describePoolProgress(p)), (pool) => generateAssets(
           { root, model: values.model, engine, check: values.check, dryRun: values['dry-run'], force: values.force, renderer: pool?.assets() },
           {
             signal: controller.signal,

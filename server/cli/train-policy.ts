@@ -15,7 +15,8 @@ import { heldOutSets, readPromptsFile, UsageError } from './args';
 import { defineCommand, text } from './command';
 import { cacheDir, withLoadedModel } from './context';
 import { choice, guidance, int, ints, json, model, num, poolOptions, promptsFile, scheduler, scorer, seeds, size } from './options';
-import { describePoolProgress, withPool } from './pool';
+import { describePoolProgress, withPool } from '../pool/session';
+import { poolSpec } from './pool';
 import { progressBar } from './progress';
 
 /** lambda and gamma: any weight a user might try. */
@@ -73,7 +74,7 @@ export const trainPolicyCommand = defineCommand({
       const abort = new AbortController();
       process.once('SIGINT', () => abort.abort());
       let poolLine = '';
-      const result = await withPool(values, (p) => (poolLine = describePoolProgress(p)), (pool) => trainPolicy(model, {
+      const result = await withPool(poolSpec(values), (p) => (poolLine = describePoolProgress(p)), (pool) => trainPolicy(model, {
         prompts,
         heldOut,
         scheduler: generation.scheduler,

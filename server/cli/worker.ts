@@ -4,7 +4,8 @@ import { startPoolWorker } from '../pool/worker';
 import { defineCommand, flag, text } from './command';
 import { withEngine } from './context';
 import { int, model } from './options';
-import { redisTarget } from './pool';
+import { poolTarget } from '../pool/session';
+import { poolSpec } from './pool';
 
 export const workerCommand = defineCommand({
   name: 'worker',
@@ -20,7 +21,7 @@ export const workerCommand = defineCommand({
     withEngine(async (engine) => {
       const log = (line: string) => console.error(`[${new Date().toISOString()}] ${line}`);
       const worker = await startPoolWorker({
-        target: redisTarget(values),
+        target: poolTarget(poolSpec(values)!),
         modelDir: values.model,
         engine,
         concurrency: values.concurrency,

@@ -62,6 +62,8 @@ export interface WorkerProcess {
   /** Jobs this worker started and did not finish (what a kill interrupted). */
   unfinished(): string[];
   finished(): number;
+  /** Seconds each finished job took on the worker, as it logged them. */
+  jobSeconds(): number[];
 }
 
 /** Starts `count` workers on `model` and waits until each says it is ready. */
@@ -92,6 +94,7 @@ export async function startWorkers(redis: RedisServer, model: string, count: num
         log: () => log,
         unfinished: () => started().filter((id) => !done().includes(id)),
         finished: () => done().length,
+        jobSeconds: () => [...log.matchAll(/done \w+ \S+: .*, ([\d.]+) s\n/g)].map((m) => Number(m[1])),
       };
     }),
   );
@@ -107,10 +110,11 @@ export interface CliRun {
   seconds: number;
 }
 
-export function runCli(args: string[], cacheDir: string, extra: Record<string, string> = {}): CliRun {
+export function runCli(args: string[], cacheDir: string, extra: Record<string, string> = {}, timeoutMs = 120_000): CliRun {
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, [CLI, ...args], { env: cliEnv(cacheDir, extra), encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status, out: r.stdout + r.stderr, seconds: (performance.now() - t0) / 1000 };
+  const r = spawnSync(process.execPath, [CLI, ...args], { env: cliEnv(cacheDir, extra), encoding: 'utf8', timeout: timeoutMs });
+  const killed = r.signal ? `\n(killed by ${r.signal}${r.error ? `: ${r.error.message}` : ''})` : '';
+  return { code: r.status, out: r.stdout + r.stderr + killed, seconds: (performance.now() - t0) / 1000 };
 }
 
 /** The CLI in the background, for runs a test kills or watches. */
