@@ -60,6 +60,8 @@ export const benchPool: BenchSection = {
         const workers = await startWorkers(redis, model, count, workerCache);
         try {
           const t = table(model, prompts, tempDir(`bench-pool-${count}`), ['--redis', redis.url]);
+          // table() waits synchronously: let the workers' logs, piped meanwhile, be read.
+          await new Promise((r) => setTimeout(r, 500));
           pooled[count] = { ...t, workerSeconds: round(workers.flatMap((w) => w.jobSeconds()).reduce((a, b) => a + b, 0)) };
         } finally {
           stopWorkers(workers);

@@ -1,9 +1,9 @@
 // `adadiff worker`: a long-running pool worker on this machine (server/pool/worker.ts). The first
 // Ctrl-C (or SIGTERM) finishes the jobs in flight and leaves; a second quits at once.
 import { startPoolWorker } from '../pool/worker';
-import { defineCommand, flag, text } from './command';
+import { defineCommand } from './command';
 import { withEngine } from './context';
-import { int, model } from './options';
+import { int, model, poolOptions } from './options';
 import { poolTarget } from '../pool/session';
 import { poolSpec } from './pool';
 
@@ -11,11 +11,11 @@ export const workerCommand = defineCommand({
   name: 'worker',
   summary: 'take reward-table rows and asset images from a pool on Redis, until Ctrl-C',
   options: {
-    redis: { ...text('URL', 'the pool: redis:// or rediss:// (TLS); the password may come from ADADIFF_REDIS_PASSWORD'), required: true },
+    redis: { ...poolOptions.redis, help: 'the pool: redis:// or rediss:// (TLS); the password may come from ADADIFF_REDIS_PASSWORD', required: true },
     model,
     concurrency: int('N', { min: 1, max: 64 }, 'jobs in flight at once', { default: () => 1 }),
     'stalled-seconds': int('SECONDS', { min: 1, max: 3600 }, "how long a killed worker's job stays locked before another worker takes it", { default: () => 30 }),
-    'allow-unauthenticated-redis': flag('accept a Redis on another machine that asks for no password (a trusted network only)'),
+    'allow-unauthenticated-redis': poolOptions['allow-unauthenticated-redis'],
   },
   run: (values) =>
     withEngine(async (engine) => {

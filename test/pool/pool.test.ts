@@ -164,6 +164,14 @@ describe('a pool of workers on Redis', () => {
     assert.ok(!existsSync(join(dir, 'cache', 'reward-tables')), 'nothing was started');
   });
 
+  test('Ctrl-C stops a worker cleanly: it leaves the pool and exits 0', async () => {
+    const [worker] = await startWorkers(redis, model, 1, workerCache);
+    const exited = new Promise<number | null>((resolve) => worker.child.on('exit', (code) => resolve(code)));
+    worker.child.kill('SIGINT');
+    assert.equal(await exited, 0, worker.log());
+    assert.match(worker.log(), /finishing the jobs in flight[\s\S]*stopped/);
+  });
+
   test('Redis lost mid-run: a clear error, and the rows done stay in the cache', async () => {
     const own = await startRedis();
     const [worker] = await startWorkers(own, model, 1, workerCache);

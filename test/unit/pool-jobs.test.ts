@@ -3,6 +3,7 @@
 // result before it writes anything. The live pool is test/pool/.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { poolSpec, readSettings } from '../../server/lsp/settings';
 import { encodePng } from '../../server/pipeline/png';
 import { isLoopback, parseRedisUrl, redisOptions, redact } from '../../server/pool/connection';
 import { type AssetJob, assetQueue, LIMITS, parseAssetResult, parseJob, parseRowResult, rowQueue, type RowJob } from '../../server/pool/jobs';
@@ -137,5 +138,18 @@ describe('pool results', () => {
     for (const [value, message] of bad) assert.throws(() => parseAssetResult(value, assetJob()), message);
     // steps 'auto': the worker's policy chose; any step count is an answer.
     assert.equal(parseAssetResult({ asset: { ...asset, steps: 7 }, worker: 'w', jobMs: 1 }, assetJob({ steps: 'auto' })).asset.steps, 7);
+  });
+});
+
+describe('the editor pool settings', () => {
+  it('adadiff.pool.redis names the pool; the password comes from SecretStorage; the URL is checked before any work', () => {
+    const s = (pool: unknown) => readSettings({ pool }).settings;
+    assert.equal(poolSpec(s(undefined), 'pw'), undefined, 'no pool: everything runs here');
+    assert.deepEqual(poolSpec(s({ redis: ' rediss://pool.example.com ' }), 'pw'), { url: 'rediss://pool.example.com', password: 'pw', allowUnauthenticated: false });
+    assert.throws(() => poolSpec(s({ redis: 'rediss://pool.example.com' }), undefined), /must require a password.*/, 'no password stored yet');
+    assert.ok(poolSpec(s({ redis: 'redis://10.1.1.1', allowUnauthenticated: true }), undefined));
+    const bad = readSettings({ pool: { redis: 42, allowUnauthenticated: 'yes' } });
+    assert.deepEqual(bad.settings.pool, { redis: '', allowUnauthenticated: false });
+    assert.equal(bad.problems.length, 2);
   });
 });
