@@ -20,6 +20,18 @@ export const workerCommand = defineCommand({
   run: (values) =>
     withEngine(async (engine) => {
       const log = (line: string) => console.error(`[${new Date().toISOString()}] ${line}`);
+      // Listening from the start: a Ctrl-C while the model loads stops the worker once it is up.
+      let stopping = false;
+      let stopRequested!: () => void;
+      const stop = new Promise<void>((resolve) => (stopRequested = resolve));
+      const onSignal = () => {
+        if (stopping) process.exit(130);
+        stopping = true;
+        log('finishing the jobs in flight (Ctrl-C again to quit at once)');
+        stopRequested();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       const worker = await startPoolWorker({
         target: poolTarget(poolSpec(values)!),
         modelDir: values.model,
@@ -28,20 +40,8 @@ export const workerCommand = defineCommand({
         stalledSeconds: values['stalled-seconds'],
         log,
       });
-      await new Promise<void>((resolve) => {
-        let stopping = false;
-        const stop = () => {
-          if (stopping) process.exit(130);
-          stopping = true;
-          log('finishing the jobs in flight (Ctrl-C again to quit at once)');
-          worker.close().then(resolve, (err: Error) => {
-            log(`closing: ${err.message}`);
-            resolve();
-          });
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      await stop;
+      await worker.close().catch((err: Error) => log(`closing: ${err.message}`));
       log('stopped');
       return 0;
     }),

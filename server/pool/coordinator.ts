@@ -42,7 +42,7 @@ const KEEP = { age: 24 * 3600 } as const;
 
 export class PoolCoordinator {
   readonly run = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
-  private readonly queues = new Map<string, { queue: Queue; events: QueueEvents }>();
+  private readonly queues = new Map<string, { queue: Queue; events: QueueEvents; ready: Promise<void> }>();
   private readonly pending = new Map<string, Pending>();
   private readonly perWorker = new Map<string, { done: number; ms: number }>();
   private submitted = 0;
@@ -54,6 +54,7 @@ export class PoolCoordinator {
   private noWorkerSince: number | undefined;
   private watching = false;
   private lastSweep = Date.now();
+  private readonly signals = new WeakSet<AbortSignal>();
   private nextJob = 0;
 
   private constructor(
@@ -82,7 +83,7 @@ export class PoolCoordinator {
     return async (model, settings) => {
       const hash = await model.folder.hash();
       const queue = rowQueue(hash);
-      await this.requireWorkers(queue, `model "${model.folder.name}" (hash ${hash.slice(0, 10)})`);
+
       const job = (task: RowTask): RowJob => ({
         v: JOB_VERSION,
         kind: 'row',
@@ -99,6 +100,9 @@ export class PoolCoordinator {
       });
       return {
         run: async (tasks, onRow, signal) => {
+          // A table the cache already holds needs no worker.
+          if (tasks.length === 0) return;
+          await this.requireWorkers(queue, `model "${model.folder.name}" (hash ${hash.slice(0, 10)})`);
           // Rows are written one at a time, in the order they come back.
           let writing: Promise<void> = Promise.resolve();
           let firstError: Error | undefined;
@@ -190,11 +194,11 @@ export class PoolCoordinator {
       events.on('error', () => undefined);
       events.on('completed', ({ jobId }) => void this.collect(name, jobId));
       events.on('failed', ({ jobId, failedReason }) => this.fail(name, jobId, failedReason));
-      entry = { queue, events };
+      // Listening before the first job is added, so no event is missed: every caller waits for it.
+      entry = { queue, events, ready: Promise.all([queue.waitUntilReady(), events.waitUntilReady()]).then(() => undefined) };
       this.queues.set(name, entry);
-      // Listening before the first job is added, so no event is missed.
-      await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
     }
+    await entry.ready;
     return entry;
   }
 
@@ -204,8 +208,7 @@ export class PoolCoordinator {
     const { queue } = await this.queueFor(queueName);
     const id = `${this.run}.${this.nextJob++}`;
     const result = new Promise<unknown>((resolve, reject) => this.pending.set(id, { queue: queueName, resolve, reject }));
-    const onAbort = () => void this.cancelWaiting();
-    signal?.addEventListener('abort', onAbort, { once: true });
+    this.cancelOn(signal);
     try {
       await queue.add(data.kind, data, { jobId: id, attempts: 1, removeOnComplete: KEEP, removeOnFail: KEEP });
       this.submitted++;
@@ -219,9 +222,14 @@ export class PoolCoordinator {
     } catch (err) {
       this.pending.delete(id);
       throw err;
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
     }
+  }
+
+  /** One listener per signal, however many jobs it covers (a listener per job would be hundreds). */
+  private cancelOn(signal: AbortSignal | undefined): void {
+    if (!signal || this.signals.has(signal)) return;
+    this.signals.add(signal);
+    signal.addEventListener('abort', () => void this.cancelWaiting(), { once: true });
   }
 
   private async collect(queueName: string, id: string): Promise<void> {

@@ -164,12 +164,20 @@ describe('a pool of workers on Redis', () => {
     assert.ok(!existsSync(join(dir, 'cache', 'reward-tables')), 'nothing was started');
   });
 
-  test('Ctrl-C stops a worker cleanly: it leaves the pool and exits 0', async () => {
+  test('Ctrl-C stops a worker after the row in flight: it finishes that row, leaves the pool and exits 0', async () => {
     const [worker] = await startWorkers(redis, model, 1, workerCache);
     const exited = new Promise<number | null>((resolve) => worker.child.on('exit', (code) => resolve(code)));
+    const dir = tempDir('ctrl-c');
+    const prompts = writePrompts(dir, 'ctrl-c');
+    const run = spawnCli([...trainArgs(model, prompts, join(dir, 'out')), ...withPool()], join(dir, 'cache'));
+    await until(() => worker.unfinished().length > 0, 60_000, 'the worker to start a row');
+    const [inFlight] = worker.unfinished();
     worker.child.kill('SIGINT');
     assert.equal(await exited, 0, worker.log());
-    assert.match(worker.log(), /finishing the jobs in flight[\s\S]*stopped/);
+    assert.match(worker.log(), new RegExp(`finishing the jobs in flight[\\s\\S]*done row ${inFlight.replace('.', '\\.')}:[\\s\\S]*stopped`));
+    assert.deepEqual(worker.unfinished(), []);
+    assert.equal((await run.exited).code, 0, run.out());
+    assert.equal(cacheRows(join(dir, 'cache')).rows.length, PROMPT_COUNT * 2);
   });
 
   test('Redis lost mid-run: a clear error, and the rows done stay in the cache', async () => {
