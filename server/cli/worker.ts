@@ -13,7 +13,7 @@ export const workerCommand = defineCommand({
   options: {
     redis: { ...poolOptions.redis, help: 'the pool: redis:// or rediss:// (TLS); the password may come from ADADIFF_REDIS_PASSWORD', required: true },
     model,
-    concurrency: int('N', { min: 1, max: 64 }, 'jobs in flight at once', { default: () => 1 }),
+    concurrency: int('N', { min: 1, max: 64 }, 'jobs in flight at once, of each kind (reward-table rows, images)', { default: () => 1 }),
     'stalled-seconds': int('SECONDS', { min: 1, max: 3600 }, "how long a killed worker's job stays locked before another worker takes it", { default: () => 30 }),
     'allow-unauthenticated-redis': poolOptions['allow-unauthenticated-redis'],
   },

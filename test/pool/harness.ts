@@ -39,6 +39,7 @@ export async function startRedis(): Promise<RedisServer> {
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 10_000);
     child.once('exit', (code) => reject(new Error(`redis-server exited (${code}): ${out}`)));
+    child.once('error', (err) => reject(new Error(`cannot start redis-server (${err.message}): install it (apt-get install redis-server, as .ci/run does)`)));
     child.stdout!.on('data', () => {
       if (/Ready to accept connections/.test(out)) {
         clearTimeout(timer);
