@@ -83,7 +83,6 @@ export class PoolCoordinator {
     return async (model, settings) => {
       const hash = await model.folder.hash();
       const queue = rowQueue(hash);
-
       const job = (task: RowTask): RowJob => ({
         v: JOB_VERSION,
         kind: 'row',

@@ -117,6 +117,27 @@ describe('a pool of workers on Redis', () => {
     assert.ok(existsSync(join(dir, 'out', 'adadiff', 'policy.onnx')));
   });
 
+  test("Ctrl-C in the coordinator removes the run's waiting jobs and keeps the rows done", async () => {
+    const dir = tempDir('cancel');
+    const prompts = writePrompts(dir, 'cancel the run');
+    const cache = join(dir, 'cache');
+    const run = spawnCli([...trainArgs(model, prompts, join(dir, 'out')), ...withPool()], cache);
+    await until(() => existsSync(join(cache, 'reward-tables')) && cacheRows(cache).rows.length >= 1, 60_000, 'a row in the cache');
+    run.child.kill('SIGINT');
+    const { code } = await run.exited;
+    assert.equal(code, 1, run.out());
+    assert.match(run.out(), /adadiff: generation cancelled/);
+    const kept = cacheRows(cache);
+    assert.ok(kept.rows.length >= 1 && kept.rows.length < PROMPT_COUNT * 2, `${kept.rows.length} rows kept`);
+    assert.equal(kept.lines, kept.rows.length, 'every line a whole row');
+    const queue = new Queue(rowQueue(await (await openModelFolder(model)).hash()), { connection: redisOptions({ host: '127.0.0.1', port: redis.port, tls: false, password: PASSWORD, db: 0, display: '' }, false), prefix: PREFIX });
+    try {
+      assert.equal(await queue.getWaitingCount(), 0, 'no job of the run is left waiting');
+    } finally {
+      await queue.close();
+    }
+  });
+
   test('a malformed job fails alone; the worker keeps taking jobs', async () => {
     const hash = await (await openModelFolder(model)).hash();
     const connection = redisOptions({ host: '127.0.0.1', port: redis.port, tls: false, password: PASSWORD, db: 0, display: '' }, false);
