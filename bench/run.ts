@@ -9,6 +9,7 @@ import { benchEditorLatency } from './editor-latency';
 import { benchEta } from './eta';
 import { benchGeneration } from './generation';
 import { benchMemory } from './memory';
+import { benchPool } from './pool';
 import { benchReliability } from './reliability';
 import { benchSessionOptions } from './session-options';
 import { benchTorch } from './torch';
@@ -19,7 +20,7 @@ export interface BenchSection {
   run(): Promise<Record<string, unknown>>;
 }
 
-const sections: BenchSection[] = [benchSessionOptions, benchGeneration, benchEta, benchEditorLatency, benchTorch, benchMemory, benchReliability];
+const sections: BenchSection[] = [benchSessionOptions, benchGeneration, benchEta, benchEditorLatency, benchTorch, benchMemory, benchReliability, benchPool];
 
 async function main() {
   const only = process.argv.slice(2);

@@ -4,6 +4,7 @@ import * as vscode from 'vscode';
 import type { PreviewSubject, PreviewView } from '../shared/preview-messages';
 import { ClientCommands, type PromptCommandArgs, SETTINGS_SECTION, ServerCommands } from '../shared/protocol';
 import { AssetCommands } from './assets-command';
+import { PoolSecret } from './pool-secret';
 import { errorMessage, PreviewPanel } from './preview-panel';
 import { AdaDiffServer } from './server';
 import { StatusItem, type StatusView } from './status';
@@ -22,9 +23,10 @@ export function activate(context: vscode.ExtensionContext): AdaDiffApi {
   const log = vscode.window.createOutputChannel('AdaDiff', { log: true });
   server = new AdaDiffServer(context, log);
   const panel = new PreviewPanel(context.extensionUri, server, log);
-  const assets = new AssetCommands(server, log);
+  const pool = new PoolSecret(context.secrets);
+  const assets = new AssetCommands(server, log, pool);
   const commands = new Commands(server, panel, log, assets);
-  const train = new TrainCommand(server, context.extensionUri, log);
+  const train = new TrainCommand(server, context.extensionUri, log, pool);
   const status = new StatusItem(server, log);
   context.subscriptions.push(
     log,
@@ -38,6 +40,7 @@ export function activate(context: vscode.ExtensionContext): AdaDiffApi {
     vscode.commands.registerCommand('adadiff.showLog', () => log.show(true)),
     vscode.commands.registerCommand('adadiff.recalibrate', () => commands.recalibrate()),
     vscode.commands.registerCommand(ClientCommands.trainPolicy, (args?: unknown) => train.run(args)),
+    vscode.commands.registerCommand('adadiff.setPoolPassword', () => pool.ask()),
   );
   return { status: () => status.view() };
 }

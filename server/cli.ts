@@ -9,10 +9,10 @@ import { lspCommand } from './cli/lsp';
 import { predictCommand } from './cli/predict';
 import { sheetCommand } from './cli/sheet';
 import { trainPolicyCommand } from './cli/train-policy';
+import { workerCommand } from './cli/worker';
 import { type ErrorKind, isExpected, kindOf } from './errors';
 
-const commands: Command[] = [generateCommand, predictCommand, assetsCommand, trainPolicyCommand, evalCommand, sheetCommand, doctorCommand, calibrateCommand, lspCommand];
-
+const commands: Command[] = [generateCommand, predictCommand, assetsCommand, trainPolicyCommand, evalCommand, sheetCommand, doctorCommand, calibrateCommand, workerCommand, lspCommand];
 
 // The exit codes a script can tell apart: 2 for a wrong command line (as getopt's users expect),
 // 130 for a cancel (128 + SIGINT, as a shell reports Ctrl-C), 1 for any other failure.

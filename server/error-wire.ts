@@ -10,6 +10,8 @@ import { CancelledError, type ErrorKind, FileError, kindOf } from './errors';
 import { ModelError } from './model/errors';
 import type { ProviderAttempt } from './model/contract';
 import { NoProviderError } from './model/providers';
+import { PoolError } from './pool/connection';
+import { JobError } from './pool/jobs';
 
 export interface WireError {
   kind: ErrorKind;
@@ -49,6 +51,10 @@ export function fromWire(wire: WireError): Error {
       return new AssetPathError(wire.message);
     case 'lock':
       return new LockError(wire.message);
+    case 'pool':
+      return new PoolError(wire.message);
+    case 'job':
+      return new JobError(wire.message);
     case 'cancelled':
       return new CancelledError();
     case 'input':

@@ -17,6 +17,10 @@ export type ErrorKind =
   | 'path'
   /** The asset lock file is unreadable or unsafe. */
   | 'lock'
+  /** A pool of workers cannot be used: Redis unreachable or unsafe, no worker that has the model. */
+  | 'pool'
+  /** A pool job or its result is malformed, too big, or for another model. */
+  | 'job'
   /** The user cancelled. */
   | 'cancelled'
   /** The command line was wrong. */

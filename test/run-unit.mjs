@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-const layers = process.argv.slice(2).length ? process.argv.slice(2) : ['test/unit', 'test/lsp', 'test/reliability'];
+const layers = process.argv.slice(2).length ? process.argv.slice(2) : ['test/unit', 'test/lsp', 'test/reliability', 'test/pool'];
 const files = layers
   .filter((dir) => existsSync(dir))
   .flatMap((dir) => readdirSync(dir).filter((f) => f.endsWith('.test.ts')).sort().map((f) => join(dir, f)));

@@ -16,7 +16,7 @@ import { COLORS, plotQualityVsSteps, type PlotSeries } from './plot';
 import { firstStep, sharedFirstCall } from './first-step';
 import type { PolicyEvaluation, StrategyResult } from './policy-manifest';
 import { promptFeatures, type StepPolicy } from './policy';
-import { buildRewardTable, fidelityScorer, type QualityScorer, type RewardTable, type TableProgress } from './reward-table';
+import { buildRewardTable, fidelityScorer, type QualityScorer, type RewardTable, type RowRunnerFactory, type TableProgress } from './reward-table';
 
 /** Words as the heuristics and occlusion count them: split on whitespace and commas. */
 export function promptWords(prompt: string): string[] {
@@ -184,6 +184,8 @@ export interface EvaluateOptions {
   /** Fidelity threshold images are counted against. Default: the tau the policy was trained with. */
   tau?: number;
   cacheDir?: string;
+  /** Who makes the reward table's rows: this process by default, or a pool. */
+  rows?: RowRunnerFactory;
   /** How many occlusion words to report (0 skips the analysis). Default 10. */
   occlusionWords?: number;
   /** Words must occur in at least this many prompts to be reported. Default 2. */
@@ -259,6 +261,7 @@ export async function evaluatePolicy(model: LoadedModel, policy: StepPolicy, opt
     ...settings,
     scorer,
     cacheDir: opts.cacheDir,
+    rows: opts.rows,
     signal: opts.signal,
     onProgress: (progress) => opts.onProgress?.({ phase: 'table', progress }),
   });

@@ -153,6 +153,8 @@ export interface RewardTableOptions extends GenerationSettings {
   scorer: QualityScorer;
   /** Where the JSON-lines cache lives; no caching when absent. */
   cacheDir?: string;
+  /** Who makes the missing rows: this process one by one (localRows, the default), or a pool of workers (server/pool/). */
+  rows?: RowRunnerFactory;
   signal?: AbortSignal;
   onProgress?: (progress: TableProgress) => void;
 }
@@ -191,14 +193,67 @@ export interface RewardTable {
   generatedSeconds: number;
 }
 
-interface CacheLine {
+/** One prompt x seed as the cache holds it: score and milliseconds per step count. */
+export interface RowLine {
   prompt: string;
   seed: number;
   quality: Record<string, number>;
   ms: Record<string, number>;
 }
 
+/** What one row needs besides the model: the table's generation settings and its scorer. */
+export interface RowSettings extends GenerationSettings {
+  scorer: QualityScorer;
+}
+
+/** One row to make: the step counts it lacks, and what the cache already holds of it. */
+export interface RowTask {
+  prompt: string;
+  seed: number;
+  missing: number[];
+  /** The longest step count of the table: the fidelity reference. */
+  reference: number;
+  previous?: RowLine;
+}
+
+/**
+ * Makes rows. `onRow` is called once per finished row, in any order, and awaited before the next
+ * call (it appends to the cache file); a rejection of `run` stops the table, keeping the rows
+ * already passed to `onRow`.
+ */
+export interface RowRunner {
+  run(tasks: readonly RowTask[], onRow: (task: RowTask, line: RowLine) => Promise<void>, signal?: AbortSignal): Promise<void>;
+}
+
+export type RowRunnerFactory = (model: LoadedModel, settings: RowSettings) => RowRunner | Promise<RowRunner>;
+
+/** This process, one row after the other. */
+export const localRows: RowRunnerFactory = (model, settings) => ({
+  async run(tasks, onRow, signal) {
+    for (const task of tasks) {
+      throwIfCancelled(signal);
+      await onRow(task, await scoreRow(model, settings, task, signal));
+    }
+  },
+});
+
 const CACHE_VERSION = 1;
+
+/** Everything that changes a row's numbers; its hash names the cache file. */
+export async function tableSettings(model: LoadedModel, opts: RowSettings, reference: number) {
+  const [, lh, lw] = model.latentShape(opts.width, opts.height);
+  return {
+    v: CACHE_VERSION,
+    model: await model.folder.hash(),
+    scheduler: opts.scheduler,
+    guidance: opts.guidance,
+    width: lw * model.vaeScaleFactor,
+    height: lh * model.vaeScaleFactor,
+    negativePrompt: opts.negativePrompt ?? '',
+    scorer: opts.scorer.id,
+    reference,
+  };
+}
 
 export async function buildRewardTable(model: LoadedModel, opts: RewardTableOptions): Promise<RewardTable> {
   const steps = [...new Set(opts.steps)].sort((a, b) => a - b);
@@ -206,68 +261,81 @@ export async function buildRewardTable(model: LoadedModel, opts: RewardTableOpti
   if (opts.prompts.length === 0) throw new Error('reward table: no prompts');
   if (opts.seeds.length === 0) throw new Error('reward table: no seeds');
   const reference = steps[steps.length - 1];
-  const [, lh, lw] = model.latentShape(opts.width, opts.height);
-  const width = lw * model.vaeScaleFactor;
-  const height = lh * model.vaeScaleFactor;
-  const settings = {
-    v: CACHE_VERSION,
-    model: await model.folder.hash(),
-    scheduler: opts.scheduler,
-    guidance: opts.guidance,
-    width,
-    height,
-    negativePrompt: opts.negativePrompt ?? '',
-    scorer: opts.scorer.id,
-    reference,
-  };
+  const settings = await tableSettings(model, opts, reference);
+  const { width, height } = settings;
   const key = createHash('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 16);
   const cacheFile = opts.cacheDir ? path.join(opts.cacheDir, `reward-table-${key}.jsonl`) : undefined;
-  const cache = cacheFile ? await openCache(cacheFile, settings) : new Map<string, CacheLine>();
+  const cache = cacheFile ? await openCache(cacheFile, settings) : new Map<string, RowLine>();
 
   const pairs = opts.prompts.flatMap((prompt, p) => opts.seeds.map((seed, s) => ({ prompt, seed, p, s })));
-  const missingOf = (line: CacheLine | undefined) => steps.filter((u) => line?.quality[u] === undefined);
+  const missingOf = (line: RowLine | undefined) => steps.filter((u) => line?.quality[u] === undefined);
   // Work in UNet steps, for the ETA: a missing score needs its image, and fidelity the reference too.
-  const work = (line: CacheLine | undefined) => {
+  const work = (line: RowLine | undefined) => {
     const missing = missingOf(line);
     if (missing.length === 0) return 0;
     const needsReference = opts.scorer.kind === 'fidelity' && !missing.includes(reference);
     return missing.reduce((a, b) => a + b, 0) + (needsReference ? reference : 0);
   };
-  let workLeft = pairs.reduce((sum, { prompt, seed }) => sum + work(cache.get(cacheKey(prompt, seed))), 0);
   let workDone = 0;
+  let workLeft = 0;
   let done = 0;
   let cached = 0;
   const started = performance.now();
   const rows: TableRow[][] = opts.prompts.map(() => []);
+  const where = new Map<string, { p: number; s: number }[]>();
 
+  const place = (prompt: string, seed: number, line: RowLine) => {
+    for (const { p, s } of where.get(cacheKey(prompt, seed)) ?? []) {
+      rows[p][s] = { quality: steps.map((u) => line.quality[u]), ms: steps.map((u) => line.ms[u] ?? NaN) };
+      done++;
+      const elapsedSeconds = (performance.now() - started) / 1000;
+      opts.onProgress?.({
+        done,
+        total: pairs.length,
+        cached,
+        elapsedSeconds,
+        etaSeconds: workDone > 0 ? (elapsedSeconds / workDone) * workLeft : workLeft === 0 ? 0 : null,
+        prompt,
+        seed,
+      });
+    }
+  };
+  const tasks: RowTask[] = [];
   for (const { prompt, seed, p, s } of pairs) {
-    throwIfCancelled(opts.signal);
     const id = cacheKey(prompt, seed);
-    let line = cache.get(id);
+    const at = where.get(id);
+    // A prompt listed twice is one row, placed twice.
+    if (at) {
+      at.push({ p, s });
+      continue;
+    }
+    where.set(id, [{ p, s }]);
+    const line = cache.get(id);
     const missing = missingOf(line);
-    if (missing.length > 0) {
-      const todo = work(line);
-      line = await scorePair(model, opts, prompt, seed, missing, reference, line);
-      cache.set(id, line);
+    if (missing.length > 0) tasks.push({ prompt, seed, missing, reference, ...(line ? { previous: line } : {}) });
+  }
+  workLeft = tasks.reduce((sum, t) => sum + work(t.previous), 0);
+  for (const id of where.keys()) {
+    const line = cache.get(id);
+    if (line && missingOf(line).length === 0) {
+      cached += where.get(id)!.length;
+      place(line.prompt, line.seed, line);
+    }
+  }
+  throwIfCancelled(opts.signal);
+  const runner = await (opts.rows ?? localRows)(model, opts);
+  await runner.run(
+    tasks,
+    async (task, line) => {
+      const todo = work(task.previous);
+      cache.set(cacheKey(task.prompt, task.seed), line);
       if (cacheFile) await fs.appendFile(cacheFile, JSON.stringify(line) + '\n');
       workDone += todo;
       workLeft -= todo;
-    } else {
-      cached++;
-    }
-    rows[p][s] = { quality: steps.map((u) => line!.quality[u]), ms: steps.map((u) => line!.ms[u] ?? NaN) };
-    done++;
-    const elapsedSeconds = (performance.now() - started) / 1000;
-    opts.onProgress?.({
-      done,
-      total: pairs.length,
-      cached,
-      elapsedSeconds,
-      etaSeconds: workDone > 0 ? (elapsedSeconds / workDone) * workLeft : workLeft === 0 ? 0 : null,
-      prompt,
-      seed,
-    });
-  }
+      place(task.prompt, task.seed, line);
+    },
+    opts.signal,
+  );
   return {
     steps,
     prompts: [...opts.prompts],
@@ -283,15 +351,9 @@ export async function buildRewardTable(model: LoadedModel, opts: RewardTableOpti
 
 const cacheKey = (prompt: string, seed: number) => `${seed}\u0000${prompt}`;
 
-async function scorePair(
-  model: LoadedModel,
-  opts: RewardTableOptions,
-  prompt: string,
-  seed: number,
-  missing: number[],
-  reference: number,
-  previous: CacheLine | undefined,
-): Promise<CacheLine> {
+/** One row: the images at its missing step counts from the seed's noise, scored. Local runs and pool workers both call this. */
+export async function scoreRow(model: LoadedModel, opts: RowSettings, task: RowTask, signal?: AbortSignal): Promise<RowLine> {
+  const { prompt, seed, missing, reference, previous } = task;
   const make = async (steps: number) => {
     const result = await generate(model, {
       prompt,
@@ -302,11 +364,11 @@ async function scorePair(
       scheduler: opts.scheduler,
       width: opts.width,
       height: opts.height,
-      signal: opts.signal,
+      signal,
     });
     return { image: result.image, ms: result.timings.totalMs };
   };
-  const line: CacheLine = { prompt, seed, quality: { ...previous?.quality }, ms: { ...previous?.ms } };
+  const line: RowLine = { prompt, seed, quality: { ...previous?.quality }, ms: { ...previous?.ms } };
   // The reference first: fidelity scores every other image against it.
   const ref = opts.scorer.kind === 'fidelity' || missing.includes(reference) ? await make(reference) : undefined;
   for (const steps of missing) {
@@ -318,8 +380,8 @@ async function scorePair(
 }
 
 /** Reads the cache file, creating it with a header line (the settings, for people) when absent. */
-async function openCache(file: string, settings: object): Promise<Map<string, CacheLine>> {
-  const cache = new Map<string, CacheLine>();
+async function openCache(file: string, settings: object): Promise<Map<string, RowLine>> {
+  const cache = new Map<string, RowLine>();
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
@@ -332,7 +394,7 @@ async function openCache(file: string, settings: object): Promise<Map<string, Ca
   if (text.length > 0 && !text.endsWith('\n')) await fs.appendFile(file, '\n');
   for (const raw of text.split('\n')) {
     if (!raw.trim()) continue;
-    let line: CacheLine;
+    let line: RowLine;
     try {
       line = JSON.parse(raw);
     } catch {

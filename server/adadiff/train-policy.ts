@@ -13,7 +13,7 @@ import { FIRST_STEP_STATS, firstStep, firstStepFeatureNames, sharedFirstCall } f
 import { featureSource, loadPolicy, promptFeatures } from './policy';
 import { POLICY_FIRST_STEP_ONNX, POLICY_FORMAT, POLICY_VERSION, type NamedEvaluation, type PolicyEvaluation, type PolicyManifest } from './policy-manifest';
 import { DEFAULT_CANDIDATES, resolveRewardSettings, type RewardOptions } from './reward';
-import { buildRewardTable, fidelityScorer, type GenerationSettings, type QualityScorer, type RewardTable, type TableProgress } from './reward-table';
+import { buildRewardTable, fidelityScorer, type GenerationSettings, type QualityScorer, type RewardTable, type RowRunnerFactory, type TableProgress } from './reward-table';
 import { TRAIN_DEFAULTS, trainPolicyNet, type TrainingExample, type TrainingLogEntry, type TrainOptions } from './trainer';
 
 export const DEFAULT_SEEDS: readonly number[] = [0, 1];
@@ -38,6 +38,8 @@ export interface TrainPolicyOptions extends GenerationSettings {
   training?: Omit<TrainOptions, 'onEpoch' | 'signal'>;
   /** Reward-table cache directory; no caching when absent. */
   cacheDir?: string;
+  /** Who makes the reward tables' rows (training and held-out): this process by default, or a pool. */
+  rows?: RowRunnerFactory;
   /** Where adadiff/ is written. Default: the model folder. */
   outDir?: string;
   signal?: AbortSignal;
@@ -95,6 +97,7 @@ export async function trainPolicy(model: LoadedModel, opts: TrainPolicyOptions):
     ...generation,
     scorer,
     cacheDir: opts.cacheDir,
+    rows: opts.rows,
     signal: opts.signal,
     onProgress: (progress) => opts.onProgress?.({ phase: 'table', progress }),
   });
@@ -196,6 +199,7 @@ export async function trainPolicy(model: LoadedModel, opts: TrainPolicyOptions):
           seeds: opts.heldOutSeeds ?? seeds,
           scorer,
           cacheDir: opts.cacheDir,
+          rows: opts.rows,
           signal: opts.signal,
           onProgress: (progress) => opts.onProgress?.({ phase: 'evaluate', progress }),
         });

@@ -58,6 +58,8 @@ export interface GenerateAssetsOptions {
   maxFileBytes?: number;
   /** Seed for targets that give none (default 0), so an asset is reproducible from its lock entry. */
   seed?: number;
+  /** Who renders: this process by default, or a pool of workers. */
+  renderer?: AssetRenderer;
 }
 
 export type AssetState = 'current' | 'missing' | 'stale' | 'modified' | 'untracked';
@@ -130,12 +132,59 @@ export interface GenerateAssetsHooks {
   onPlan?: (plan: AssetPlan) => void;
 }
 
+/** What an asset's image is made from: its target's inputs (steps 'auto': the step policy's choice). */
+export interface AssetRenderSpec {
+  prompt: string;
+  negativePrompt?: string;
+  steps: number | 'auto';
+  seed: number;
+  width?: number;
+  height?: number;
+}
+
+/** A rendered asset: the PNG and the values its lock entry records. */
+export interface RenderedAsset {
+  png: Buffer;
+  seed: number;
+  steps: number;
+  width: number;
+  height: number;
+  scheduler: string;
+  guidance: number;
+  baselineSteps: number;
+}
+
+/** Who renders a run's assets: this process, one at a time (the default), or a pool's workers (server/pool/). */
+export interface AssetRenderer {
+  /** Renders in flight at once. */
+  readonly concurrency: number;
+  render(job: { modelDir: string; identity: ModelIdentity; spec: AssetRenderSpec }, hooks: RenderHooks): Promise<RenderedAsset>;
+}
+
+/** One asset's image. A local run and a pool worker both call this. */
+export async function renderAsset(model: AssetModel, spec: AssetRenderSpec, hooks: RenderHooks = {}): Promise<RenderedAsset> {
+  const result = await model.render({ ...spec, purpose: 'asset' }, hooks);
+  const { seed, steps, width, height, scheduler, guidance } = result.parameters;
+  return { png: result.png, seed, steps, width, height, scheduler, guidance, baselineSteps: result.prediction.baselineSteps };
+}
+
+function renderSpec(target: AssetTarget, options: GenerateAssetsOptions): AssetRenderSpec {
+  return {
+    prompt: target.prompt,
+    ...(target.negative !== undefined ? { negativePrompt: target.negative } : {}),
+    steps: target.steps ?? 'auto',
+    seed: target.seed ?? options.seed ?? 0,
+    ...(target.size ? { width: target.size.width, height: target.size.height } : {}),
+  };
+}
+
 export class AssetError extends AdaDiffError {
   override readonly name = 'AssetError';
   readonly kind = 'asset';
 }
 
-interface ModelIdentity {
+/** The model and policy hashes a lock entry records; a pool job carries them, and a worker with others refuses it. */
+export interface ModelIdentity {
   name: string;
   hash: string;
   /** Hash of adadiff/policy.onnx + policy.json: the policy picks `auto` steps, and its manifest the scheduler and guidance. */
@@ -222,8 +271,8 @@ export async function generateAssets(options: GenerateAssetsOptions, hooks: Gene
   // The ETA, from the cost model, before anything is rendered.
   progress({ phase: 'estimate', done: 0, total: todo.length, message: `estimating ${todo.length} assets` });
   const models = new Map<string, Promise<AssetModel>>();
-  const modelFor = (p: Planned) => {
-    const dir = p.target.model ?? path.resolve(options.model);
+  const modelFor = (p: Planned | string) => {
+    const dir = typeof p === 'string' ? p : (p.target.model ?? path.resolve(options.model));
     let m = models.get(dir);
     if (!m) models.set(dir, (m = options.engine.open(dir)));
     return m;
@@ -255,64 +304,76 @@ export async function generateAssets(options: GenerateAssetsOptions, hooks: Gene
   hooks.onPlan?.({ targets: planned.length, todo: runnable.map((p) => p.report), estimatedSeconds: summary.estimatedSeconds, baselineEstimatedSeconds: summary.baselineEstimatedSeconds });
   if (mode === 'dry-run') return finish();
 
+  const renderer = options.renderer ?? { concurrency: 1, render: async (job, h) => renderAsset(await modelFor(job.modelDir), job.spec, h) };
+  // The cost model's seconds, corrected by the pace so far (wall time over estimated seconds done,
+  // which with a pool counts its workers' parallelism).
+  const renderStarted = performance.now();
   let estimatedDone = 0;
-  let secondsDone = 0;
-  const eta = (index: number, fraction: number) => {
-    const pace = estimatedDone > 0 ? secondsDone / estimatedDone : 1;
-    const left = runnable.slice(index).reduce((s, p) => s + (p.report.estimatedSeconds ?? 0), 0) - fraction * (runnable[index]?.report.estimatedSeconds ?? 0);
+  const progressOf = new Map<Planned, number>(runnable.map((p) => [p, 0]));
+  const eta = () => {
+    const pace = estimatedDone > 0 ? (performance.now() - renderStarted) / 1000 / estimatedDone : 1;
+    let left = 0;
+    for (const [p, fraction] of progressOf) left += (1 - fraction) * (p.report.estimatedSeconds ?? 0);
     return Math.max(0, left * pace);
   };
-  for (let i = 0; i < runnable.length; i++) {
-    const p = runnable[i];
+  let finished = 0;
+  // Lock updates read, change and rewrite the file: one at a time, however many renders are in flight.
+  let writing: Promise<unknown> = Promise.resolve();
+  const serially = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = writing.then(fn, fn);
+    writing = run.catch(() => undefined);
+    return run;
+  };
+  const renderOne = async (p: Planned) => {
     const { target, report } = p;
     if (signal?.aborted) {
-      for (const rest of runnable.slice(i)) rest.report.action = 'cancelled';
+      report.action = 'cancelled';
       summary.cancelled = true;
-      break;
+      return;
     }
-    progress({ phase: 'render', done: i, total: runnable.length, out: target.key, step: 0, steps: report.steps, etaSeconds: eta(i, 0), message: `${target.key}: ${target.prompt}` });
+    const at = (step: number, steps?: number) => ({ phase: 'render' as const, done: finished, total: runnable.length, out: target.key, step, steps, etaSeconds: eta() });
+    progress({ ...at(0, report.steps), message: `${target.key}: ${target.prompt}` });
     const t0 = performance.now();
     try {
-      const model = await modelFor(p);
-      const result = await model.render(
-        {
-          prompt: target.prompt,
-          negativePrompt: target.negative,
-          steps: target.steps ?? 'auto',
-          seed: target.seed ?? options.seed ?? 0,
-          width: target.size?.width,
-          height: target.size?.height,
-          purpose: 'asset',
-        },
+      const rendered = await renderer.render(
+        { modelDir: target.model ?? path.resolve(options.model), identity: p.identity, spec: renderSpec(target, options) },
         {
           signal,
-          onStep: (s) => progress({ phase: 'render', done: i, total: runnable.length, out: target.key, step: s.step, steps: s.total, etaSeconds: eta(i, s.step / s.total), message: `${target.key}: step ${s.step}/${s.total}` }),
+          onStep: (s) => {
+            progressOf.set(p, s.step / s.total);
+            progress({ ...at(s.step, s.total), message: `${target.key}: step ${s.step}/${s.total}` });
+          },
         },
       );
-      await writeAsset(root, p, result, options);
+      await serially(() => writeAsset(root, p, rendered, options));
       const seconds = (performance.now() - t0) / 1000;
-      Object.assign(report, { action: 'generated', steps: result.parameters.steps, baselineSteps: result.prediction.baselineSteps, seconds });
+      Object.assign(report, { action: 'generated', steps: rendered.steps, baselineSteps: rendered.baselineSteps, seconds });
       summary.counts.generated++;
-      summary.stepsUsed += result.parameters.steps;
-      summary.baselineSteps += result.prediction.baselineSteps;
+      summary.stepsUsed += rendered.steps;
+      summary.baselineSteps += rendered.baselineSteps;
       estimatedDone += report.estimatedSeconds ?? 0;
-      secondsDone += seconds;
     } catch (err) {
       if (err instanceof CancelledError || signal?.aborted) {
-        for (const rest of runnable.slice(i)) rest.report.action = 'cancelled';
+        report.action = 'cancelled';
         summary.cancelled = true;
-        break;
-      }
-      if (err instanceof SkipError) {
+      } else if (err instanceof SkipError) {
         report.action = 'skipped';
         report.reasons.push(err.message);
-        continue;
+      } else {
+        report.action = 'failed';
+        report.error = (err as Error).message;
+        summary.counts.failed++;
       }
-      report.action = 'failed';
-      report.error = (err as Error).message;
-      summary.counts.failed++;
+    } finally {
+      progressOf.delete(p);
+      finished++;
     }
-  }
+  };
+  let next = 0;
+  const lanes = Math.max(1, Math.min(renderer.concurrency, runnable.length));
+  await Promise.all(Array.from({ length: lanes }, async () => {
+    while (next < runnable.length) await renderOne(runnable[next++]);
+  }));
 
   // Tidy the lock: finished entries still marked as being replaced (a run killed after the rename),
   // and, after a full run without problems, entries nothing asks for any more.
@@ -333,19 +394,19 @@ class SkipError extends Error {}
  * Two lock updates around the atomic image write (see lock.ts): whatever moment a kill -9 hits,
  * every image on disk is either accounted for or recognisably the one being replaced.
  */
-async function writeAsset(root: string, p: Planned, result: RenderResult, options: GenerateAssetsOptions): Promise<void> {
+async function writeAsset(root: string, p: Planned, result: RenderedAsset, options: GenerateAssetsOptions): Promise<void> {
   const { target } = p;
   // Rendering takes a while: make sure nobody saved over the file meanwhile.
   const exists = (await checkOnDisk(root, target.key)).exists;
   const nowSha = exists ? sha256(await readFile(target.file)) : undefined;
   if (nowSha !== p.fileSha && !options.force) throw new SkipError('modified while the image was rendered, skipped (--force overwrites)');
   await removeStaleTemps(target.file);
-  const params = result.parameters;
+  const params = result;
   const entry: LockEntry = {
     prompt: target.prompt,
     ...(target.negative !== undefined ? { negative: target.negative } : {}),
     seed: params.seed,
-    steps: { requested: target.steps ?? 'auto', used: params.steps, baseline: result.prediction.baselineSteps },
+    steps: { requested: target.steps ?? 'auto', used: params.steps, baseline: result.baselineSteps },
     sizeRequested: target.size ? `${target.size.width}x${target.size.height}` : 'default',
     size: `${params.width}x${params.height}`,
     scheduler: params.scheduler,
@@ -433,7 +494,7 @@ function inputChanges(target: AssetTarget, entry: LockEntry, identity: ModelIden
   return reasons;
 }
 
-async function modelIdentity(dir: string): Promise<ModelIdentity> {
+export async function modelIdentity(dir: string): Promise<ModelIdentity> {
   const folder = await openModelFolder(dir);
   const policy = folder.policy ? sha256(Buffer.concat([await readFile(folder.policy.onnx), await readFile(folder.policy.json)])) : null;
   return { name: folder.name, hash: await folder.hash(), policy };

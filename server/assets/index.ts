@@ -1,7 +1,7 @@
 // Asset generation in repositories: targets from Markdown and manifests, the lock file, safe
 // atomic writes. vscode-free: the CLI and the language server both call generateAssets.
-export { AssetError, generateAssets } from './generate';
-export type { AssetAction, AssetModel, AssetPlan, AssetProgress, AssetReport, AssetState, AssetSummary, GenerateAssetsHooks, GenerateAssetsOptions, ModelSource } from './generate';
+export { AssetError, generateAssets, modelIdentity, renderAsset } from './generate';
+export type { AssetAction, AssetModel, AssetPlan, AssetProgress, AssetRenderer, AssetRenderSpec, AssetReport, AssetState, AssetSummary, GenerateAssetsHooks, GenerateAssetsOptions, ModelIdentity, ModelSource, RenderedAsset } from './generate';
 export { LOCK_FILE, LockError, readLock } from './lock';
 export type { Lock, LockEntry } from './lock';
 export { MANIFEST_NAMES } from './manifest';

@@ -5,7 +5,9 @@ import { describeAsset, describePlan, describeSummary, generateAssets } from '..
 import { UsageError } from './args';
 import { defineCommand, flag } from './command';
 import { withEngine } from './context';
-import { json, model } from './options';
+import { json, model, poolOptions } from './options';
+import { describePoolProgress, withPool } from '../pool/session';
+import { poolSpec } from './pool';
 import { progressBar } from './progress';
 
 export const assetsCommand = defineCommand({
@@ -17,6 +19,7 @@ export const assetsCommand = defineCommand({
     force: flag('overwrite images edited since they were generated, or that no lock entry accounts for'),
     'dry-run': flag('plan and estimate, write nothing'),
     model: { ...model, help: 'the model for targets that name none' },
+    ...poolOptions,
     json,
   },
   run: (values, positionals, usage) =>
@@ -33,19 +36,22 @@ export const assetsCommand = defineCommand({
       };
       process.on('SIGINT', onSignal);
       const bar = values.json ? undefined : progressBar('assets');
+      let poolLine = '';
       try {
-        const summary = await generateAssets(
-          { root, model: values.model, engine, check: values.check, dryRun: values['dry-run'], force: values.force },
+        // A check or dry run renders nothing: it needs no pool.
+        const spec = values.check || values['dry-run'] ? undefined : poolSpec(values);
+        const summary = await withPool(spec, (p) => (poolLine = describePoolProgress(p)), (pool) => generateAssets(
+          { root, model: values.model, engine, check: values.check, dryRun: values['dry-run'], force: values.force, renderer: pool?.assets() },
           {
             signal: controller.signal,
             onPlan: (plan) => {
               if (!values.json && plan.todo.length) console.error(describePlan(plan));
             },
             onProgress: (p) => {
-              if (p.phase === 'render') bar?.update(p.done, p.total, `${p.out} ${p.step ?? 0}/${p.steps ?? '?'} eta ${(p.etaSeconds ?? 0).toFixed(1)}s`);
+              if (p.phase === 'render') bar?.update(p.done, p.total, poolLine ? `eta ${(p.etaSeconds ?? 0).toFixed(1)}s ${poolLine}` : `${p.out} ${p.step ?? 0}/${p.steps ?? '?'} eta ${(p.etaSeconds ?? 0).toFixed(1)}s`);
             },
           },
-        );
+        ));
         bar?.end();
         if (values.json) console.log(JSON.stringify(summary, null, 2));
         else {

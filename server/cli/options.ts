@@ -51,3 +51,10 @@ export const size: Option<{ width?: number; height?: number }> = option('WxH', '
 
 /** The ONNX image scorer train-policy and eval take instead of SSIM fidelity. */
 export const scorer = text('FILE.onnx', 'an ONNX image scorer (image [1,3,H,W] in 0..1, optional input_ids, one score out) instead of fidelity to the longest schedule');
+
+/** The pool flags train-policy and assets take (server/cli/pool.ts reads them). */
+export const poolOptions = {
+  redis: text('URL', 'spread the work over the pool of `adadiff worker`s on this Redis (redis:// or rediss://; the password may come from ADADIFF_REDIS_PASSWORD)'),
+  'allow-unauthenticated-redis': flag('accept a Redis on another machine that asks for no password (a trusted network only)'),
+  'redis-timeout': int('SECONDS', { min: 1, max: 3600 }, 'how long Redis, or every worker with the model, may be gone before the run stops', { defaultText: '10' }),
+};

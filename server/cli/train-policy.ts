@@ -11,10 +11,12 @@ import { TRAIN_DEFAULTS } from '../adadiff/trainer';
 import { DEFAULTS, resolveGeneration } from '../generation';
 import { SEED, STEPS } from '../limits';
 import { FEW_STEP_CANDIDATES } from '../model/layout';
-import { heldOutSets, readPromptsFile } from './args';
+import { heldOutSets, readPromptsFile, UsageError } from './args';
 import { defineCommand, text } from './command';
 import { cacheDir, withLoadedModel } from './context';
-import { choice, guidance, int, ints, json, model, num, promptsFile, scheduler, scorer, seeds, size } from './options';
+import { choice, guidance, int, ints, json, model, num, poolOptions, promptsFile, scheduler, scorer, seeds, size } from './options';
+import { describePoolProgress, withPool } from '../pool/session';
+import { poolSpec } from './pool';
 import { progressBar } from './progress';
 
 /** lambda and gamma: any weight a user might try. */
@@ -51,6 +53,7 @@ export const trainPolicyCommand = defineCommand({
     hidden: int('N', { min: 1, max: 1024 }, 'the hidden width', { defaultText: String(DEFAULT_ARCHITECTURE.hiddenDim) }),
     mlp: int('N', { min: 1, max: 1024 }, "the MLP head's width", { defaultText: String(DEFAULT_ARCHITECTURE.mlpDim) }),
     seed: int('N', SEED, 'the seed of the initial weights and the sampling', { defaultText: String(TRAIN_DEFAULTS.seed) }),
+    ...poolOptions,
     json,
   },
   async run(values) {
@@ -65,11 +68,13 @@ export const trainPolicyCommand = defineCommand({
         policy,
         model: model.layout.recommended,
       });
+      if (values.scorer && values.redis) throw new UsageError('--scorer and --redis: pool workers score with fidelity only for now; drop one');
       const scorer = values.scorer ? await loadOnnxScorer(values.scorer, model.tokenizer, model.cpu) : undefined;
       const bar = progressBar('train-policy');
       const abort = new AbortController();
       process.once('SIGINT', () => abort.abort());
-      const result = await trainPolicy(model, {
+      let poolLine = '';
+      const result = await withPool(poolSpec(values), (p) => (poolLine = describePoolProgress(p)), (pool) => trainPolicy(model, {
         prompts,
         heldOut,
         scheduler: generation.scheduler,
@@ -94,16 +99,17 @@ export const trainPolicyCommand = defineCommand({
           architecture: { attentionLayers: values['attention-layers'], hiddenDim: values.hidden, mlpDim: values.mlp },
         },
         cacheDir: join(cacheDir(), 'reward-tables'),
+        rows: pool?.rows(),
         outDir: values.out,
         signal: abort.signal,
         onProgress: (p) => {
           if (p.phase === 'features') bar.update(p.done, p.total, 'text features');
-          else if (p.phase === 'table') bar.update(p.progress.done, p.progress.total, 'reward table');
+          else if (p.phase === 'table') bar.update(p.progress.done, p.progress.total, `reward table ${poolLine}`);
           else if (p.phase === 'first-step') bar.update(p.done, p.total, 'first denoising steps');
           else if (p.phase === 'train') bar.update(p.entry.epoch, p.epochs, `training, reward ${p.entry.greedyReward.toFixed(3)}`);
-          else if (p.phase === 'evaluate' && p.progress.phase === 'table') bar.update(p.progress.progress.done, p.progress.progress.total, 'evaluation');
+          else if (p.phase === 'evaluate' && p.progress.phase === 'table') bar.update(p.progress.progress.done, p.progress.progress.total, `evaluation ${poolLine}`);
         },
-      });
+      }));
       bar.end();
       if (values.json) {
         console.log(JSON.stringify({ onnxPath: result.onnxPath, manifestPath: result.manifestPath, evaluation: result.evaluation ?? null, evaluations: result.evaluations ?? [] }));

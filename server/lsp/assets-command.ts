@@ -14,7 +14,7 @@ import { isScannedMarkdown } from '../assets/scanned';
 import type { AssetsMessage } from './assets-job';
 import type { ModelManager } from './models';
 import type { Renderer } from './renderer';
-import { generationSettings, type SettingsCache } from './settings';
+import { generationSettings, poolSpec, type SettingsCache } from './settings';
 
 /** Per-step progress reports are thinned to this interval (a small model does hundreds a second). */
 const REPORT_EVERY_MS = 200;
@@ -59,6 +59,7 @@ export class AssetsCommand {
           providers: choice.providers,
           settings: generationSettings(s),
           options: { root, only: args.only?.map(toPath), force: args.force, dryRun: args.dryRun, check: args.check, trusted: this.ctx.trusted() },
+          pool: poolSpec(s, args.poolPassword),
         },
         signal,
         reporterFor(progress, this.ctx.log),
@@ -117,6 +118,7 @@ function parseArgs(raw: unknown): GenerateAssetsArgs {
   if (a.folder !== undefined && typeof a.folder !== 'string') throw bad('folder must be a URI string');
   if (a.only !== undefined && !(Array.isArray(a.only) && a.only.every((o) => typeof o === 'string'))) throw bad('only must be a list of paths');
   for (const flag of ['force', 'dryRun', 'check'] as const) if (a[flag] !== undefined && typeof a[flag] !== 'boolean') throw bad(`${flag} must be true or false`);
+  if (a.poolPassword !== undefined && typeof a.poolPassword !== 'string') throw bad('poolPassword must be a string');
   if (a.check && (a.force || a.dryRun)) throw bad('check only reports; it takes neither force nor dryRun');
   return a as GenerateAssetsArgs;
 }

@@ -4,6 +4,7 @@
 // cancel, and a cancelled run still answers with its summary (the finished images stay).
 import { type AssetPlan, type AssetProgress, type AssetSummary, generateAssets, type GenerateAssetsOptions } from '../assets';
 import type { ParameterValues } from '../generation';
+import { type PoolSpec, withPool } from '../pool/session';
 import { type Engines, openWithSettings } from './handles';
 
 /** What the server sends; the model folder and providers are the ones hovers use. */
@@ -16,6 +17,8 @@ export interface AssetsJob {
   /** The folder's settings, as previews get them; resolveGeneration leaves them out of assets. */
   settings: ParameterValues;
   options: Pick<GenerateAssetsOptions, 'root' | 'only' | 'force' | 'dryRun' | 'check' | 'trusted'>;
+  /** Render on this pool's workers (adadiff.pool.redis); the images and the lock are still written here. */
+  pool?: PoolSpec;
 }
 
 export type AssetsMessage = { kind: 'assets-plan'; id: number; plan: AssetPlan } | { kind: 'assets-progress'; id: number; progress: AssetProgress };
@@ -27,12 +30,15 @@ export type AssetsMessage = { kind: 'assets-plan'; id: number; plan: AssetPlan }
  */
 export function runAssetsJob(job: AssetsJob, engines: Engines, signal: AbortSignal, post: (msg: AssetsMessage) => void): Promise<AssetSummary> {
   const engine = engines.get(job.providers);
-  return generateAssets(
-    { ...job.options, model: job.model, engine: { open: (dir) => openWithSettings(engine, dir, job.settings) } },
-    {
-      signal,
-      onPlan: (plan) => post({ kind: 'assets-plan', id: job.id, plan }),
-      onProgress: (progress) => post({ kind: 'assets-progress', id: job.id, progress }),
-    },
+  const pool = job.options.check || job.options.dryRun ? undefined : job.pool;
+  return withPool(pool, () => undefined, (coordinator) =>
+    generateAssets(
+      { ...job.options, model: job.model, engine: { open: (dir) => openWithSettings(engine, dir, job.settings) }, renderer: coordinator?.assets() },
+      {
+        signal,
+        onPlan: (plan) => post({ kind: 'assets-plan', id: job.id, plan }),
+        onProgress: (progress) => post({ kind: 'assets-progress', id: job.id, progress }),
+      },
+    ),
   );
 }

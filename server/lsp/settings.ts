@@ -5,6 +5,7 @@
 import type { Connection } from 'vscode-languageserver';
 import { SETTINGS_SECTION } from '../../shared/protocol';
 import type { ParameterValues } from '../generation';
+import { type PoolSpec, poolTarget } from '../pool/session';
 import { BASELINE_SETTING, GUIDANCE, integerRule, isIntegerIn, isNumberIn, numberRule, parseImageSize, SCHEDULER_SETTINGS, type SchedulerSetting, SEED, SIZE_RULE } from '../limits';
 
 // The section's shape as package.json's contributes.configuration declares it (its bounds and
@@ -37,6 +38,12 @@ export interface AdaDiffSettings {
     /** Extra language ids to look for prompts in. */
     languages: string[];
   };
+  /**
+   * `adadiff.pool.*` (machine scope: a workspace cannot send prompts to a Redis of its choosing):
+   * the pool Generate All Assets and Train Step Policy run on; its password is in the client's
+   * SecretStorage, not here.
+   */
+  pool: { redis: string; allowUnauthenticated: boolean };
 }
 
 export const DEFAULT_SETTINGS: AdaDiffSettings = {
@@ -49,6 +56,7 @@ export const DEFAULT_SETTINGS: AdaDiffSettings = {
   seed: 0,
   codeLens: { enabled: true },
   prompts: { names: [], callees: [], languages: [] },
+  pool: { redis: '', allowUnauthenticated: false },
 };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -71,6 +79,7 @@ export function readSettings(raw: unknown): { settings: AdaDiffSettings; problem
   const model = section('model');
   const codeLens = section('codeLens');
   const prompts = section('prompts');
+  const pool = section('pool');
   const strings = (key: string, value: unknown, fallback: string[]) => read(key, value, isStrings, fallback, 'a list of strings');
   return {
     settings: {
@@ -86,6 +95,10 @@ export function readSettings(raw: unknown): { settings: AdaDiffSettings; problem
         names: strings('prompts.names', prompts.names, d.prompts.names),
         callees: strings('prompts.callees', prompts.callees, d.prompts.callees),
         languages: strings('prompts.languages', prompts.languages, d.prompts.languages),
+      },
+      pool: {
+        redis: read('pool.redis', pool.redis, (v) => typeof v === 'string', d.pool.redis, 'a redis:// or rediss:// URL').trim(),
+        allowUnauthenticated: read('pool.allowUnauthenticated', pool.allowUnauthenticated, (v) => typeof v === 'boolean', d.pool.allowUnauthenticated, 'true or false'),
       },
     },
     problems,
@@ -107,6 +120,17 @@ export function generationSettings(s: AdaDiffSettings): ParameterValues {
   const size = parseImageSize(s.size);
   if (size) Object.assign(out, size);
   return out;
+}
+
+/**
+ * The pool a run uses: none when `adadiff.pool.redis` is empty. The URL and its rules are checked
+ * here, so a bad one fails the command at once with what to change (a PoolError).
+ */
+export function poolSpec(s: AdaDiffSettings, password: string | undefined): PoolSpec | undefined {
+  if (!s.pool.redis) return undefined;
+  const spec = { url: s.pool.redis, ...(password ? { password } : {}), allowUnauthenticated: s.pool.allowUnauthenticated };
+  poolTarget(spec);
+  return spec;
 }
 
 export class SettingsCache {

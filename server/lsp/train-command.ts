@@ -32,7 +32,7 @@ import {
 } from '../../shared/protocol';
 import { type ModelChoice, type ModelManager, ModelUnavailable, type ReadyModel } from './models';
 import type { Renderer } from './renderer';
-import { type AdaDiffSettings, generationSettings, type SettingsCache } from './settings';
+import { type AdaDiffSettings, generationSettings, poolSpec, type SettingsCache } from './settings';
 import type { TrainJob } from './train-job';
 import { findWorkspacePrompts } from './workspace-prompts';
 import { abortSignal } from './cancellation';
@@ -216,6 +216,7 @@ export class PolicyTraining {
           training: args.epochs ? { epochs: args.epochs } : undefined,
           cacheDir: join(this.ctx.cacheDir, 'reward-tables'),
         },
+        pool: poolSpec(s, typeof args.poolPassword === 'string' ? args.poolPassword : undefined),
       };
       let last = { phase: '', at: 0 };
       const outcome = await this.ctx.renderer.train(job, signal, (p) => {

@@ -5,6 +5,7 @@
 import type { PolicyEvaluation } from '../adadiff/policy-manifest';
 import { trainPolicy, type TrainPolicyOptions, type TrainPolicyProgress } from '../adadiff/train-policy';
 import type { ModelHandle } from '../engine';
+import { type PoolSpec, withPool } from '../pool/session';
 import type { Engines } from './handles';
 
 /** What the server sends: the model folder and providers hovers use, and plain training options. */
@@ -15,7 +16,9 @@ export interface TrainJob {
   model: string;
   providers: string[];
   /** Everything but what cannot cross threads (signal, callbacks, a scorer's session); written into the model folder. */
-  options: Omit<TrainPolicyOptions, 'signal' | 'onProgress' | 'scorer' | 'scorerFile' | 'outDir'>;
+  options: Omit<TrainPolicyOptions, 'signal' | 'onProgress' | 'scorer' | 'scorerFile' | 'outDir' | 'rows'>;
+  /** Make the reward table's rows on this pool's workers (adadiff.pool.redis); the cache is still written here. */
+  pool?: PoolSpec;
 }
 
 export type TrainMessage = { kind: 'train-progress'; id: number; progress: TrainPolicyProgress };
@@ -45,14 +48,17 @@ export async function runTrainJob(
   let written = false;
   let result;
   try {
-    result = await trainPolicy(handle.model, {
-      ...job.options,
-      signal,
-      onProgress: (progress) => {
-        written ||= progress.phase === 'export';
-        post({ kind: 'train-progress', id: job.id, progress });
-      },
-    });
+    result = await withPool(job.pool, () => undefined, (pool) =>
+      trainPolicy(handle.model, {
+        ...job.options,
+        rows: pool?.rows(),
+        signal,
+        onProgress: (progress) => {
+          written ||= progress.phase === 'export';
+          post({ kind: 'train-progress', id: job.id, progress });
+        },
+      }),
+    );
   } finally {
     if (written) {
       const stale = engines.forget(job.model);

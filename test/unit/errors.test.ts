@@ -18,6 +18,8 @@ import { ModelUnavailable } from '../../server/lsp/models';
 import { toResponseError } from '../../server/lsp/response-errors';
 import { ModelError } from '../../server/model/errors';
 import { NoProviderError } from '../../server/model/providers';
+import { PoolError } from '../../server/pool/connection';
+import { JobError } from '../../server/pool/jobs';
 
 const ROOT = resolve(__dirname, '..', '..');
 
@@ -31,6 +33,8 @@ const samples: AdaDiffError[] = [
   new LockError('adadiff.lock.json is not valid JSON'),
   new CancelledError(),
   new UsageError('--steps needs a number'),
+  new PoolError('redis://10.0.0.5:6379 has no password; refusing a pool on another machine without authentication'),
+  new JobError('a row result of 9 MB is over the 4 MB limit'),
   new ModelUnavailable({ dir: '/m', bundled: false, providers: ['cpu'] }, new ModelError('/m', 'missing')),
 ];
 
@@ -49,7 +53,7 @@ describe('errors', () => {
     for (const e of samples) assert.equal(e.name, e.constructor.name);
     assert.deepEqual(
       samples.map(kindOf),
-      ['model', 'policy', 'no-provider', 'asset', 'path', 'lock', 'cancelled', 'usage', 'model'],
+      ['model', 'policy', 'no-provider', 'asset', 'path', 'lock', 'cancelled', 'usage', 'pool', 'job', 'model'],
     );
     assert.equal(kindOf(new RangeError('steps must be an integer in 1..1000, got 0')), 'input');
     assert.equal(kindOf(Object.assign(new Error('aborted'), { name: 'AbortError' })), 'cancelled');
