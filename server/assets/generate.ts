@@ -204,17 +204,60 @@ interface Planned {
 export async function generateAssets(options: GenerateAssetsOptions, hooks: GenerateAssetsHooks = {}): Promise<AssetSummary> {
   const started = performance.now();
   const elapsed = () => (performance.now() - started) / 1000;
-  const { signal, onProgress } = hooks;
   const mode = options.check ? 'check' : options.dryRun ? 'dry-run' : 'generate';
   if (mode === 'generate' && options.trusted === false) {
     throw new AssetError('this workspace is not trusted, so asset generation (which writes files into it) is disabled; trust the workspace, or run a check or dry run');
   }
   const root = path.resolve(options.root);
   if (!(await stat(root).catch(() => undefined))?.isDirectory()) throw new AssetError(`${root} is not a folder`);
-  const progress = (p: Omit<AssetProgress, 'elapsedSeconds'>) => onProgress?.({ ...p, elapsedSeconds: elapsed() });
+  const progress = (p: Omit<AssetProgress, 'elapsedSeconds'>) => hooks.onProgress?.({ ...p, elapsedSeconds: elapsed() });
+  const run: Run = { root, options, signal: hooks.signal, progress, models: new Map() };
 
-  progress({ phase: 'scan', done: 0, total: 0, message: `scanning ${root}` });
-  const collected = await collectTargets(root, { maxFileBytes: options.maxFileBytes, signal });
+  // The phases a run reports: scan, plan, estimate, render; a check stops after the plan, a dry run after the estimate.
+  const scanned = await scan(run);
+  const { planned, orphans } = await planAll(run, scanned);
+  const summary = emptySummary(run, mode, planned, scanned, orphans);
+  const todo = planned.filter((p) => p.generate);
+  const finish = () => {
+    summary.seconds = elapsed();
+    summary.ok = summary.problems.length === 0 && (mode === 'check' ? !planned.some((p) => p.report.outOfDate) : summary.counts.failed === 0 && !summary.cancelled);
+    progress({ phase: 'done', done: summary.counts.generated, total: todo.length, message: summary.cancelled ? 'cancelled' : 'done' });
+    return summary;
+  };
+  if (mode === 'check') return finish();
+
+  const runnable = await estimate(run, todo, summary, mode === 'dry-run');
+  hooks.onPlan?.({ targets: planned.length, todo: runnable.map((p) => p.report), estimatedSeconds: summary.estimatedSeconds, baselineEstimatedSeconds: summary.baselineEstimatedSeconds });
+  if (mode === 'dry-run') return finish();
+
+  await renderAll(run, runnable, summary);
+  await tidyLock(run, planned, orphans, summary);
+  return finish();
+}
+
+/** What every phase of one run reads. */
+interface Run {
+  root: string;
+  options: GenerateAssetsOptions;
+  signal?: AbortSignal;
+  progress(p: Omit<AssetProgress, 'elapsedSeconds'>): void;
+  /** Each model folder opened once per run, by the estimate and the local renders. */
+  models: Map<string, Promise<AssetModel>>;
+}
+
+const modelDirOf = (run: Run, target: AssetTarget): string => target.model ?? path.resolve(run.options.model);
+
+function modelFor(run: Run, dir: string): Promise<AssetModel> {
+  let m = run.models.get(dir);
+  if (!m) run.models.set(dir, (m = run.options.engine.open(dir)));
+  return m;
+}
+
+/** Scan: the targets the workspace asks for (only those named by `only`), and what is wrong with the rest. */
+async function scan(run: Run) {
+  const { root, options } = run;
+  run.progress({ phase: 'scan', done: 0, total: 0, message: `scanning ${root}` });
+  const collected = await collectTargets(root, { maxFileBytes: options.maxFileBytes, signal: run.signal });
   const problems = [...collected.problems];
   let targets = collected.targets;
   if (options.only) {
@@ -222,9 +265,13 @@ export async function generateAssets(options: GenerateAssetsOptions, hooks: Gene
     targets = targets.filter((t) => wanted.has(t.key));
     for (const key of wanted) if (!targets.some((t) => t.key === key)) problems.push({ source: key, out: key, message: `no Markdown image, prompt fence or manifest entry asks for ${key}` });
   }
+  return { all: collected.targets, targets, problems, warnings: collected.warnings };
+}
 
-  progress({ phase: 'plan', done: 0, total: targets.length, message: `checking ${targets.length} assets` });
-  const lock = await readLock(root);
+/** Plan: each target against the lock and the file on disk; lock entries no target asks for are orphans. */
+async function planAll(run: Run, { all, targets, problems }: Awaited<ReturnType<typeof scan>>) {
+  run.progress({ phase: 'plan', done: 0, total: targets.length, message: `checking ${targets.length} assets` });
+  const lock = await readLock(run.root);
   const identities = new Map<string, Promise<ModelIdentity>>();
   const identityOf = (dir: string) => {
     let id = identities.get(dir);
@@ -233,16 +280,18 @@ export async function generateAssets(options: GenerateAssetsOptions, hooks: Gene
   };
   const planned: Planned[] = [];
   for (const target of targets) {
-    if (signal?.aborted) throw new CancelledError();
-    const p = await plan(root, target, lock, identityOf(target.model ?? path.resolve(options.model)), options, problems);
+    if (run.signal?.aborted) throw new CancelledError();
+    const p = await plan(run.root, target, lock, identityOf(modelDirOf(run, target)), run.options, problems);
     if (p) planned.push(p);
   }
-  const inTargets = new Set(collected.targets.map((t) => t.key));
-  const orphans = Object.keys(lock.assets).filter((k) => !inTargets.has(k)).sort();
+  const asked = new Set(all.map((t) => t.key));
+  return { planned, orphans: Object.keys(lock.assets).filter((k) => !asked.has(k)).sort() };
+}
 
+function emptySummary(run: Run, mode: AssetSummary['mode'], planned: Planned[], scanned: Awaited<ReturnType<typeof scan>>, orphans: string[]): AssetSummary {
   const summary: AssetSummary = {
-    root,
-    lockFile: path.join(root, LOCK_FILE),
+    root: run.root,
+    lockFile: path.join(run.root, LOCK_FILE),
     mode,
     assets: planned.map((p) => p.report),
     counts: { targets: planned.length, current: 0, missing: 0, stale: 0, modified: 0, untracked: 0, generated: 0, failed: 0 },
@@ -251,44 +300,32 @@ export async function generateAssets(options: GenerateAssetsOptions, hooks: Gene
     estimatedSeconds: 0,
     baselineEstimatedSeconds: 0,
     seconds: 0,
-    problems,
-    warnings: collected.warnings,
+    problems: scanned.problems,
+    warnings: scanned.warnings,
     orphans,
     cancelled: false,
     ok: false,
   };
   for (const p of planned) summary.counts[p.report.state]++;
-  const finish = () => {
-    summary.seconds = elapsed();
-    summary.ok = problems.length === 0 && (mode === 'check' ? !planned.some((p) => p.report.outOfDate) : summary.counts.failed === 0 && !summary.cancelled);
-    progress({ phase: 'done', done: summary.counts.generated, total: todo.length, message: summary.cancelled ? 'cancelled' : 'done' });
-    return summary;
-  };
+  return summary;
+}
 
-  const todo = planned.filter((p) => p.generate);
-  if (mode === 'check') return finish();
-
-  // The ETA, from the cost model, before anything is rendered.
-  progress({ phase: 'estimate', done: 0, total: todo.length, message: `estimating ${todo.length} assets` });
-  const models = new Map<string, Promise<AssetModel>>();
-  const modelFor = (p: Planned | string) => {
-    const dir = typeof p === 'string' ? p : (p.target.model ?? path.resolve(options.model));
-    let m = models.get(dir);
-    if (!m) models.set(dir, (m = options.engine.open(dir)));
-    return m;
-  };
+/** Estimate: the steps and seconds of each asset to make, from the cost model, before anything is rendered (the ETA). */
+async function estimate(run: Run, todo: Planned[], summary: AssetSummary, dryRun: boolean): Promise<Planned[]> {
+  const { signal } = run;
+  run.progress({ phase: 'estimate', done: 0, total: todo.length, message: `estimating ${todo.length} assets` });
   const runnable: Planned[] = [];
   for (const p of todo) {
     if (signal?.aborted) throw new CancelledError();
     try {
-      const model = await modelFor(p);
+      const model = await modelFor(run, modelDirOf(run, p.target));
       const { baselineSteps, guidance } = model.generation({ purpose: 'asset' });
       const steps = typeof p.target.steps === 'number' ? p.target.steps : (await model.predict(p.target.prompt, signal, 'asset')).steps;
       const cal = await model.calibration(p.target.size?.width, p.target.size?.height, guidance);
       Object.assign(p.report, { steps, baselineSteps, estimatedSeconds: estimateSeconds(cal, steps) });
       summary.estimatedSeconds += estimateSeconds(cal, steps);
       summary.baselineEstimatedSeconds += estimateSeconds(cal, baselineSteps);
-      if (mode === 'dry-run') {
+      if (dryRun) {
         p.report.action = 'would-generate';
         summary.stepsUsed += steps;
         summary.baselineSteps += baselineSteps;
@@ -301,10 +338,13 @@ export async function generateAssets(options: GenerateAssetsOptions, hooks: Gene
       summary.counts.failed++;
     }
   }
-  hooks.onPlan?.({ targets: planned.length, todo: runnable.map((p) => p.report), estimatedSeconds: summary.estimatedSeconds, baselineEstimatedSeconds: summary.baselineEstimatedSeconds });
-  if (mode === 'dry-run') return finish();
+  return runnable;
+}
 
-  const renderer = options.renderer ?? { concurrency: 1, render: async (job, h) => renderAsset(await modelFor(job.modelDir), job.spec, h) };
+/** Render: the images, `concurrency` at a time (a pool's workers) or one by one here, each written with its lock entry. */
+async function renderAll(run: Run, runnable: Planned[], summary: AssetSummary): Promise<void> {
+  const { root, options, signal, progress } = run;
+  const renderer = options.renderer ?? { concurrency: 1, render: async (job, h) => renderAsset(await modelFor(run, job.modelDir), job.spec, h) };
   // The cost model's seconds, corrected by the pace so far (wall time over estimated seconds done,
   // which with a pool counts its workers' parallelism).
   const renderStarted = performance.now();
@@ -320,9 +360,9 @@ export async function generateAssets(options: GenerateAssetsOptions, hooks: Gene
   // Lock updates read, change and rewrite the file: one at a time, however many renders are in flight.
   let writing: Promise<unknown> = Promise.resolve();
   const serially = <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = writing.then(fn, fn);
-    writing = run.catch(() => undefined);
-    return run;
+    const done = writing.then(fn, fn);
+    writing = done.catch(() => undefined);
+    return done;
   };
   const renderOne = async (p: Planned) => {
     const { target, report } = p;
@@ -336,7 +376,7 @@ export async function generateAssets(options: GenerateAssetsOptions, hooks: Gene
     const t0 = performance.now();
     try {
       const rendered = await renderer.render(
-        { modelDir: target.model ?? path.resolve(options.model), identity: p.identity, spec: renderSpec(target, options) },
+        { modelDir: modelDirOf(run, target), identity: p.identity, spec: renderSpec(target, options) },
         {
           signal,
           onStep: (s) => {
@@ -371,21 +411,26 @@ export async function generateAssets(options: GenerateAssetsOptions, hooks: Gene
   };
   let next = 0;
   const lanes = Math.max(1, Math.min(renderer.concurrency, runnable.length));
-  await Promise.all(Array.from({ length: lanes }, async () => {
-    while (next < runnable.length) await renderOne(runnable[next++]);
-  }));
+  await Promise.all(
+    Array.from({ length: lanes }, async () => {
+      while (next < runnable.length) await renderOne(runnable[next++]);
+    }),
+  );
+}
 
-  // Tidy the lock: finished entries still marked as being replaced (a run killed after the rename),
-  // and, after a full run without problems, entries nothing asks for any more.
+/**
+ * Tidy the lock: finished entries still marked as being replaced (a run killed after the rename),
+ * and, after a full run without problems, entries nothing asks for any more.
+ */
+async function tidyLock(run: Run, planned: Planned[], orphans: string[], summary: AssetSummary): Promise<void> {
   const leftovers = planned.filter((p) => !p.generate && p.report.state === 'current' && p.entry?.replaces !== undefined).map((p) => p.target.key);
-  const prune = !options.only && problems.length === 0 && !summary.cancelled ? orphans : [];
+  const prune = !run.options.only && summary.problems.length === 0 && !summary.cancelled ? orphans : [];
   if (leftovers.length || prune.length) {
-    await updateLock(root, (l) => {
+    await updateLock(run.root, (l) => {
       for (const key of leftovers) if (l.assets[key]) delete l.assets[key].replaces;
       for (const key of prune) delete l.assets[key];
     });
   }
-  return finish();
 }
 
 class SkipError extends Error {}
