@@ -136,7 +136,7 @@ function resize(image: RgbImage, width: number, height: number): RgbImage {
   return { width, height, data: out };
 }
 
-export interface GenerationSettings {
+export interface TableGeneration {
   scheduler: SchedulerName;
   guidance: number;
   /** Image size; the model's default when absent. */
@@ -145,7 +145,7 @@ export interface GenerationSettings {
   negativePrompt?: string;
 }
 
-export interface RewardTableOptions extends GenerationSettings {
+export interface RewardTableOptions extends TableGeneration {
   prompts: readonly string[];
   seeds: readonly number[];
   /** Step counts to generate; the largest is the fidelity reference. */
@@ -202,7 +202,7 @@ export interface RowLine {
 }
 
 /** What one row needs besides the model: the table's generation settings and its scorer. */
-export interface RowSettings extends GenerationSettings {
+export interface RowSettings extends TableGeneration {
   scorer: QualityScorer;
 }
 

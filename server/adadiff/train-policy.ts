@@ -13,12 +13,12 @@ import { FIRST_STEP_STATS, firstStep, firstStepFeatureNames, sharedFirstCall } f
 import { featureSource, loadPolicy, promptFeatures } from './policy';
 import { POLICY_FIRST_STEP_ONNX, POLICY_FORMAT, POLICY_VERSION, type NamedEvaluation, type PolicyEvaluation, type PolicyManifest } from './policy-manifest';
 import { DEFAULT_CANDIDATES, resolveRewardSettings, type RewardOptions } from './reward';
-import { buildRewardTable, fidelityScorer, type GenerationSettings, type QualityScorer, type RewardTable, type RowRunnerFactory, type TableProgress } from './reward-table';
+import { buildRewardTable, fidelityScorer, type TableGeneration, type QualityScorer, type RewardTable, type RowRunnerFactory, type TableProgress } from './reward-table';
 import { TRAIN_DEFAULTS, trainPolicyNet, type TrainingExample, type TrainingLogEntry, type TrainOptions } from './trainer';
 
 export const DEFAULT_SEEDS: readonly number[] = [0, 1];
 
-export interface TrainPolicyOptions extends GenerationSettings {
+export interface TrainPolicyOptions extends TableGeneration {
   prompts: readonly string[];
   /** Evaluated after training, each set on its own (e.g. in- and out-of-distribution); the results go into policy.json. */
   heldOut?: readonly { name: string; prompts: readonly string[] }[];
@@ -54,7 +54,7 @@ export type TrainPolicyProgress =
   | { phase: 'export'; onnxPath: string }
   | { phase: 'evaluate'; progress: EvaluateProgress };
 
-export interface TrainPolicyResult {
+export interface TrainedPolicy {
   manifest: PolicyManifest;
   onnxPath: string;
   manifestPath: string;
@@ -74,7 +74,7 @@ export function trainingCandidates(model: Pick<LoadedModel, 'layout'>, given?: r
   return given ?? model.layout.candidates ?? DEFAULT_CANDIDATES;
 }
 
-export async function trainPolicy(model: LoadedModel, opts: TrainPolicyOptions): Promise<TrainPolicyResult> {
+export async function trainPolicy(model: LoadedModel, opts: TrainPolicyOptions): Promise<TrainedPolicy> {
   const candidates = [...trainingCandidates(model, opts.candidates)].sort((a, b) => a - b);
   if (new Set(candidates).size !== candidates.length) throw new Error('train-policy: candidates must be distinct');
   const seeds = [...(opts.seeds ?? DEFAULT_SEEDS)];
@@ -186,7 +186,7 @@ export async function trainPolicy(model: LoadedModel, opts: TrainPolicyOptions):
   let written = await write();
   opts.onProgress?.({ phase: 'export', onnxPath: written.onnxPath });
 
-  const result: TrainPolicyResult = { manifest, ...written, log: trained.log, table, ...(firstStepSkipped ? { firstStepSkipped } : {}) };
+  const result: TrainedPolicy = { manifest, ...written, log: trained.log, table, ...(firstStepSkipped ? { firstStepSkipped } : {}) };
   const heldOut = (opts.heldOut ?? []).filter((set) => set.prompts.length > 0);
   if (heldOut.length > 0) {
     const policy = await loadPolicy(outDir);
