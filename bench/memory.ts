@@ -131,7 +131,7 @@ function descendants(pid: number): number[] {
 export async function weightBytes(dir: string): Promise<number> {
   const folder = await openModelFolder(dir);
   let bytes = 0;
-  for (const part of [folder.textEncoder, folder.unet, folder.vaeDecoder, ...(folder.vaeEncoder ? [folder.vaeEncoder] : [])]) {
+  for (const part of [folder.textEncoder, ...(folder.second ? [folder.second.textEncoder] : []), folder.unet, folder.vaeDecoder, ...(folder.vaeEncoder ? [folder.vaeEncoder] : [])]) {
     for (const file of [part.onnx, ...part.externalData]) bytes += (await stat(file)).size;
   }
   return bytes;
