@@ -13,8 +13,9 @@
 // Models: the bundled one, the optimum and fp16 fixtures, and a weight-heavy stand-in (the optimum
 // fixture with its UNet replaced by 8 dense 4096x4096 layers: 512 MB of fp32 weights, a load that
 // takes seconds, calls that take a fraction of one at 16x16). It is not an SD layout (the full-size
-// fixtures are another script's job), only weights that dominate the server's memory, so that
-// RSS / weights means something; pass real exports in ADADIFF_BENCH_MEMORY_MODELS.
+// SD 1.5 and SDXL fixtures are bench/real-size/make-fixtures.ts's, measured by `npm run bench --
+// real-size`), only weights that dominate the server's memory, so that RSS / weights means
+// something; pass real exports in ADADIFF_BENCH_MEMORY_MODELS.
 //
 //   npm run bench -- memory
 //   ADADIFF_BENCH_MEMORY_REF=<git ref>              what "before" is (default main)
@@ -38,7 +39,7 @@ import { DEFAULT_MODEL_DIR, median, noteLoad, percentile } from './util';
 
 const PROMPTS = 1500;
 /** Between two hovers while the model loads: a pointer moving over prompts, not a flood that saturates the thread. */
-const HOVER_GAP_MS = 20;
+export const HOVER_GAP_MS = 20;
 const WARM_HOVERS = 100;
 /** Steps per preview: enough UNet calls to be a render, few enough for the heavy stand-in. */
 const STEPS = 10;
@@ -96,7 +97,7 @@ function buildRef(ref: string): { cli: string; commit: string; dir: string } {
  * worker is a child process on builds since the reliability work, a thread before, and both
  * count. The peak is the sum of each process's own peak, an upper bound.
  */
-function memoryOf(pid: number): { rss: number; peak: number } {
+export function memoryOf(pid: number): { rss: number; peak: number } {
   let rss = 0;
   let peak = 0;
   for (const p of [pid, ...descendants(pid)]) {
@@ -127,10 +128,10 @@ function descendants(pid: number): number[] {
 }
 
 /** The ONNX files and external data a server loads for this model. */
-async function weightBytes(dir: string): Promise<number> {
+export async function weightBytes(dir: string): Promise<number> {
   const folder = await openModelFolder(dir);
   let bytes = 0;
-  for (const part of [folder.textEncoder, folder.unet, folder.vaeDecoder, ...(folder.vaeEncoder ? [folder.vaeEncoder] : [])]) {
+  for (const part of [folder.textEncoder, ...(folder.second ? [folder.second.textEncoder] : []), folder.unet, folder.vaeDecoder, ...(folder.vaeEncoder ? [folder.vaeEncoder] : [])]) {
     for (const file of [part.onnx, ...part.externalData]) bytes += (await stat(file)).size;
   }
   return bytes;
@@ -150,6 +151,23 @@ interface Run {
   sessions?: unknown;
 }
 
+/** A Markdown file of `count` image prompts, one every other line, and a timed hover on the i-th (each a first hover). */
+export function openPromptDocument(server: TestServer, count = PROMPTS, requireSteps = false): { uri: string; prompts: string[]; hover(i: number): Promise<number> } {
+  const prompts = benchPrompts(count, 21);
+  const uri = server.open('memory.md', 'markdown', prompts.map((p, i) => `![${p}](img/${i}.png)`).join('\n\n') + '\n');
+  const hover = async (i: number) => {
+    const t0 = performance.now();
+    const h = await server.conn.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: 2 * i, character: 3 } });
+    if (!h) throw new Error(`no hover on prompt ${i}`);
+    // On a busy machine a long document can outlast the prompt scan's time budget, and the hover
+    // then says so instead of predicting: that is not the hover being measured.
+    const text = typeof h.contents === 'object' && 'value' in h.contents ? h.contents.value : JSON.stringify(h.contents);
+    if (requireSteps && !/\bsteps\b/.test(text)) throw new Error(`the hover on prompt ${i} has no step prediction: ${text.slice(0, 300)}`);
+    return performance.now() - t0;
+  };
+  return { uri, prompts, hover };
+}
+
 async function scenario(cli: string | undefined, model: string): Promise<Run> {
   const cacheDir = mkdtempSync(join(tmpdir(), 'adadiff-bench-memory-'));
   const server: TestServer = await startServer({
@@ -159,14 +177,7 @@ async function scenario(cli: string | undefined, model: string): Promise<Run> {
   });
   try {
     const pid = server.child.pid!;
-    const prompts = benchPrompts(PROMPTS, 21);
-    const uri = server.open('memory.md', 'markdown', prompts.map((p, i) => `![${p}](img/${i}.png)`).join('\n\n') + '\n');
-    const hover = async (i: number) => {
-      const t0 = performance.now();
-      const h = await server.conn.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: 2 * i, character: 3 } });
-      if (!h) throw new Error(`no hover on prompt ${i}`);
-      return performance.now() - t0;
-    };
+    const { uri, prompts, hover } = openPromptDocument(server);
     await new Promise((r) => setTimeout(r, 500));
     const rssIdle = memoryOf(pid).rss;
 
@@ -201,7 +212,7 @@ async function scenario(cli: string | undefined, model: string): Promise<Run> {
 }
 
 const mb = (b: number) => formatBytes(b);
-const lat = (xs: number[]) => (xs.length === 0 ? 'none (the preview was back first)' : `p50 ${median(xs).toFixed(1)} / p95 ${percentile(xs, 95).toFixed(1)} / max ${Math.max(...xs).toFixed(0)} ms (${xs.length})`);
+export const lat = (xs: number[]) => (xs.length === 0 ? 'none (the preview was back first)' : `p50 ${median(xs).toFixed(1)} / p95 ${percentile(xs, 95).toFixed(1)} / max ${Math.max(...xs).toFixed(0)} ms (${xs.length})`);
 
 function summary(run: Run, weights: number) {
   return {

@@ -134,6 +134,8 @@ export const tempDir = (name: string) => mkdtempSync(join(tmpdir(), `adadiff-poo
 export function cacheRows(cacheDir: string): { file: string; rows: string[]; lines: number } {
   const dir = join(cacheDir, 'reward-tables');
   const files = readdirSync(dir);
+  // The folder is made before the table's first line is written: a poll may look in between.
+  if (files.length === 0) return { file: '', rows: [], lines: 0 };
   if (files.length !== 1) throw new Error(`expected one reward table in ${dir}, found ${files.join(', ')}`);
   const lines = readFileSync(join(dir, files[0]), 'utf8').split('\n').filter((l) => l.trim()).slice(1);
   const rows = lines.flatMap((l) => {
