@@ -27,24 +27,24 @@ async function hover(server: TestServer, uri: string, line: number): Promise<str
 
 const measured = (server: TestServer) => server.statuses.some((s) => s.state === 'ready' && /UNet step/.test(s.detail ?? ''));
 
-describe('while the UNet loads in the render worker', () => {
-  let server: TestServer;
-  let model: string;
-
+/** A server on the fixture model (with a policy) whose loads of one part are held up by a test hook. */
+function withDelayedServer(hook: 'ADADIFF_TEST_UNET_LOAD_DELAY_MS' | 'ADADIFF_TEST_TEXT_LOAD_DELAY_MS') {
+  const ctx = {} as { server: TestServer; model: string };
   before(async () => {
-    model = await fixtureWithPolicy((await ensureFixtures()).optimum);
-    server = await startServer({
-      init: { trusted: true },
-      settings: () => ({ model: { path: model } }),
-      env: { ADADIFF_TEST_UNET_LOAD_DELAY_MS: String(LOAD_DELAY_MS) },
-    });
+    ctx.model = await fixtureWithPolicy((await ensureFixtures()).optimum);
+    ctx.server = await startServer({ init: { trusted: true }, settings: () => ({ model: { path: ctx.model } }), env: { [hook]: String(LOAD_DELAY_MS) } });
   });
-
   after(async () => {
-    await server?.stop();
+    await ctx.server?.stop();
   });
+  return ctx;
+}
+
+describe('while the UNet loads in the render worker', () => {
+  const ctx = withDelayedServer('ADADIFF_TEST_UNET_LOAD_DELAY_MS');
 
   test('hovers and lenses answer from the text encoder and policy, and say the time is not measured yet', async () => {
+    const { server, model } = ctx;
     const uri = server.open('loading.md', 'markdown', doc(PROMPTS));
     // The first hover loads the text part here and starts the worker loading the UNet to measure.
     // Not a speed check (bench/memory.ts measures latency): a hover that waited for a UNet load
@@ -77,6 +77,7 @@ describe('while the UNet loads in the render worker', () => {
   });
 
   test('after previews and a compare the server holds one UNet, one VAE and one text encoder', async () => {
+    const { server, model } = ctx;
     const uri = server.open('more.md', 'markdown', doc(PROMPTS.slice(0, 2)));
     for (const [i, prompt] of PROMPTS.slice(0, 2).entries()) {
       await server.conn.sendRequest(PreviewRequest, { id: `again-${i}`, uri, prompt, size: { width: 16, height: 16 } });
@@ -90,6 +91,7 @@ describe('while the UNet loads in the render worker', () => {
   });
 
   test('Recalibrate measures again in the worker, which holds the UNet, and sends the new figure', async () => {
+    const { server, model } = ctx;
     const measuredStatuses = () => server.statuses.filter((st) => st.state === 'ready' && /UNet step/.test(st.detail ?? '')).length;
     const before = measuredStatuses();
     const uri = server.open('recal.md', 'markdown', doc(PROMPTS.slice(0, 1)));
@@ -102,23 +104,10 @@ describe('while the UNet loads in the render worker', () => {
 });
 
 describe('while the text encoder loads in the server', () => {
-  let server: TestServer;
-  let model: string;
-
-  before(async () => {
-    model = await fixtureWithPolicy((await ensureFixtures()).optimum);
-    server = await startServer({
-      init: { trusted: true },
-      settings: () => ({ model: { path: model } }),
-      env: { ADADIFF_TEST_TEXT_LOAD_DELAY_MS: String(LOAD_DELAY_MS) },
-    });
-  });
-
-  after(async () => {
-    await server?.stop();
-  });
+  const ctx = withDelayedServer('ADADIFF_TEST_TEXT_LOAD_DELAY_MS');
 
   test('the server answers everything that needs no text encoder, and the hover once it is loaded', async () => {
+    const { server, model } = ctx;
     const uri = server.open('text-loading.md', 'markdown', doc(PROMPTS));
     const plain = server.open('plain.md', 'markdown', '# Notes\n\nNo image here.\n');
     const started = Date.now();
