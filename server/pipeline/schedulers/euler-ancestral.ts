@@ -6,6 +6,7 @@
 
 import type { Scheduler } from '../../model/contract.js';
 import { EulerFamilyScheduler } from './euler.js';
+import { drawNoise } from './prediction.js';
 
 export class EulerAncestralScheduler extends EulerFamilyScheduler implements Scheduler {
   readonly name = 'euler-a' as const;
@@ -24,8 +25,7 @@ export class EulerAncestralScheduler extends EulerFamilyScheduler implements Sch
     for (let i = 0; i < sample.length; i++) prevSample[i] = sample[i]! + ((sample[i]! - x0[i]!) / sigma) * dt;
     // The last step lands on sigma 0 with no noise to add; drawing none keeps the stream unchanged.
     if (sigmaUp > 0) {
-      const z = noise(sample.length);
-      if (z.length !== sample.length) throw new RangeError(`euler-a scheduler: noise callback returned ${z.length} values, expected ${sample.length}`);
+      const z = drawNoise(this.name, noise, sample.length);
       for (let i = 0; i < sample.length; i++) prevSample[i] += z[i]! * sigmaUp;
     }
     return { prevSample, predOriginal: Float32Array.from(x0) };

@@ -6,7 +6,7 @@
 
 import type { Scheduler, SchedulerConfig } from '../../model/contract.js';
 import { linspace, makeAlphasCumprod } from './noise-schedule.js';
-import { checkStepIndex, clipInPlace, predictX0 } from './prediction.js';
+import { checkStepIndex, clipInPlace, drawNoise, predictX0 } from './prediction.js';
 
 /** Consistency-model constants used by diffusers' LCMScheduler (sigma_data, timestep_scaling). */
 const SIGMA_DATA = 0.5;
@@ -70,10 +70,7 @@ export class LcmScheduler implements Scheduler {
     if (isLast) {
       prevSample = Float32Array.from(denoised);
     } else {
-      const z = noise(sample.length);
-      if (z.length !== sample.length) {
-        throw new RangeError(`lcm scheduler: noise callback returned ${z.length} values, expected ${sample.length}`);
-      }
+      const z = drawNoise(this.name, noise, sample.length);
       const a = Math.sqrt(abarPrev);
       const s = Math.sqrt(1 - abarPrev);
       prevSample = new Float32Array(sample.length);

@@ -82,6 +82,13 @@ function checkLengths(modelOutput: ArrayLike<number>, sample: ArrayLike<number>)
   }
 }
 
+/** `length` values from the generation's noise stream, checked: a short draw would leave part of the sample without noise. */
+export function drawNoise(name: string, noise: (length: number) => Float32Array, length: number): Float32Array {
+  const z = noise(length);
+  if (z.length !== length) throw new RangeError(`${name} scheduler: noise callback returned ${z.length} values, expected ${length}`);
+  return z;
+}
+
 /** Throws unless 0 <= stepIndex < steps; a wrong index would silently read the wrong sigma. */
 export function checkStepIndex(name: string, stepIndex: number, steps: number): void {
   if (!Number.isInteger(stepIndex) || stepIndex < 0 || stepIndex >= steps) {
