@@ -20,7 +20,6 @@ export interface Progress {
 
 export interface ServerContext {
   connection: Connection;
-  documents: TextDocuments<TextDocument>;
   settings: SettingsCache;
   models: ModelManager;
   renderer: Renderer;
@@ -39,7 +38,7 @@ export interface ServerContext {
 }
 
 /** The document half of the context: prompts found in the open documents, with their settings. */
-export function spansOfDocuments(documents: TextDocuments<TextDocument>, prompts: PromptIndex, settings: () => SettingsCache): ServerContext['spansOf'] {
+export function spansOfDocuments(documents: Pick<TextDocuments<TextDocument>, 'get'>, prompts: PromptIndex, settings: () => SettingsCache): ServerContext['spansOf'] {
   return async (uri) => {
     const doc = documents.get(uri);
     if (!doc) return undefined;

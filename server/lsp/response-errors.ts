@@ -12,8 +12,8 @@ export const isCancellation = (error: unknown): boolean => kindOf(error) === 'ca
 
 export function toResponseError(error: unknown, log: (line: string) => void = console.error): ResponseError<void> {
   if (error instanceof ResponseError) return error;
-  if (isCancellation(error)) return cancelled();
   const kind = kindOf(error);
+  if (kind === 'cancelled') return cancelled();
   if (kind === 'internal') log(`adadiff: unexpected error: ${(error as Error)?.stack ?? String(error)}`);
   return failed((error as Error)?.message ?? String(error));
 }

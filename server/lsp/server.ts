@@ -115,7 +115,6 @@ export function startServer(connection: Connection): void {
     const progressFor = progressOf(connection, !!caps.window?.workDoneProgress);
     return {
       connection,
-      documents,
       settings,
       models,
       renderer,

@@ -2,7 +2,7 @@
 // they run in-process here, against a context of the test's own, without a connection or a model.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { CancellationTokenSource, type Connection, LSPErrorCodes, TextDocuments } from 'vscode-languageserver';
+import { CancellationTokenSource, type Connection, LSPErrorCodes } from 'vscode-languageserver';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { ClientCommands } from '../../shared/protocol';
 import { spansOfDocuments, type ServerContext } from '../../server/lsp/context';
@@ -17,15 +17,15 @@ const TEXT = 'pipe(prompt="a red fox in the snow", num_inference_steps=30)\npipe
 const MD = 'file:///w/guide.md';
 
 function context(predict: ModelManager['predict']): ServerContext {
-  const documents = new TextDocuments(TextDocument);
-  // The documents' own store, as didOpen would fill it.
-  const synced = (documents as unknown as { _syncedDocuments: Map<string, TextDocument> })._syncedDocuments;
-  synced.set(URI, TextDocument.create(URI, 'python', 1, TEXT));
-  synced.set(MD, TextDocument.create(MD, 'markdown', 1, '# Guide\n\n![a red fox in the snow](img/fox.png)\n'));
+  // The open documents, as didOpen would have given them.
+  const open = new Map([
+    [URI, TextDocument.create(URI, 'python', 1, TEXT)],
+    [MD, TextDocument.create(MD, 'markdown', 1, '# Guide\n\n![a red fox in the snow](img/fox.png)\n')],
+  ]);
+  const documents = { get: (uri: string) => open.get(uri) };
   const settings = new SettingsCache({} as Connection, false);
   return {
     connection: {} as Connection,
-    documents,
     settings,
     models: { predict } as ModelManager,
     renderer: undefined as never,
