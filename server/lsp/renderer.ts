@@ -5,7 +5,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { join } from 'node:path';
 import type { Calibration } from '../adadiff/cost';
 import type { AssetSummary } from '../assets';
-import type { liveSessions, TextModel } from '../model/session';
+import { type liveSessions, NO_SESSIONS, type TextModel } from '../model/session';
 import { fromWire } from '../error-wire';
 import { CancelledError } from '../errors';
 import { answerTextRequest, type TextRequest, type TextTarget } from './remote-text';
@@ -83,7 +83,7 @@ export class Renderer {
 
   /** The sessions the worker holds, per part; all zero when it has not started. */
   async sessions(): Promise<Sessions> {
-    if (!this.worker) return { textEncoder: 0, textEncoder2: 0, unet: 0, vaeDecoder: 0, vaeEncoder: 0 };
+    if (!this.worker) return { ...NO_SESSIONS };
     return this.send({ kind: 'sessions' }, new AbortController().signal, {}, true) as Promise<Sessions>;
   }
 

@@ -7,7 +7,7 @@
 import { join, resolve } from 'node:path';
 import { type MessagePort, Worker } from 'node:worker_threads';
 import { openModelFolder } from '../model/folder';
-import { liveSessions, loadTextModel, type TextModel, type TextPart } from '../model/session';
+import { liveSessions, loadTextModel, NO_SESSIONS, type TextModel, type TextPart } from '../model/session';
 import { answerTextRequest, TextClient, type TextReply, type TextRequest, type TextTarget } from './remote-text';
 
 /** workerData of the thread, which main.ts reads to know which role to play. */
@@ -34,7 +34,7 @@ export class TextThread {
 
   /** The sessions the thread holds, per part; all zero before it starts. */
   async sessions(): Promise<Sessions> {
-    if (!this.worker) return { textEncoder: 0, textEncoder2: 0, unet: 0, vaeDecoder: 0, vaeEncoder: 0 };
+    if (!this.worker) return { ...NO_SESSIONS };
     const worker = this.worker;
     const rid = this.nextRid++;
     return new Promise<Sessions>((done) => {

@@ -86,7 +86,10 @@ type SessionPart = keyof LoadedModel['providers'];
  * Sessions this process holds, per part: what `adadiff/sessions` reports, so that a test and the
  * memory bench can see that the language server holds each model part once.
  */
-const live: Record<SessionPart, number> = { textEncoder: 0, textEncoder2: 0, unet: 0, vaeDecoder: 0, vaeEncoder: 0 };
+/** Each part's count when a process holds none (a worker not started yet). */
+export const NO_SESSIONS: Readonly<Record<SessionPart, number>> = { textEncoder: 0, textEncoder2: 0, unet: 0, vaeDecoder: 0, vaeEncoder: 0 };
+
+const live: Record<SessionPart, number> = { ...NO_SESSIONS };
 
 export const liveSessions = (): Readonly<Record<SessionPart, number>> => ({ ...live });
 
