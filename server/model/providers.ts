@@ -114,13 +114,15 @@ const createOrtSession: CreateSession = (file, options) => ort.InferenceSession.
  * A session for `file` from the first provider in `providers` that can create one. Throws
  * NoProviderError with every provider's reason when none can; the caller decides whether that
  * means the file is broken (it names the file) or only the providers are. `create` is the seam
- * tests use to make a provider that passes the checks above fail at session creation.
+ * tests use to make a provider that passes the checks above fail at session creation; `admit`, when
+ * given, runs before each provider is tried and may refuse it by throwing.
  */
 export async function createSessionWithFallback(
   file: string,
   providers: readonly string[],
   options: ort.InferenceSession.SessionOptions,
   create: CreateSession = createOrtSession,
+  admit?: (provider: string) => Promise<void>,
 ): Promise<{ session: ort.InferenceSession; choice: ProviderChoice }> {
   const tried: ProviderAttempt[] = [];
   const loadErrors: string[] = [];
@@ -130,6 +132,8 @@ export async function createSessionWithFallback(
       tried.push({ name, error: unavailable });
       continue;
     }
+    // A refusal (the memory check before falling back to the CPU) ends the load with its own error.
+    await admit?.(name);
     try {
       const session = await create(file, { ...options, executionProviders: [name] });
       tried.push({ name });

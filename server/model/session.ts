@@ -4,13 +4,13 @@
 
 import * as os from 'node:os';
 import type * as ort from 'onnxruntime-node';
-import type { CpuShare, LoadedModel, ModelFolder, PromptTokenizer, ProviderChoice, TextEncoding } from './contract';
+import type { CpuShare, LoadedModel, ModelFolder, ModelPart, PromptTokenizer, ProviderChoice, TextEncoding } from './contract';
 import { ModelError } from './errors';
-import { checkMemory } from './memory';
+import { checkMemory, machineMemory, type WeightPlace } from './memory';
 import { inputSlots, outputSlots, type TensorSlot } from './inputs';
 import { checkImageSize, latentSides, numberOrUndefined } from './latent-geometry';
 import { detectLayout } from './layout';
-import { NoProviderError, createSessionWithFallback, defaultProviders } from './providers';
+import { NoProviderError, createSessionWithFallback, defaultProviders, providerUnavailableReason } from './providers';
 import { openTextEncoders } from './text-encoders';
 import { bindUnet } from './unet-call';
 import { bindVae } from './vae-calls';
@@ -112,10 +112,40 @@ async function release(part: PartSession): Promise<void> {
   live[part.part]--;
 }
 
-async function openSession(file: string, part: SessionPart, providers: readonly string[], cpu: CpuShare, freeDims?: Record<string, number>): Promise<PartSession> {
+const PART_WORDS: Readonly<Record<SessionPart, string>> = {
+  textEncoder: 'the text encoder',
+  textEncoder2: 'the second text encoder',
+  unet: 'the UNet',
+  vaeDecoder: 'the VAE decoder',
+  vaeEncoder: 'the VAE encoder',
+};
+
+/**
+ * Where the weights will most likely run, for the memory check before loading: the first provider
+ * that passes the checks that load nothing. A GPU provider can still fail at session creation and
+ * fall back to the CPU; openSession checks again before that.
+ */
+const likelyPlace = (providers: readonly string[]): WeightPlace =>
+  (providers.find((name) => !providerUnavailableReason(name)) ?? 'cpu') === 'cpu' ? 'cpu' : 'gpu';
+
+async function openSession(
+  modelPart: ModelPart,
+  part: SessionPart,
+  providers: readonly string[],
+  cpu: CpuShare,
+  freeDims?: Record<string, number>,
+): Promise<PartSession> {
+  const file = modelPart.onnx;
+  // Checked for a GPU, falling back to the CPU: float16 weights cost twice as much there.
+  const admit =
+    likelyPlace(providers) === 'gpu'
+      ? async (name: string) => {
+          if (name === 'cpu') await checkMemory([modelPart], PART_WORDS[part], machineMemory(), 'cpu');
+        }
+      : undefined;
   try {
     testLoadDelay(part);
-    const { session, choice } = await createSessionWithFallback(file, providers, sessionOptions(cpu, freeDims));
+    const { session, choice } = await createSessionWithFallback(file, providers, sessionOptions(cpu, freeDims), undefined, admit);
     live[part]++;
     try {
       return { file, part, session, choice, inputs: inputSlots(file, session), outputs: outputSlots(file, session) };
@@ -185,13 +215,13 @@ export async function loadTextPart(folder: ModelFolder, opts: LoadOptions = {}):
   const shape = opts.shape;
   const cpu = opts.cpu ?? 'shared';
   const encoders = [{ tokenizerDir: folder.tokenizerDir, part: folder.textEncoder }, ...(folder.second ? [{ tokenizerDir: folder.second.tokenizerDir, part: folder.second.textEncoder }] : [])];
-  await checkMemory(encoders.map((e) => e.part), encoders.length === 1 ? 'the text encoder' : 'the text encoders');
+  await checkMemory(encoders.map((e) => e.part), encoders.length === 1 ? 'the text encoder' : 'the text encoders', machineMemory(), likelyPlace(providers));
   const opened: PartSession[] = [];
   try {
     const text = await openTextEncoders(
       encoders,
       async (part, sequence) => {
-        const session = await openSession(part.onnx, opened.length === 0 ? 'textEncoder' : 'textEncoder2', providers, cpu, shape ? overrides({ batch: shape.batch, sequence }) : undefined);
+        const session = await openSession(part, opened.length === 0 ? 'textEncoder' : 'textEncoder2', providers, cpu, shape ? overrides({ batch: shape.batch, sequence }) : undefined);
         opened.push(session);
         return session;
       },
@@ -266,23 +296,23 @@ export async function loadModel(folder: ModelFolder, opts: LoadOptions & { text?
   const text = opts.text ?? (await loadTextPart(folder, opts));
   const ownsText = !opts.text;
   const opened: PartSession[] = [];
-  const open = async (file: string, part: SessionPart, freeDims?: Record<string, number>) => {
-    const session = await openSession(file, part, providers, cpu, freeDims);
+  const open = async (modelPart: ModelPart, part: SessionPart, freeDims?: Record<string, number>) => {
+    const session = await openSession(modelPart, part, providers, cpu, freeDims);
     opened.push(session);
     return session;
   };
   try {
     // Phase 2: the heavy sessions, once the memory check says they fit.
-    await checkMemory([folder.unet, folder.vaeDecoder, ...(folder.vaeEncoder ? [folder.vaeEncoder] : [])], 'the UNet and VAE');
+    await checkMemory([folder.unet, folder.vaeDecoder, ...(folder.vaeEncoder ? [folder.vaeEncoder] : [])], 'the UNet and VAE', machineMemory(), likelyPlace(providers));
     const sequence = shape ? text.tokenizer.maxLength : undefined;
     const unetSession = await open(
-      folder.unet.onnx,
+      folder.unet,
       'unet',
       shape ? overrides({ batch: shape.batch, sequence, height: shape.height / scale, width: shape.width / scale }) : undefined,
     );
     // VAE dims stay free: exporters name the latent's and the image's sides alike ("height").
-    const decoderSession = await open(folder.vaeDecoder.onnx, 'vaeDecoder');
-    const encoderSession = folder.vaeEncoder ? await open(folder.vaeEncoder.onnx, 'vaeEncoder') : undefined;
+    const decoderSession = await open(folder.vaeDecoder, 'vaeDecoder');
+    const encoderSession = folder.vaeEncoder ? await open(folder.vaeEncoder, 'vaeEncoder') : undefined;
 
     // Phase 3: each graph's inputs bound to the roles the pipeline calls them by.
     const unet = bindUnet(unetSession, folder);

@@ -8,7 +8,8 @@ import { describe, test } from 'node:test';
 import { onnx } from 'onnx-proto';
 import { ModelError } from '../../server/model/errors';
 import { openModelFolder } from '../../server/model/folder';
-import { checkMemory, MEMORY_MARGIN, MEMORY_SLACK_BYTES, memoryNeed } from '../../server/model/memory';
+import { checkMemory, FP16_ON_CPU, MEMORY_MARGIN, MEMORY_SLACK_BYTES, memoryNeed } from '../../server/model/memory';
+import { weightTypes } from '../../server/onnx/weight-types';
 import { liveSessions, loadModel, loadTextModel, loadTextPart } from '../../server/model/session';
 import { ensureFixtures } from '../fixtures/make-fixtures';
 
@@ -54,6 +55,59 @@ async function withFarExternalData(hole: number): Promise<string> {
   return dir;
 }
 
+/**
+ * A copy of the fp16 fixture whose UNet declares `bytes` more float16 weights in external data (a
+ * sparse tail of model.onnx_data): the memory check reads the declaration, onnxruntime never gets there.
+ */
+async function withFloat16Weights(bytes: number): Promise<string> {
+  const dir = path.join(tmp, `fp16-${bytes}`);
+  cpSync((await ensureFixtures()).fp16, dir, { recursive: true });
+  const graphFile = path.join(dir, 'unet', 'model.onnx');
+  const dataFile = path.join(dir, 'unet', 'model.onnx_data');
+  const offset = (await fs.stat(dataFile)).size;
+  const proto = onnx.ModelProto.decode(await fs.readFile(graphFile));
+  proto.graph!.initializer!.push(
+    onnx.TensorProto.create({
+      name: 'padding',
+      dataType: onnx.TensorProto.DataType.FLOAT16,
+      dims: [bytes / 2],
+      dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+      externalData: [
+        { key: 'location', value: 'model.onnx_data' },
+        { key: 'offset', value: String(offset) },
+        { key: 'length', value: String(bytes) },
+      ],
+    }),
+  );
+  await fs.writeFile(graphFile, onnx.ModelProto.encode(proto).finish());
+  await fs.truncate(dataFile, offset + bytes);
+  return dir;
+}
+
+describe('weight types, read from the wire format', () => {
+  test('counts each initializer by its element type, inline or in external data, as onnx-proto decodes it', async () => {
+    const fixtures = await ensureFixtures();
+    for (const file of [path.join(fixtures.fp16, 'unet', 'model.onnx'), path.join(fixtures.optimum, 'text_encoder', 'model.onnx'), 'models/default/unet/model.onnx']) {
+      const proto = onnx.ModelProto.decode(await fs.readFile(file));
+      const expected: Record<string, number> = {};
+      for (const init of proto.graph!.initializer!) {
+        const type = init.dataType === 10 ? 'float16' : init.dataType === 1 ? 'float32' : init.dataType === 7 ? 'int64' : `other ${init.dataType}`;
+        const external = init.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL;
+        const size = external ? Number(init.externalData!.find((e) => e.key === 'length')!.value) : init.rawData!.length;
+        expected[type] = (expected[type] ?? 0) + size;
+      }
+      assert.deepEqual((await weightTypes(file)).bytes, expected, file);
+    }
+    assert.ok(((await weightTypes(path.join(fixtures.fp16, 'unet', 'model.onnx'))).bytes.float16 ?? 0) > 0);
+  });
+
+  test('a file that is not ONNX, or is cut short, is an error naming it', async () => {
+    const bad = path.join(tmp, 'notes.onnx');
+    await fs.writeFile(bad, Buffer.from([0x0a, 0xff, 0xff, 0xff, 0x7f, 1, 2]));
+    await assert.rejects(weightTypes(bad), /notes\.onnx is not a readable ONNX model: field 1 runs past its message/);
+  });
+});
+
 describe('the memory check', () => {
   test('sums the ONNX files and their external data, with the stated margin', async () => {
     const folder = await openModelFolder((await ensureFixtures()).optimum);
@@ -64,6 +118,39 @@ describe('the memory check', () => {
     const need = await memoryNeed([folder.unet]);
     assert.equal(need.fileBytes, bytes);
     assert.equal(need.neededBytes, Math.ceil(bytes * MEMORY_MARGIN) + MEMORY_SLACK_BYTES);
+  });
+
+  test('float16 weights cost FP16_ON_CPU per byte on the CPU and their file size on a GPU', async () => {
+    const folder = await openModelFolder((await ensureFixtures()).fp16);
+    const types = await weightTypes(folder.unet.onnx);
+    const cpu = await memoryNeed([folder.unet], 'cpu');
+    const gpu = await memoryNeed([folder.unet], 'gpu');
+    assert.equal(cpu.float16Bytes, types.bytes.float16);
+    assert.equal(cpu.neededBytes, Math.ceil((cpu.fileBytes - cpu.float16Bytes) * MEMORY_MARGIN + cpu.float16Bytes * FP16_ON_CPU) + MEMORY_SLACK_BYTES);
+    assert.equal(gpu.float16Bytes, 0);
+    assert.equal(gpu.neededBytes, Math.ceil(gpu.fileBytes * MEMORY_MARGIN) + MEMORY_SLACK_BYTES);
+  });
+
+  test('an fp16 model that fits in memory as float16 but not as float32: refused on the CPU, named as float16', async () => {
+    const folder = await openModelFolder(await withFloat16Weights(6 * GB));
+    const machine = { totalBytes: 16 * GB, availableBytes: 14 * GB };
+    await assert.rejects(checkMemory([folder.unet], 'the UNet', machine, 'cpu'), (err: Error) => {
+      assert.ok(err instanceof ModelError);
+      assert.match(err.message, /too large for this machine: the UNet is 6\.0 GB on disk, about 2\d\.\d GB in memory once loaded \(6\.0 GB of float16 weights, which the CPU runs as float32\), and it has 16\.0 GB in all\. Use a GPU provider/);
+      return true;
+    });
+    const need = await checkMemory([folder.unet], 'the UNet', machine, 'gpu');
+    assert.ok(need.neededBytes < 8 * GB);
+  });
+
+  test('loadModel on the CPU refuses such a model before onnxruntime opens it', async () => {
+    // Half the machine: it would fit as float16, not as float32.
+    const bytes = 2 * Math.floor(os.totalmem() / 4);
+    assert.ok(bytes * FP16_ON_CPU > os.totalmem());
+    const folder = await openModelFolder(await withFloat16Weights(bytes));
+    const before = liveSessions();
+    await assert.rejects(loadModel(folder, { providers: ['cpu'] }), /unet[\\/]model\.onnx: is too large for this machine: the UNet and VAE are [\d.]+ GB on disk, about [\d.]+ GB in memory once loaded \([\d.]+ GB of float16 weights/);
+    assert.deepEqual(liveSessions(), before);
   });
 
   test('a model bigger than the machine: the error names the sizes and the machine\'s total', async () => {

@@ -83,6 +83,32 @@ describe('createSessionWithFallback', () => {
     assert.deepEqual(choice.tried, [{ name: 'cpu', error: 'simulated: out of device memory' }, { name: 'cpu' }]);
   });
 
+  test('a provider refused by admit (the memory check before a CPU fallback) ends the load with that refusal', async () => {
+    const file = join(fixtures.optimum, 'vae_decoder', 'model.onnx');
+    const created: string[] = [];
+    const admitted: string[] = [];
+    await assert.rejects(
+      withFakeVulkan(() =>
+        createSessionWithFallback(
+          file,
+          ['webgpu', 'cpu'],
+          { logSeverityLevel: 3 },
+          async (f, options) => {
+            created.push(String(options.executionProviders?.[0]));
+            throw new Error('Failed to get a WebGPU adapter');
+          },
+          async (name) => {
+            admitted.push(name);
+            if (name === 'cpu') throw new Error('does not fit in the memory available now');
+          },
+        ),
+      ),
+      /does not fit in the memory available now/,
+    );
+    assert.deepEqual(admitted, ['webgpu', 'cpu']);
+    assert.deepEqual(created, ['webgpu'], 'the refused provider never opens the file');
+  });
+
   test('when every provider fails, NoProviderError lists each reason', async () => {
     const file = join(fixtures.optimum, 'vae_decoder', 'model.onnx');
     await assert.rejects(
