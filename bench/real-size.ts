@@ -12,7 +12,7 @@
 //    against PyTorch (bench/real-size/torch_unet.py: the same architecture with the same weights,
 //    torch.set_num_threads(cores) and as many OpenBLAS threads), in alternating blocks after a warm-up call each, and both
 //    outputs for the same input compared (that they agree is what shows the weights are the same).
-// 2. The language server with the SD 1.5 and SDXL fixtures in fp16 (how they are usually
+// 2. The language server with the SD 1.5 fixture in fp32 and the SD 1.5 and SDXL ones in fp16 (how they are usually
 //    shipped): a first hover (which loads the text encoders), then a hover every 20 ms while the
 //    render worker loads the UNet and VAE and measures the cost; resident memory of the server and
 //    its worker (/proc, as `bench memory` reads it) against the weights' size at each point.
@@ -246,7 +246,7 @@ export const benchRealSize: BenchSection = {
     const results: Record<string, unknown> = { root, missing };
     if (found['sd15-fp32'] && PARTS.includes('unet')) results.unet = await unetSpeed(found['sd15-fp32']);
     const servers: Record<string, unknown> = {};
-    for (const m of ['sd15-fp16', 'sdxl-fp16'] as const) {
+    for (const m of ['sd15-fp32', 'sd15-fp16', 'sdxl-fp16'] as const) {
       if (!found[m] || !PARTS.includes('server')) continue;
       const r = await serverLoading(found[m]!);
       printLoading(m, r);
