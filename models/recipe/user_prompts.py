@@ -12,16 +12,29 @@ The held-out sets come from elsewhere: policy-heldout.txt (captions of emoji the
 trains on) and policy-heldout-ood.txt (written by hand in phrasings these templates never use).
 Emoji named in either held-out file are left out here.
 
-Usage: /usr/bin/python3 models/recipe/user_prompts.py [--user 120] [--captions 60] [--seed 13]
-Reads /usr/share/unicode/emoji/emoji-test.txt (unicode-data) and policy-captions.txt; writes models/recipe/policy-train.txt. Deterministic for a seed.
+It also writes policy-heldout-tuxpaint.txt, a second out-of-distribution set from a third source:
+the English sentences people wrote for Tux Paint's stamps ("A sword in the stone").
+--clipart N adds N titles people gave their clip art (openclipart-svg) to the training prompts: the
+experiment in models/default/README.md (*More training prompts*), which did not help, so 0 by default.
+
+Usage: /usr/bin/python3 models/recipe/user_prompts.py [--user 120] [--captions 60] [--clipart 0] [--tuxpaint 60] [--seed 13]
+Reads /usr/share/unicode/emoji/emoji-test.txt (unicode-data), policy-captions.txt and
+/usr/share/tuxpaint/stamps (tuxpaint-stamps-default; with --clipart, /usr/share/openclipart/svg from
+openclipart-svg); writes models/recipe/policy-train.txt and policy-heldout-tuxpaint.txt. Deterministic for a seed.
 """
 import argparse
+import glob
+import html
 import os
 import random
 import re
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EMOJI_TEST = "/usr/share/unicode/emoji/emoji-test.txt"
+CLIPART = "/usr/share/openclipart/svg"  # openclipart-svg (public domain): people's titles for their clip art
+TUXPAINT = "/usr/share/tuxpaint/stamps"  # tuxpaint-stamps-default (GPL-2): one English sentence per stamp
+# Titles that name a pattern, a flag, a map, an author or a part of a layout, not a picture.
+CLIPART_DROP = re.compile(r"clipart by|openclipart|pattern|flag|map of|hotel icon|corner|border|frame|symbol|sign\b|\bicon\b|logo|button|led\b|font|alphabet|letter|number|arrow", re.I)
 
 # Groups whose emoji are things one draws as an object (faces and symbols read oddly with a colour).
 OBJECT_GROUPS = {"Animals & Nature", "Food & Drink", "Travel & Places", "Activities", "Objects"}
@@ -103,10 +116,45 @@ def user_prompt(rng, objects, names):
     return rng.choice([f"{article(w)} {w} {obj()}", f"{w}", f"{obj()} from the planet {w.capitalize()}", f"{w} {rng.choice(STYLES)}"])
 
 
+def clipart_titles():
+    """Titles people gave their clip art, cleaned to prompt-like text (no file-name noise)."""
+    if not os.path.isdir(CLIPART):
+        raise SystemExit(f"{CLIPART} not found: apt install openclipart-svg")
+    titles = set()
+    for path in sorted(glob.glob(os.path.join(CLIPART, "**", "*.svg"), recursive=True)):
+        head = open(path, encoding="utf-8", errors="replace").read(20000)
+        m = re.search(r"<dc:title>([^<]*)</dc:title>", head)
+        creator = re.search(r"<dc:creator>.*?<dc:title>([^<]*)</dc:title>", head, re.S)
+        if not m or (creator and creator.group(1).strip() == m.group(1).strip()):
+            continue
+        t = html.unescape(m.group(1)).replace("_", " ").replace("-", " ")
+        t = re.sub(r"\s+(\d+|v\.?\d+|\(b and w\))\s*$", "", t.strip(), flags=re.I)
+        t = re.sub(r"\s+", " ", t).strip()
+        words = t.split()
+        if not 1 <= len(words) <= 8 or CLIPART_DROP.search(t) or not re.search(r"[a-z]{3}", t.lower()) or re.search(r"\d{2,}", t):
+            continue
+        titles.add(t.lower() if t.isupper() else t)
+    return sorted(titles)
+
+
+def tuxpaint_sentences():
+    """The English sentence of each Tux Paint stamp ("A frog.", "A girl riding a bicycle.")."""
+    if not os.path.isdir(TUXPAINT):
+        raise SystemExit(f"{TUXPAINT} not found: apt install tuxpaint-stamps-default")
+    out = set()
+    for path in sorted(glob.glob(os.path.join(TUXPAINT, "**", "*.txt"), recursive=True)):
+        first = open(path, encoding="utf-8", errors="replace").readline().strip().rstrip(".")
+        if first and "=" not in first and len(first.split()) <= 12:
+            out.add(first)
+    return sorted(out)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--user", type=int, default=120, help="user-style prompts")
     ap.add_argument("--captions", type=int, default=60, help="captions in the model's own forms")
+    ap.add_argument("--clipart", type=int, default=0, help="openclipart titles (360 in the experiment of models/default/README.md, not shipped)")
+    ap.add_argument("--tuxpaint", type=int, default=60, help="Tux Paint stamp sentences for the second out-of-distribution set")
     ap.add_argument("--seed", type=int, default=13)
     args = ap.parse_args()
     rng = random.Random(args.seed)
@@ -121,11 +169,20 @@ def main():
         if p not in seen and p.lower() not in held:
             seen.add(p)
             user.append(p)
-    prompts = captions[: args.captions] + user
+    tux = rng.sample(tuxpaint_sentences(), args.tuxpaint)
+    tux_text = "\n".join(tux).lower()
+    clip = [t for t in clipart_titles() if t.lower() not in held and t.lower() not in tux_text and t not in seen] if args.clipart else []
+    clip = rng.sample(clip, min(args.clipart, len(clip)))
+    prompts = captions[: args.captions] + user + clip
     with open(os.path.join(HERE, "policy-train.txt"), "w", encoding="utf-8") as f:
-        f.write(f"# generated by user_prompts.py --user {args.user} --captions {args.captions} --seed {args.seed}; one prompt a line\n")
+        f.write(f"# generated by user_prompts.py --user {args.user} --captions {args.captions} --clipart {args.clipart} --tuxpaint {args.tuxpaint} --seed {args.seed}; one prompt a line\n")
         f.write("\n".join(prompts) + "\n")
-    print(f"wrote policy-train.txt: {len(prompts)} prompts ({args.captions} captions, {len(user)} user-style)")
+    with open(os.path.join(HERE, "policy-heldout-tuxpaint.txt"), "w", encoding="utf-8") as f:
+        f.write("# Held-out prompts OUT of the policy's training distribution from a second source: the English sentence of\n")
+        f.write(f"# {args.tuxpaint} Tux Paint stamps (tuxpaint-stamps-default, GPL-2), sampled by user_prompts.py --seed {args.seed}. One prompt a line.\n")
+        f.write("\n".join(tux) + "\n")
+    print(f"wrote policy-train.txt: {len(prompts)} prompts ({args.captions} captions, {len(user)} user-style, {len(clip)} clip-art titles)")
+    print(f"wrote policy-heldout-tuxpaint.txt: {len(tux)} prompts")
 
 
 if __name__ == "__main__":
