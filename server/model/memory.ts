@@ -19,7 +19,7 @@ export const MEMORY_MARGIN = 1.2;
  * What a byte of float16 weights costs on the CPU provider at the peak of loading: it has float32
  * kernels only for most of a UNet's ops, so onnxruntime casts the weights and keeps float32 copies
  * (twice the bytes) beside buffers of the originals. Measured on the SD 1.5-size fp16 UNet of
- * `npm run fixtures:full-size` (1.6 GB file, one CPU session in a fresh process): resident size
+ * `npm run fixtures:full-size` (1.6 GB file; bench/real-size/session-rss.ts): resident size
  * +3.79x the file at the peak of loading, +2.84x after three calls; the same network in fp32 took
  * 1.02x its file after loading and 1.12x after the calls. graphOptimizationLevel 'basic' defers the
  * copies to the first calls (1.05x after loading, 3.2x after three calls), so it saves nothing.
