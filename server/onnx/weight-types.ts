@@ -64,6 +64,8 @@ class FileWalker {
       const [tag, afterTag] = await this.varint(pos);
       const number = Math.floor(tag / 8);
       const wire = tag % 8;
+      // Field 0 does not exist: zeros (a sparse or padded tail) or garbage, not a message to walk byte by byte.
+      if (number === 0) throw new Error(`no field at byte ${pos} (field number 0)`);
       let value = 0;
       let next: number;
       if (wire === 0) [value, next] = await this.varint(afterTag);

@@ -105,6 +105,13 @@ describe('weight types, read from the wire format', () => {
     const bad = path.join(tmp, 'notes.onnx');
     await fs.writeFile(bad, Buffer.from([0x0a, 0xff, 0xff, 0xff, 0x7f, 1, 2]));
     await assert.rejects(weightTypes(bad), /notes\.onnx is not a readable ONNX model: field 1 runs past its message/);
+    // A graph followed by a long run of zeros (a sparse tail): refused at the first zero, not walked.
+    const padded = path.join(tmp, 'padded.onnx');
+    await fs.copyFile(path.join((await ensureFixtures()).optimum, 'text_encoder', 'model.onnx'), padded);
+    await fs.truncate(padded, 64 * GB);
+    const started = performance.now();
+    await assert.rejects(weightTypes(padded), /padded\.onnx is not a readable ONNX model: no field at byte \d+/);
+    assert.ok(performance.now() - started < 5000);
   });
 });
 
