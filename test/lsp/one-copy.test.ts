@@ -8,8 +8,8 @@ import { cpSync, mkdtempSync, promises as fs } from 'node:fs';
 import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CodeLensRequest, CodeLensResolveRequest, ExecuteCommandRequest, HoverRequest, type MarkupContent } from 'vscode-languageserver-protocol';
-import { CompareRequest, PreviewRequest, ServerCommands, SessionsRequest } from '../../shared/protocol';
+import { CancellationTokenSource, CodeLensRequest, CodeLensResolveRequest, ExecuteCommandRequest, HoverRequest, LSPErrorCodes, type MarkupContent, ResponseError } from 'vscode-languageserver-protocol';
+import { CompareRequest, PreviewProgressNotification, PreviewRequest, ServerCommands, SessionsRequest } from '../../shared/protocol';
 import { ensureFixtures, ensureLayoutFixtures } from '../fixtures/make-fixtures';
 import { fixtureWithPolicy } from '../fixtures/with-policy';
 import { startServer, type TestServer } from './harness';
@@ -211,5 +211,25 @@ describe('an SDXL fixture', () => {
     assert.deepEqual(s.main, { textEncoder: 1, textEncoder2: 1, unet: 0, vaeDecoder: 0, vaeEncoder: 0 });
     assert.equal(s.worker.textEncoder + s.worker.textEncoder2, 0, 'the worker borrows both text encoders');
     assert.equal(s.worker.unet, 1);
+  });
+
+  test('a long 1024 px preview stops within a second of $/cancelRequest', async () => {
+    let steps = 0;
+    const sub = server.conn.onNotification(PreviewProgressNotification, (p) => {
+      if (p.id === 'xl-long') steps = p.step;
+    });
+    try {
+      const cts = new CancellationTokenSource();
+      const long = server.conn.sendRequest(PreviewRequest, { id: 'xl-long', prompt: PROMPTS[0], steps: 1000, size: { width: 1024, height: 1024 } }, cts.token);
+      long.catch(() => undefined);
+      while (steps < 5) await new Promise((r) => setTimeout(r, 20));
+      const t0 = performance.now();
+      cts.cancel();
+      await assert.rejects(long, (err: unknown) => err instanceof ResponseError && err.code === LSPErrorCodes.RequestCancelled);
+      assert.ok(performance.now() - t0 < 1000, `answered ${performance.now() - t0} ms after the cancel`);
+      assert.ok(steps < 1000, 'stopped before the end');
+    } finally {
+      sub.dispose();
+    }
   });
 });
