@@ -140,7 +140,11 @@ const isMessage = (data: unknown): data is ToWebview =>
 window.addEventListener('message', (event: MessageEvent<unknown>) => {
   if (!isMessage(event.data)) return;
   state = nextState(state, event.data);
-  vscode.setState(state);
+  // VS Code keeps a webview's state in the workbench, so each setState crosses to it. Persisted on
+  // every denoising step with its intermediate image (megabytes at 1024 px), a 1000-step render
+  // queued the Cancel click behind that traffic. The live step and image are transient: a
+  // restored panel shows the next one.
+  if (event.data.type !== 'progress') vscode.setState(state && { ...state, live: undefined });
   render();
 });
 

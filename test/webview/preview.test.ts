@@ -61,6 +61,7 @@ interface Probe {
   posted: FromWebview[];
   alerts: number;
   cspViolations: string[];
+  setStates: number;
 }
 
 describe('preview webview', () => {
@@ -103,13 +104,13 @@ describe('preview webview', () => {
     // What VS Code provides: acquireVsCodeApi (its state survives reloads, like the real one) and the
     // theme variables. A string, not a function: tsx's helpers would not exist in the page.
     await page.addInitScript(`
-      window.__probe = { posted: [], alerts: 0, cspViolations: [] };
+      window.__probe = { posted: [], alerts: 0, cspViolations: [], setStates: 0 };
       window.alert = () => { window.__probe.alerts++; };
       document.addEventListener('securitypolicyviolation', (e) => window.__probe.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));
       window.acquireVsCodeApi = () => ({
         postMessage: (m) => window.__probe.posted.push(m),
         getState: () => JSON.parse(sessionStorage.getItem('state') ?? 'null') ?? undefined,
-        setState: (s) => sessionStorage.setItem('state', JSON.stringify(s ?? null)),
+        setState: (s) => (window.__probe.setStates++, sessionStorage.setItem('state', JSON.stringify(s ?? null))),
       });
       document.addEventListener('DOMContentLoaded', () => {
         for (const [k, v] of Object.entries(${JSON.stringify(THEME)})) document.documentElement.style.setProperty(k, v);
@@ -145,7 +146,9 @@ describe('preview webview', () => {
     assert.deepEqual((await probe()).posted, [{ type: 'ready' }]);
     await post(page, { type: 'start', subject, kind: 'preview', trusted: true });
     const early = png(64, 1.2);
-    await post(page, { type: 'progress', step: 3, total: 15, image: early });
+    const persisted = (await probe()).setStates;
+    for (let step = 1; step <= 3; step++) await post(page, { type: 'progress', step, total: 15, ...(step === 3 ? { image: early } : {}) });
+    assert.equal((await probe()).setStates, persisted, 'progress is not persisted: each setState crosses to the workbench, with the image');
     assert.equal(await page.locator('#image').getAttribute('src'), early);
     assert.equal(await page.locator('#status-text').textContent(), 'denoising step 3 / 15');
     assert.equal(await page.locator('#cancel').isDisabled(), false);
