@@ -16,8 +16,8 @@ import { ModelError } from './errors';
  */
 export const MEMORY_MARGIN = 1.2;
 /**
- * What a byte of float16 weights costs on the CPU provider at the peak of loading: it has float32
- * kernels only for most of a UNet's ops, so onnxruntime casts the weights and keeps float32 copies
+ * What a byte of float16 weights costs on the CPU provider at the peak of loading: for most of a
+ * UNet's ops it has float32 kernels only, so onnxruntime casts the weights and keeps float32 copies
  * (twice the bytes) beside buffers of the originals. Measured on the SD 1.5-size fp16 UNet of
  * `npm run fixtures:full-size` (1.6 GB file; bench/real-size/session-rss.ts): resident size
  * +3.79x the file at the peak of loading, +2.84x after three calls; the same network in fp32 took

@@ -136,7 +136,7 @@ async function openSession(
   freeDims?: Record<string, number>,
 ): Promise<PartSession> {
   const file = modelPart.onnx;
-  // Checked for a GPU, falling back to the CPU: float16 weights cost twice as much there.
+  // Checked for a GPU, then falling back to the CPU: float16 weights cost several times more there (FP16_ON_CPU).
   const admit =
     likelyPlace(providers) === 'gpu'
       ? async (name: string) => {
