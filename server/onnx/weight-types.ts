@@ -33,23 +33,28 @@ class FileWalker {
     readonly size: number,
   ) {}
 
-  private async byteAt(pos: number): Promise<number> {
-    if (pos < this.bufferAt || pos >= this.bufferAt + this.buffer.length) {
-      const chunk = Buffer.alloc(Math.min(16 * 1024, this.size - pos));
-      const { bytesRead } = await this.handle.read(chunk, 0, chunk.length, pos);
-      this.buffer = chunk.subarray(0, bytesRead);
-      this.bufferAt = pos;
-      if (bytesRead === 0) throw new Error(`truncated at byte ${pos}`);
-    }
-    return this.buffer[pos - this.bufferAt];
+  /** Makes the buffer hold [pos, pos + 10) (or up to the end of the file): a varint's longest span, read in one call. */
+  private async cover(pos: number): Promise<void> {
+    const end = Math.min(pos + 10, this.size);
+    if (pos >= this.bufferAt && end <= this.bufferAt + this.buffer.length) return;
+    if (pos >= this.size) throw new Error(`truncated at byte ${pos}`);
+    const chunk = Buffer.alloc(Math.min(16 * 1024, this.size - pos));
+    const { bytesRead } = await this.handle.read(chunk, 0, chunk.length, pos);
+    if (bytesRead === 0) throw new Error(`truncated at byte ${pos}`);
+    this.buffer = chunk.subarray(0, bytesRead);
+    this.bufferAt = pos;
   }
 
   /** A varint at pos: its value (exact up to 2^53, beyond any file offset here) and the position after it. */
   async varint(pos: number): Promise<[number, number]> {
+    await this.cover(pos);
     let value = 0;
     let scale = 1;
     for (let i = 0; i < 10; i++) {
-      const b = await this.byteAt(pos++);
+      const at = pos - this.bufferAt;
+      if (at >= this.buffer.length) throw new Error(`truncated at byte ${pos}`);
+      const b = this.buffer[at];
+      pos++;
       value += (b & 0x7f) * scale;
       if (b < 0x80) return [value, pos];
       scale *= 128;
