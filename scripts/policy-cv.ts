@@ -85,7 +85,7 @@ async function main(): Promise<void> {
           seed: combo.seed ?? 0,
           epochs: combo.epochs,
           learningRate: combo.lr,
-          architecture: { attentionLayers: combo.attention, hiddenDim: combo.hidden, mlpDim: combo.mlp, extraDim },
+          architecture: { attentionLayers: combo.attention, hiddenDim: combo.hidden, mlpDim: combo.mlp, extraDim, ...(extraDim > 0 ? { readsPrompt: false } : {}) },
         });
         examples.forEach((e, i) => {
           if (foldOf[i] !== f) return;

@@ -16,7 +16,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { GraphBuilder, attr, tensor } from '../onnx';
 import { POLICY_FIRST_STEP_ONNX, POLICY_IO, validatePolicyManifest, type PolicyManifest } from './policy-manifest';
-import { attentionParamNames, extraDimOf, type PolicyNet } from './policy-net';
+import { attentionParamNames, extraDimOf, readsPrompt, type PolicyNet } from './policy-net';
 
 export const POLICY_DIR = 'adadiff';
 export const POLICY_ONNX = 'policy.onnx';
@@ -26,18 +26,47 @@ export const POLICY_JSON = 'policy.json';
 const MASK_BIAS = 1e9;
 
 export function buildPolicyGraph(net: PolicyNet, metadata: Record<string, string> = {}): Uint8Array {
-  const { inputDim: d, hiddenDim: h, outputs: k } = net.architecture;
+  const { outputs: k } = net.architecture;
   const g = new GraphBuilder('adadiff_policy');
   const f32 = (name: string, dims: number[], values: ArrayLike<number>) => g.initializer(name, tensor('float32', dims, values));
   const param = (name: string, scale = 1) => {
     const t = net.params[name];
     return f32(name, t.shape, scale === 1 ? t.data : t.data.map((v) => v * scale));
   };
-  const int64 = (values: number[]) => g.constant(tensor('int64', [values.length], values), 'axes');
 
-  const hidden = g.input(POLICY_IO.hidden, 'float32', ['batch', 'tokens', d]);
+  // Every graph takes the prompt's features, also one that does not read them (readsPrompt false),
+  // so the runtime feeds all policies alike.
+  const hidden = g.input(POLICY_IO.hidden, 'float32', ['batch', 'tokens', net.architecture.inputDim]);
   const mask = g.input(POLICY_IO.mask, 'float32', ['batch', 'tokens']);
+  const parts: string[] = readsPrompt(net.architecture) ? [pooledPrompt(g, net, hidden, mask, f32, param)] : [];
+  const e = extraDimOf(net.architecture);
+  if (e > 0) {
+    const extra = g.input(POLICY_IO.firstStep, 'float32', ['batch', e]);
+    const n = net.extraNormalizer!;
+    parts.push(g.op('Mul', [g.op('Sub', [extra, f32('first_step.mean', [e], n.mean)]), f32('first_step.scale', [e], n.scale)], {}, 'first_step.standardised'));
+  }
+  const head = parts.length === 1 ? parts[0] : g.op('Concat', parts, { axis: attr.int(1) }, 'head');
+  const fc1 = g.op('Tanh', [g.op('Add', [g.op('MatMul', [head, param('mlp.fc1.weight')]), param('mlp.fc1.bias')])]);
+  g.op('Add', [g.op('MatMul', [fc1, param('mlp.fc2.weight')]), param('mlp.fc2.bias')], {}, POLICY_IO.logits);
+  g.output(POLICY_IO.logits, 'float32', ['batch', k]);
+  return g.toBytes({
+    opset: 17,
+    docString: 'AdaDiff step policy: text-encoder token features -> logits over candidate step counts',
+    metadata,
+  });
+}
 
+/** The pooled prompt code [B, H]: standardise, project, self-attention layers, attention pooling. */
+function pooledPrompt(
+  g: GraphBuilder,
+  net: PolicyNet,
+  hidden: string,
+  mask: string,
+  f32: (name: string, dims: number[], values: ArrayLike<number>) => string,
+  param: (name: string, scale?: number) => string,
+): string {
+  const { inputDim: d, hiddenDim: h } = net.architecture;
+  const int64 = (values: number[]) => g.constant(tensor('int64', [values.length], values), 'axes');
   // (mask - 1) * 1e9: 0 for real tokens, -1e9 for padding; [B, L] and [B, 1, L] for key columns.
   const one = g.constant(tensor('float32', [], [1]), 'one');
   const big = g.constant(tensor('float32', [], [MASK_BIAS]), 'mask_bias');
@@ -64,24 +93,7 @@ export function buildPolicyGraph(net: PolicyNet, metadata: Record<string, string
   const poolQuery = f32('pool.query', [h, 1], net.params['pool.query'].data.map((v) => v * invSqrtH));
   const poolScores = g.op('Add', [g.op('Squeeze', [g.op('MatMul', [z, poolQuery]), int64([2])]), tokenBias]);
   const poolWeights = g.op('Unsqueeze', [g.op('Softmax', [poolScores], { axis: attr.int(-1) }), int64([1])]);
-  const pooled = g.op('Squeeze', [g.op('MatMul', [poolWeights, z]), int64([1])], {}, 'pooled');
-
-  let head = pooled;
-  const e = extraDimOf(net.architecture);
-  if (e > 0) {
-    const extra = g.input(POLICY_IO.firstStep, 'float32', ['batch', e]);
-    const n = net.extraNormalizer!;
-    const standardised = g.op('Mul', [g.op('Sub', [extra, f32('first_step.mean', [e], n.mean)]), f32('first_step.scale', [e], n.scale)]);
-    head = g.op('Concat', [pooled, standardised], { axis: attr.int(1) }, 'head');
-  }
-  const fc1 = g.op('Tanh', [g.op('Add', [g.op('MatMul', [head, param('mlp.fc1.weight')]), param('mlp.fc1.bias')])]);
-  g.op('Add', [g.op('MatMul', [fc1, param('mlp.fc2.weight')]), param('mlp.fc2.bias')], {}, POLICY_IO.logits);
-  g.output(POLICY_IO.logits, 'float32', ['batch', k]);
-  return g.toBytes({
-    opset: 17,
-    docString: 'AdaDiff step policy: text-encoder token features -> logits over candidate step counts',
-    metadata,
-  });
+  return g.op('Squeeze', [g.op('MatMul', [poolWeights, z]), int64([1])], {}, 'pooled');
 }
 
 export interface ExportedPolicy {

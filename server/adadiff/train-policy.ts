@@ -107,7 +107,8 @@ export async function trainPolicy(model: LoadedModel, opts: TrainPolicyOptions):
   const train = (data: TrainingExample[], extraDim = 0) =>
     trainPolicyNet(data, candidates, reward, {
       ...opts.training,
-      architecture: { ...opts.training?.architecture, extraDim },
+      // The first-step network reads only the first call's summary (policy-net.ts, readsPrompt).
+      architecture: { ...opts.training?.architecture, extraDim, ...(extraDim > 0 ? { readsPrompt: false } : {}) },
       signal: opts.signal,
       onEpoch: (entry) => opts.onProgress?.({ phase: 'train', entry, epochs }),
     });

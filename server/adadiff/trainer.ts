@@ -42,7 +42,7 @@ export interface TrainingExample {
 
 export interface TrainOptions {
   /** Network size; inputDim and outputs follow from the data. Defaults: DEFAULT_ARCHITECTURE. */
-  architecture?: Partial<Pick<PolicyArchitecture, 'hiddenDim' | 'attentionLayers' | 'mlpDim' | 'extraDim'>>;
+  architecture?: Partial<Pick<PolicyArchitecture, 'hiddenDim' | 'attentionLayers' | 'mlpDim' | 'extraDim' | 'readsPrompt'>>;
   /**
    * Default 'expected': the reward table holds every candidate, so the exact gradient of the same
    * objective is available; on the bundled model's table (5-fold cross-validation over the training

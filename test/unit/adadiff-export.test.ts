@@ -109,12 +109,12 @@ test('exportPolicy + loadPolicy: predict gives the argmax of the TypeScript forw
   }
 });
 
-test('first-step-aware export: ONNX equals the TypeScript forward with per-image features; refine() uses them; a missing graph is an error', async () => {
+for (const readsPrompt of [true, false]) test(`first-step-aware export${readsPrompt ? ' with the prompt code' : ', per-image features alone'}: ONNX equals the TypeScript forward; refine() uses them; a missing graph is an error`, async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'adadiff-policy-'));
   try {
     const E = 4;
     const promptOnly = randomNet({ inputDim: D, hiddenDim: 16, attentionLayers: 0, mlpDim: 16, outputs: DEFAULT_CANDIDATES.length }, 5);
-    const refined = randomNet({ inputDim: D, hiddenDim: 16, attentionLayers: 0, mlpDim: 16, outputs: DEFAULT_CANDIDATES.length, extraDim: E }, 6);
+    const refined = randomNet({ inputDim: D, hiddenDim: 16, attentionLayers: 0, mlpDim: 16, outputs: DEFAULT_CANDIDATES.length, extraDim: E, readsPrompt }, 6);
     refined.extraNormalizer = { mean: Float64Array.from([0.1, 0.2, -0.3, 0]), scale: Float64Array.from([2, 1, 0.5, 3]) };
     const manifest: PolicyManifest = {
       ...manifestFor(promptOnly),
@@ -138,6 +138,12 @@ test('first-step-aware export: ONNX equals the TypeScript forward with per-image
         }
       }
       assert.ok(changed > 0, 'the per-image features change some choices');
+      // Without the prompt code the prompt's features are fed but change nothing.
+      const extra = Float32Array.from([3, -2, 1, 0.5]);
+      const [a, b] = [batch([3], 7), batch([12], 8)];
+      const pa = (await refine(a.hidden, [1, L, D], a.mask, extra)).probabilities;
+      const pb = (await refine(b.hidden, [1, L, D], b.mask, extra)).probabilities;
+      assert.equal(pa.some((v, j) => Math.abs(v - pb[j]) > 1e-7), readsPrompt, readsPrompt ? 'the prompt code changes the output' : 'the prompt is ignored');
       await assert.rejects(refine(batch([3], 1).hidden, [1, L, D], batch([3], 1).mask, new Float32Array(3)), /reads 4/);
     } finally {
       await policy.dispose();

@@ -35,10 +35,11 @@ function randomNet(arch: PolicyArchitecture, seed: number): PolicyNet {
   return net;
 }
 
-// The last case is the first-step-aware shape: 3 per-image features joined before the MLP.
-for (const [attentionLayers, extraDim] of [[0, 0], [1, 0], [2, 0], [1, 3]]) {
-  test(`finite differences match backward for every parameter tensor (${attentionLayers} attention layers, ${extraDim} per-image features)`, () => {
-    const arch = { inputDim: 7, hiddenDim: 6, attentionLayers, mlpDim: 5, outputs: 4, extraDim };
+// [1, 3] joins 3 per-image features to the prompt code before the MLP; the last case is the
+// first-step-aware shape, which reads those features alone.
+for (const [attentionLayers, extraDim, readsPrompt] of [[0, 0, true], [1, 0, true], [2, 0, true], [1, 3, true], [0, 3, false]] as const) {
+  test(`finite differences match backward for every parameter tensor (${attentionLayers} attention layers, ${extraDim} per-image features${readsPrompt ? '' : ', no prompt code'})`, () => {
+    const arch = { inputDim: 7, hiddenDim: 6, attentionLayers, mlpDim: 5, outputs: 4, extraDim, readsPrompt };
     const net = randomNet(arch, 11 + attentionLayers);
     const f = { ...randomFeatures(3, 9, 7, 6), ...(extraDim ? { extra: [0.4, -1.3, 2.2] } : {}) };
     if (extraDim) net.extraNormalizer = { mean: Float64Array.from([0.1, -0.2, 0.3]), scale: Float64Array.from([1.5, 0.7, 0.9]) };

@@ -170,6 +170,7 @@ test('trainPolicy with trailing spacing also trains, exports and evaluates the f
   const f = result.manifest.firstStep!;
   assert.equal(f.images, 8);
   assert.equal(f.architecture.extraDim, 16);
+  assert.equal(f.architecture.readsPrompt, false, 'the first-step network reads the first call alone');
   assert.equal(f.features.length, 16);
   assert.equal(result.firstStepSkipped, undefined);
   assert.deepEqual(result.evaluations!.map((e) => e.name), ['like-training.txt', 'unlike-training.txt']);
