@@ -3,7 +3,7 @@
 // workspace trust, errors of the core, and hovers that keep answering while a batch runs.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -26,6 +26,7 @@ import { describeAsset, type Lock } from '../../server/assets';
 import { AssetTargetRequest, ClientCommands, type GenerateAssetsArgs, type GenerateAssetsResult, type PromptCommandArgs, ServerCommands } from '../../shared/protocol';
 import { ensureFixtures } from '../fixtures/make-fixtures';
 import { startServer, type TestServer } from './harness';
+import { tempDir } from '../temp-dirs';
 
 const GUIDE = [
   '# Guide',
@@ -85,7 +86,7 @@ describe('adadiff.server.generateAssets', () => {
 
   before(async () => {
     const fixtures = await ensureFixtures();
-    root = mkdtempSync(join(tmpdir(), 'adadiff-assets-ws-'));
+    root = tempDir('adadiff-assets-ws-');
     mkdirSync(join(root, 'docs'));
     writeFileSync(join(root, 'docs', 'guide.md'), GUIDE);
     server = await startServer({ workspace: root, init: { trusted: true }, settings: () => ({ model: { path: fixtures.optimum } }) });
@@ -249,7 +250,7 @@ describe('adadiff.server.generateAssets in an untrusted workspace', () => {
 
   before(async () => {
     const fixtures = await ensureFixtures();
-    root = mkdtempSync(join(tmpdir(), 'adadiff-assets-untrusted-'));
+    root = tempDir('adadiff-assets-untrusted-');
     writeFileSync(join(root, 'README.md'), GUIDE);
     server = await startServer({ workspace: root, init: { trusted: false, bundledModelPath: fixtures.optimum }, settings: () => ({}) });
   });
@@ -272,7 +273,7 @@ describe('adadiff/assetTarget: whether Generate asset goes through the asset cor
   let root: string;
 
   before(async () => {
-    root = mkdtempSync(join(tmpdir(), 'adadiff-asset-target-'));
+    root = tempDir('adadiff-asset-target-');
     for (const dir of ['docs/nested/inner', 'docs/.drafts', 'node_modules/pkg', 'build']) mkdirSync(join(root, dir), { recursive: true });
     writeFileSync(join(root, '.gitignore'), 'build/\n');
     writeFileSync(join(root, 'docs', '.gitignore'), 'private.md\n');

@@ -4,8 +4,7 @@
 // CLI's `adadiff assets --check` agrees with what the editor wrote.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
@@ -21,6 +20,7 @@ import { CLI } from '../build';
 import { ensureFixtures } from '../fixtures/make-fixtures';
 import { fixtureWithPolicy } from '../fixtures/with-policy';
 import { startServer, type TestServer } from './harness';
+import { tempDir } from '../temp-dirs';
 
 const DOC = '![a red fox in the snow](img/fox.png "size: 16x16, steps: 3")\n';
 const run = promisify(execFile);
@@ -37,7 +37,7 @@ describe('adadiff.guidance and adadiff.scheduler with a step policy (trained wit
 
   before(async () => {
     model = await fixtureWithPolicy((await ensureFixtures()).optimum);
-    root = mkdtempSync(join(tmpdir(), 'adadiff-generation-ws-'));
+    root = tempDir('adadiff-generation-ws-');
     mkdirSync(join(root, 'docs'));
     writeFileSync(join(root, 'docs', 'fox.md'), DOC);
     server = await startServer({
@@ -82,7 +82,7 @@ describe('adadiff.guidance and adadiff.scheduler with a step policy (trained wit
     assert.deepEqual([entry.scheduler, entry.guidance], ['ddim', 7]);
     assert.deepEqual(sampler(readFileSync(join(root, 'docs', 'img', 'fox.png'))), { sampler: 'DDIM', guidance: '7' });
     // The same asset from the CLI, in a copy of the workspace: the very same bytes.
-    const copy = mkdtempSync(join(tmpdir(), 'adadiff-generation-cli-'));
+    const copy = tempDir('adadiff-generation-cli-');
     mkdirSync(join(copy, 'docs'));
     cpSync(join(root, 'docs', 'fox.md'), join(copy, 'docs', 'fox.md'));
     await run(process.execPath, [CLI, 'assets', copy, '--model', model]);

@@ -2,8 +2,6 @@
 // driven by a real LSP client connection (vscode-languageserver-protocol) over its stdin/stdout.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { buildOnce, ROOT } from '../build';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
@@ -21,6 +19,7 @@ import {
 } from 'vscode-languageserver-protocol/node';
 import { type AdaDiffSettings, DEFAULT_SETTINGS } from '../../server/lsp/settings';
 import { type InitializationOptions, StatusNotification, type StatusParams } from '../../shared/protocol';
+import { tempDir } from '../temp-dirs';
 
 export { ROOT } from '../build';
 
@@ -56,8 +55,8 @@ export interface TestServer {
 
 export async function startServer(options: ServerOptions): Promise<TestServer> {
   if (!options.cli) buildOnce();
-  const workspace = options.workspace ?? mkdtempSync(join(tmpdir(), 'adadiff-lsp-ws-'));
-  const cacheDir = options.init.cacheDir ?? mkdtempSync(join(tmpdir(), 'adadiff-lsp-cache-'));
+  const workspace = options.workspace ?? tempDir('adadiff-lsp-ws-');
+  const cacheDir = options.init.cacheDir ?? tempDir('adadiff-lsp-cache-');
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.cli ?? join(ROOT, 'dist', 'cli.js'), 'lsp', '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env, ADADIFF_CACHE_DIR: cacheDir } });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));

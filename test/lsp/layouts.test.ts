@@ -2,8 +2,6 @@
 // the hover says the sampler, guidance and steps the model's own files choose, and a preview
 // renders the model's size with them.
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type Hover, HoverRequest, type MarkupContent } from 'vscode-languageserver-protocol/node';
@@ -12,6 +10,7 @@ import { decodePng, readPngText } from '../../server/pipeline/png';
 import { PreviewRequest } from '../../shared/protocol';
 import { ensureLayoutFixtures } from '../fixtures/make-fixtures';
 import { startServer, type TestServer } from './harness';
+import { tempDir } from '../temp-dirs';
 
 const DOC = '![a red fox in the snow](img/fox.png)\n';
 const hoverText = (h: Hover | null) => (h?.contents as MarkupContent | undefined)?.value ?? '';
@@ -22,7 +21,7 @@ describe('SDXL and SDXL-Turbo folders in the language server', () => {
   before(async () => {
     const fixtures = await ensureLayoutFixtures();
     server = await startServer({
-      workspace: mkdtempSync(join(tmpdir(), 'adadiff-layouts-ws-')),
+      workspace: tempDir('adadiff-layouts-ws-'),
       init: { trusted: true },
       settings: (uri) => ({ model: { path: uri?.includes('/turbo/') ? fixtures['sdxl-turbo'] : fixtures.sdxl } }),
     });

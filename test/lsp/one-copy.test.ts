@@ -4,8 +4,8 @@
 // is not measured yet. A model too big for the machine gets an error naming the sizes, and the
 // server stays up.
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, promises as fs } from 'node:fs';
-import { tmpdir, totalmem } from 'node:os';
+import { cpSync, promises as fs } from 'node:fs';
+import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CancellationTokenSource, CodeLensRequest, CodeLensResolveRequest, ExecuteCommandRequest, HoverRequest, LSPErrorCodes, type MarkupContent, ResponseError } from 'vscode-languageserver-protocol';
@@ -13,6 +13,7 @@ import { CompareRequest, PreviewProgressNotification, PreviewRequest, ServerComm
 import { ensureFixtures, ensureLayoutFixtures } from '../fixtures/make-fixtures';
 import { fixtureWithPolicy } from '../fixtures/with-policy';
 import { startServer, type TestServer } from './harness';
+import { tempDir } from '../temp-dirs';
 
 /** Long enough that nothing but a hover held up by the load could take as long. */
 const LOAD_DELAY_MS = 6000;
@@ -135,7 +136,7 @@ describe('a model too large for the machine', () => {
 
   /** A copy of the fixture with one part's external data (or graph) grown to twice this machine's memory: a sparse tail, no disk. */
   async function grown(name: string, file: string): Promise<string> {
-    const dir = join(mkdtempSync(join(tmpdir(), 'adadiff-lsp-huge-')), name);
+    const dir = join(tempDir('adadiff-lsp-huge-'), name);
     cpSync(good, dir, { recursive: true });
     await fs.truncate(join(dir, file), 2 * totalmem());
     return dir;

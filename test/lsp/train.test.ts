@@ -2,8 +2,7 @@
 // stdio: refusals, the estimate, a real training run on a copy of the fixture model (progress,
 // files, status, hovers and previews with the new policy), and cancellation with a resumable table.
 import assert from 'node:assert/strict';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
@@ -24,6 +23,7 @@ import {
 import { PreviewRequest, type PromptsFileResult, ServerCommands, type TrainEstimate, type TrainEstimateArgs, type TrainPolicyArgs, type TrainPolicyResult, type WorkspacePromptsResult } from '../../shared/protocol';
 import { ensureFixtures } from '../fixtures/make-fixtures';
 import { startServer, type TestServer } from './harness';
+import { tempDir } from '../temp-dirs';
 
 const PROMPTS = [
   'a red circle',
@@ -96,7 +96,7 @@ describe('training a step policy over stdio', () => {
 
   before(async () => {
     fixture = (await ensureFixtures()).optimum;
-    root = mkdtempSync(join(tmpdir(), 'adadiff-train-lsp-'));
+    root = tempDir('adadiff-train-lsp-');
     for (const name of ['train', 'slow']) {
       models[name] = join(root, 'models', name);
       cpSync(fixture, models[name], { recursive: true });

@@ -3,11 +3,11 @@
 // the coordinator, each with its own cache folder so that a local and a distributed run can be
 // compared file by file.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI } from '../build';
+import { tempDir as removedAtExit } from '../temp-dirs';
 
 export const PASSWORD = 'pool-test-secret';
 
@@ -128,7 +128,7 @@ export function spawnCli(args: string[], cacheDir: string, extra: Record<string,
   return { child, out: () => out, exited };
 }
 
-export const tempDir = (name: string) => mkdtempSync(join(tmpdir(), `adadiff-pool-${name}-`));
+export const tempDir = (name: string) => removedAtExit(`adadiff-pool-${name}-`);
 
 /** The reward-table cache's rows (prompt, seed, scores), sorted: what a local and a distributed run must agree on. */
 export function cacheRows(cacheDir: string): { file: string; rows: string[]; lines: number } {

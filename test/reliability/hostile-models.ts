@@ -3,10 +3,10 @@
 // file as the Hugging Face cache lays models out), a UNet whose fixed dims ask for terabytes, and a
 // policy.json whose lengths do not match its graph. Each is a copy of a good fixture in a temporary
 // folder, made with the file system calls that cost nothing (truncate for the gigabyte).
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { onnx } from 'onnx-proto';
+import { tempDir } from '../temp-dirs';
 
 export interface HostileModel {
   name: string;
@@ -118,7 +118,7 @@ export const HOSTILE_MODELS: HostileModel[] = [
 
 /** A fresh copy of `source` made hostile; `outside` is a folder beside it for symlink targets. */
 export function makeHostileModel(model: HostileModel, source: string): { dir: string; root: string } {
-  const root = mkdtempSync(join(tmpdir(), 'adadiff-hostile-model-'));
+  const root = tempDir('adadiff-hostile-model-');
   const dir = join(root, 'model');
   cpSync(source, dir, { recursive: true });
   model.make(dir, join(root, 'outside'));

@@ -4,13 +4,13 @@
 // the model's policy, if any, loads; a final run completes. The test layer runs a few rounds,
 // `npm run bench -- reliability` twenty.
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadPolicy } from '../../server/adadiff/policy';
 import { buildOnce, CLI } from '../build';
 import { FuzzRng } from './documents';
 import { assertLockMatchesFiles } from '../unit/assets-helpers';
+import { tempDir } from '../temp-dirs';
 
 export interface KillReport {
   command: 'assets' | 'train-policy';
@@ -90,8 +90,8 @@ async function killRounds(target: KillTarget, cacheDir: string, rounds: number, 
 }
 
 export function killAssets(model: string, rounds: number, seed: number): Promise<KillReport> {
-  const root = mkdtempSync(join(tmpdir(), 'adadiff-kill-assets-'));
-  const cacheDir = mkdtempSync(join(tmpdir(), 'adadiff-kill-cache-'));
+  const root = tempDir('adadiff-kill-assets-');
+  const cacheDir = tempDir('adadiff-kill-cache-');
   const manifest = (round: number) =>
     ['assets:', ...Array.from({ length: 6 }, (_, i) => `  - prompt: icon ${i}, version ${round}\n    out: icons/${i}.png\n    steps: 20\n    size: 32x32\n    seed: ${i}`)].join('\n') + '\n';
   return killRounds(
@@ -123,8 +123,8 @@ export function killAssets(model: string, rounds: number, seed: number): Promise
 }
 
 export function killTraining(model: string, rounds: number, seed: number): Promise<KillReport> {
-  const root = mkdtempSync(join(tmpdir(), 'adadiff-kill-train-'));
-  const cacheDir = mkdtempSync(join(tmpdir(), 'adadiff-kill-cache-'));
+  const root = tempDir('adadiff-kill-train-');
+  const cacheDir = tempDir('adadiff-kill-cache-');
   const dir = join(root, 'model');
   cpSync(model, dir, { recursive: true });
   const prompts = join(root, 'prompts.txt');

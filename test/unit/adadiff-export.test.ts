@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import * as os from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { buildPolicyGraph, exportPolicy } from '../../server/adadiff/export';
@@ -11,6 +10,7 @@ import { createPolicyNet, forward, softmax, type PolicyArchitecture, type Policy
 import { createRng } from '../../server/adadiff/random';
 import { DEFAULT_CANDIDATES } from '../../server/adadiff/reward';
 import { testManifest } from '../fixtures/with-policy';
+import { tempDirAsync } from '../temp-dirs';
 
 const D = 32;
 const L = 12;
@@ -68,7 +68,7 @@ for (const attentionLayers of [0, 1, 2]) {
 }
 
 test('exportPolicy + loadPolicy: predict gives the argmax of the TypeScript forward', async () => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'adadiff-policy-'));
+  const dir = await tempDirAsync('adadiff-policy-');
   try {
     assert.equal(await loadPolicy(dir), null);
     const net = randomNet({ inputDim: D, hiddenDim: 16, attentionLayers: 1, mlpDim: 16, outputs: DEFAULT_CANDIDATES.length }, 3);
@@ -110,7 +110,7 @@ test('exportPolicy + loadPolicy: predict gives the argmax of the TypeScript forw
 });
 
 for (const readsPrompt of [true, false]) test(`first-step-aware export${readsPrompt ? ' with the prompt code' : ', per-image features alone'}: ONNX equals the TypeScript forward; refine() uses them; a missing graph is an error`, async () => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'adadiff-policy-'));
+  const dir = await tempDirAsync('adadiff-policy-');
   try {
     const E = 4;
     const promptOnly = randomNet({ inputDim: D, hiddenDim: 16, attentionLayers: 0, mlpDim: 16, outputs: DEFAULT_CANDIDATES.length }, 5);

@@ -2,8 +2,7 @@
 // reusing it gives exactly the N-step image, and what its summary holds.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureFixtures } from '../fixtures/make-fixtures';
 import { openModelFolder } from '../../server/model/folder';
@@ -12,12 +11,13 @@ import { firstUnetCall, generate } from '../../server/pipeline/generate';
 import { encodePng } from '../../server/pipeline/png';
 import { firstStep, firstStepDim, firstStepFeatureNames, firstStepFeatures, sharedFirstCall } from '../../server/adadiff/first-step';
 import { SCHEDULER_NAMES } from '../../server/pipeline/schedulers';
+import { tempDir } from '../temp-dirs';
 
 // The fixture model with trailing timestep spacing, as the bundled model and SD-Turbo-era exports ship.
 let modelPromise: Promise<LoadedModel> | undefined;
 const fixtureModel = () =>
   (modelPromise ??= (async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'adadiff-trailing-')), 'model');
+    const dir = join(tempDir('adadiff-trailing-'), 'model');
     cpSync((await ensureFixtures()).optimum, dir, { recursive: true });
     const file = join(dir, 'scheduler', 'scheduler_config.json');
     writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), timestep_spacing: 'trailing' }));

@@ -2,8 +2,7 @@
 // (64x64 images, 32-wide text features): small, but every piece runs for real.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFile, cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import * as os from 'node:os';
+import { appendFile, cp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { ensureFixtures } from '../fixtures/make-fixtures';
 import { openModelFolder } from '../../server/model/folder';
@@ -17,6 +16,7 @@ import { ssim } from '../../server/adadiff/ssim';
 import { loadPolicy } from '../../server/adadiff/policy';
 import { buildRewardTable, fidelityScorer, loadOnnxScorer, type TableProgress } from '../../server/adadiff/reward-table';
 import { trainPolicy, type TrainPolicyProgress } from '../../server/adadiff/train-policy';
+import { tempDirAsync } from '../temp-dirs';
 
 let modelPromise: Promise<LoadedModel> | undefined;
 const fixtureModel = () =>
@@ -26,7 +26,7 @@ const settings = { scheduler: 'ddim', guidance: 7 } as const;
 
 test('reward table: same noise per seed, cached as JSON lines, resumable, extra steps reuse the cache', async (t) => {
   const model = await fixtureModel();
-  const cacheDir = await mkdtemp(path.join(os.tmpdir(), 'adadiff-table-'));
+  const cacheDir = await tempDirAsync('adadiff-table-');
   t.after(() => rm(cacheDir, { recursive: true, force: true }));
   const progress: TableProgress[] = [];
   const opts = { ...settings, prompts: ['a red apple', 'a castle on a hill'], seeds: [0, 1], steps: [2, 4, 8], scorer: fidelityScorer, cacheDir };
@@ -72,7 +72,7 @@ test('reward table: same noise per seed, cached as JSON lines, resumable, extra 
 });
 
 test('ONNX scorer contract: image [1,3,H,W] in 0..1 (+ input_ids) -> score; fixed sizes are resized to fit', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'adadiff-scorer-'));
+  const dir = await tempDirAsync('adadiff-scorer-');
   t.after(() => rm(dir, { recursive: true, force: true }));
   // Mean brightness of a 16x16 resize, plus 0 * the number of ids (just to consume input_ids).
   const g = new GraphBuilder('scorer');
@@ -96,7 +96,7 @@ test('ONNX scorer contract: image [1,3,H,W] in 0..1 (+ input_ids) -> score; fixe
 
 test('trainPolicy writes a loadable policy and evaluates it on held-out prompts', async (t) => {
   const model = await fixtureModel();
-  const outDir = await mkdtemp(path.join(os.tmpdir(), 'adadiff-train-'));
+  const outDir = await tempDirAsync('adadiff-train-');
   t.after(() => rm(outDir, { recursive: true, force: true }));
   const phases = new Set<string>();
   const result = await trainPolicy(model, {
@@ -144,7 +144,7 @@ test('trainPolicy writes a loadable policy and evaluates it on held-out prompts'
 });
 
 test('trainPolicy with trailing spacing also trains, exports and evaluates the first-step-aware policy, set by set', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'adadiff-trailing-'));
+  const dir = await tempDirAsync('adadiff-trailing-');
   t.after(() => rm(dir, { recursive: true, force: true }));
   const modelDir = path.join(dir, 'model');
   await cp((await ensureFixtures()).optimum, modelDir, { recursive: true });

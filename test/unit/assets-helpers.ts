@@ -2,8 +2,7 @@
 // tests (the CLI tests drive the real engine on a fixture model), and lock/PNG assertions.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Calibration } from '../../server/adadiff/cost';
 import type { AssetModel, ModelSource } from '../../server/assets';
@@ -12,9 +11,10 @@ import { resolveGeneration } from '../../server/generation';
 import { CancelledError } from '../../server/errors';
 import { formatParameters } from '../../server/pipeline/parameters';
 import { decodePng, encodePng, readPngText } from '../../server/pipeline/png';
+import { tempDir } from '../temp-dirs';
 
 export function tempWorkspace(files: Record<string, string> = {}): string {
-  const root = realpathSync(mkdtempSync(path.join(tmpdir(), 'adadiff-assets-')));
+  const root = realpathSync(tempDir('adadiff-assets-'));
   for (const [name, text] of Object.entries(files)) write(root, name, text);
   return root;
 }

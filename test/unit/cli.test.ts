@@ -3,8 +3,7 @@
 // same bytes; predict and doctor answer in JSON; bad input exits non-zero with a clear message.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -12,9 +11,10 @@ import { decodePng, readPngText } from '../../server/pipeline/png';
 import { parseParameters } from '../../server/pipeline/parameters';
 import { buildOnce, CLI } from '../build';
 import { ensureFixtures, ensureLayoutFixtures, makeBrokenFixture } from '../fixtures/make-fixtures';
+import { tempDir } from '../temp-dirs';
 
 const run = promisify(execFile);
-const tmp = mkdtempSync(join(tmpdir(), 'adadiff-cli-'));
+const tmp = tempDir('adadiff-cli-');
 const env = { ...process.env, ADADIFF_CACHE_DIR: join(tmp, 'cache') };
 
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

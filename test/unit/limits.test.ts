@@ -2,8 +2,7 @@
 // against limits.ts and DEFAULT_SETTINGS (as rust-analyzer tests its generated configuration), and
 // the settings parser, the CLI's flags and the pipeline take exactly those bounds.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { collectTargets } from '../../server/assets/targets';
@@ -17,6 +16,7 @@ import { SCHEDULER_NAMES as BUILT_SCHEDULERS } from '../../server/pipeline/sched
 import { parseOptions } from '../../server/prompts';
 import { ensureFixtures } from '../fixtures/make-fixtures';
 import { tempWorkspace } from './assets-helpers';
+import { tempDir } from '../temp-dirs';
 
 interface Property {
   type: string;
@@ -155,7 +155,7 @@ describe('prompt options out of bounds are reported, not dropped', () => {
   });
 
   test('a render refuses a size out of bounds (a preview of such a prompt says why)', async () => {
-    const engine = new Engine({ cacheDir: mkdtempSync(join(tmpdir(), 'adadiff-limits-')), providers: ['cpu'] });
+    const engine = new Engine({ cacheDir: tempDir('adadiff-limits-'), providers: ['cpu'] });
     try {
       const handle = await engine.open((await ensureFixtures()).optimum);
       await assert.rejects(handle.render({ prompt: 'a red fox', steps: 1, width: SIDE.max + SIDE.multiple, height: SIDE.min }), /size 4104x8: width and height must be multiples of 8 from 8 to 4096/);

@@ -5,8 +5,7 @@
 // penultimate states and text_embeds, time_ids, LCM's guidance embedding, and when guidance runs
 // no unconditional batch.
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import * as os from 'node:os';
+import { cp, readFile, rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
@@ -23,8 +22,9 @@ import { generate } from '../../server/pipeline/generate';
 import { decodePng } from '../../server/pipeline/png';
 import { OPTIMUM_DIMS, Rng, textEncoder } from '../fixtures/fixture-models';
 import { ensureFixtures, ensureLayoutFixtures, SDXL_WIDTHS } from '../fixtures/make-fixtures';
+import { tempDirAsync } from '../temp-dirs';
 
-const tmp = mkdtemp(path.join(os.tmpdir(), 'adadiff-layouts-'));
+const tmp = tempDirAsync('adadiff-layouts-');
 const engine = tmp.then((dir) => new Engine({ cacheDir: dir, providers: ['cpu'] }));
 after(async () => {
   await (await engine).dispose();

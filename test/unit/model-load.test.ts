@@ -3,7 +3,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { BROKEN_KINDS, VARIANTS, ensureFixtures, makeBrokenFixture, type BrokenKind } from '../fixtures/make-fixtures';
@@ -11,6 +10,7 @@ import { ModelError } from '../../server/model/errors';
 import { openModelFolder } from '../../server/model/folder';
 import { CUDA_INSTALL_COMMAND, defaultProviders, providerAvailability } from '../../server/model/providers';
 import { loadModel } from '../../server/model/session';
+import { tempDirAsync } from '../temp-dirs';
 
 for (const variant of VARIANTS) {
   test(`${variant}: loads and runs text encoder, UNet and VAE once`, async () => {
@@ -68,7 +68,7 @@ test('the hash is sha256 of the scheduler config, tokenizer, text encoder, UNet 
   assert.match(expected, /^[0-9a-f]{64}$/);
 
   // Another timestep spacing makes other images from the same weights: the hash must change.
-  const copy = await fs.mkdtemp(path.join(os.tmpdir(), 'adadiff-model-'));
+  const copy = await tempDirAsync('adadiff-model-');
   await fs.cp(folder.dir, copy, { recursive: true });
   const configFile = path.join(copy, 'scheduler', 'scheduler_config.json');
   const config = JSON.parse(await fs.readFile(configFile, 'utf8'));
@@ -82,7 +82,7 @@ test('the hash is sha256 of the scheduler config, tokenizer, text encoder, UNet 
 
 test('configs: VAE scaling factor defaults to 0.18215, unet sample size sets the default latent', async () => {
   const folder = await openModelFolder((await ensureFixtures()).optimum);
-  const copy = await fs.mkdtemp(path.join(os.tmpdir(), 'adadiff-model-'));
+  const copy = await tempDirAsync('adadiff-model-');
   await fs.cp(folder.dir, copy, { recursive: true });
   await fs.rm(path.join(copy, 'vae_decoder', 'config.json'));
   const bare = await openModelFolder(copy);

@@ -1,7 +1,7 @@
 // The memory check before loading, the split between the text part (what the language server's
 // main thread holds) and the UNet and VAE, and graphs whose external data reaches past 2 GB.
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, promises as fs } from 'node:fs';
+import { cpSync, promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
@@ -12,9 +12,10 @@ import { checkMemory, FP16_ON_CPU, MEMORY_MARGIN, MEMORY_SLACK_BYTES, memoryNeed
 import { weightTypes } from '../../server/onnx/weight-types';
 import { liveSessions, loadModel, loadTextModel, loadTextPart } from '../../server/model/session';
 import { ensureFixtures } from '../fixtures/make-fixtures';
+import { tempDir } from '../temp-dirs';
 
 const GB = 1024 ** 3;
-const tmp = mkdtempSync(path.join(os.tmpdir(), 'adadiff-memory-'));
+const tmp = tempDir('adadiff-memory-');
 
 /** A copy of a fixture whose UNet's external data file is `bytes` long: a sparse tail, so it costs no disk. */
 async function withUnetData(bytes: number): Promise<string> {

@@ -3,12 +3,12 @@
 // CLIP's regex, append `</w>` to each word's last symbol, then apply merges lowest rank first.
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { ensureFixtures } from '../fixtures/make-fixtures';
 import { ModelError } from '../../server/model/errors';
 import { loadTokenizer } from '../../server/model/tokenizer';
+import { tempDirAsync } from '../temp-dirs';
 
 const TOKENS = [
   '<|startoftext|>', '<|endoftext|>', '!', '!</w>', 'a', 'b', 'e', 'h', 'i', 'l', 'o', 's', 't', "'",
@@ -43,7 +43,7 @@ function hfTokenizerJson() {
 }
 
 async function tokenizerDir(kind: 'bpe-files' | 'tokenizer.json', config: Record<string, unknown>): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'adadiff-tok-'));
+  const dir = await tempDirAsync('adadiff-tok-');
   if (kind === 'bpe-files') {
     await fs.writeFile(path.join(dir, 'vocab.json'), JSON.stringify(VOCAB));
     await fs.writeFile(path.join(dir, 'merges.txt'), `#version: 0.2\n${MERGES.join('\n')}\n`);
@@ -126,7 +126,7 @@ test('hostile text never throws and always gives maxLength ids', async () => {
 });
 
 test('broken tokenizer folders name the file and the problem', async () => {
-  const empty = await fs.mkdtemp(path.join(os.tmpdir(), 'adadiff-tok-'));
+  const empty = await tempDirAsync('adadiff-tok-');
   await assert.rejects(loadTokenizer(empty), (e: unknown) => e instanceof ModelError && e.file === path.join(empty, 'vocab.json') && /missing/.test(e.message));
 
   const badJson = await tokenizerDir('bpe-files', SD1_CONFIG);
@@ -143,7 +143,7 @@ test('broken tokenizer folders name the file and the problem', async () => {
 
 test("a fixture's tokenizer.json and its vocab.json + merges.txt give the same ids", async () => {
   const source = path.join((await ensureFixtures()).optimum, 'tokenizer');
-  const bpeOnly = await fs.mkdtemp(path.join(os.tmpdir(), 'adadiff-tok-'));
+  const bpeOnly = await tempDirAsync('adadiff-tok-');
   for (const name of ['vocab.json', 'merges.txt', 'tokenizer_config.json']) await fs.copyFile(path.join(source, name), path.join(bpeOnly, name));
   const [fromJson, fromBpe] = await Promise.all([loadTokenizer(source), loadTokenizer(bpeOnly)]);
   for (const text of ['a red apple', 'A photo of an astronaut riding a horse, 4k, trending!', "it's 2024 — 😀"]) {

@@ -3,8 +3,7 @@
 // shown; `adadiff calibrate` measures again and replaces the cached one.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -13,8 +12,9 @@ import { openModelFolder } from '../../server/model/folder';
 import { loadModel, type LoadedModel } from '../../server/model/session';
 import { buildOnce, CLI } from '../build';
 import { ensureFixtures } from '../fixtures/make-fixtures';
+import { tempDir } from '../temp-dirs';
 
-const tmp = mkdtempSync(join(tmpdir(), 'adadiff-calibration-'));
+const tmp = tempDir('adadiff-calibration-');
 const RUNTIME = 'onnxruntime-node 1.30.0';
 let modelDir: string;
 

@@ -6,8 +6,7 @@
 // adapter), and any provider made to fail through createSessionWithFallback's `create` seam.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -19,8 +18,9 @@ import { loadModel } from '../../server/model/session';
 import { buildOnce, CLI } from '../build';
 import { ensureFixtures } from '../fixtures/make-fixtures';
 import { startServer, type TestServer } from '../lsp/harness';
+import { tempDir } from '../temp-dirs';
 
-const tmp = mkdtempSync(join(tmpdir(), 'adadiff-providers-'));
+const tmp = tempDir('adadiff-providers-');
 /** A "libvulkan.so.1" that exists (the on-disk check passes) but is no library (Dawn fails to load it). */
 const fakeVulkanDir = join(tmp, 'fake-vulkan');
 const fakeLdPath = [fakeVulkanDir, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':');

@@ -3,8 +3,7 @@
 // applies as in VS Code. Screenshots land in test/webview/out/.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as esbuild from 'esbuild';
@@ -12,6 +11,7 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { previewHtml } from '../../client/preview-html';
 import type { CompareView, FromWebview, PreviewView, ToWebview } from '../../shared/preview-messages';
+import { tempDir } from '../temp-dirs';
 
 const ORIGIN = 'https://webview.adadiff.test';
 const OUT = join(__dirname, 'out');
@@ -67,7 +67,7 @@ interface Probe {
 describe('preview webview', () => {
   let browser: Browser;
   let script: string;
-  const profile = mkdtempSync(join(tmpdir(), 'adadiff-chromium-'));
+  const profile = tempDir('adadiff-chromium-');
 
   before(async () => {
     mkdirSync(OUT, { recursive: true });
