@@ -13,6 +13,8 @@ declare function acquireVsCodeApi(): WebviewApi;
 
 const vscode = acquireVsCodeApi();
 let state = vscode.getState();
+/** The pending requestAnimationFrame's handle, 0 when none. */
+let frame = 0;
 
 const el = <T extends HTMLElement = HTMLElement>(id: string): T => {
   const found = document.getElementById(id);
@@ -30,8 +32,15 @@ function show(node: HTMLElement, visible: boolean): void {
   node.hidden = !visible;
 }
 
+// What each image element was last given: reading img.src back copies the whole data URI (megabytes
+// at 1024 px) on every render.
+const shown = new WeakMap<HTMLImageElement, string>();
+
 function setImage(img: HTMLImageElement, src: string | undefined): void {
-  if (src && img.src !== src) img.src = src;
+  if (src && shown.get(img) !== src) {
+    img.src = src;
+    shown.set(img, src);
+  }
   img.closest('figure')!.hidden = !src;
 }
 
@@ -145,7 +154,9 @@ window.addEventListener('message', (event: MessageEvent<unknown>) => {
   // queued the Cancel click behind that traffic. The live step and image are transient: a
   // restored panel shows the next one.
   if (event.data.type !== 'progress') vscode.setState(state && { ...state, live: undefined });
-  render();
+  // One render per frame however many messages came: while a large image decodes, the messages
+  // behind it update the state and the next frame shows the latest, instead of each its own.
+  if (!frame) frame = requestAnimationFrame(() => ((frame = 0), render()));
 });
 
 const buttons: Record<string, FromWebview['type']> = { 'new-seed': 'newSeed', compare: 'compare', save: 'save', cancel: 'cancel' };

@@ -17,6 +17,7 @@ import type { CpuShare, LoadedModel, PromptTokenizer, SchedulerName } from '../m
 import { sessionOptions } from '../model/session';
 import { generate, throwIfCancelled } from '../pipeline/generate';
 import type { RgbImage } from '../pipeline/png';
+import { resize } from '../pipeline/resize';
 import type { ScorerKind } from './reward';
 import { ssim } from './ssim';
 
@@ -107,33 +108,6 @@ function toChw(image: RgbImage): Float32Array {
   const out = new Float32Array(plane * 3);
   for (let i = 0; i < plane; i++) for (let c = 0; c < 3; c++) out[c * plane + i] = image.data[i * 3 + c] / 255;
   return out;
-}
-
-/** Bilinear resize (pixel centres aligned, as PIL and torchvision's antialias-free path do). */
-function resize(image: RgbImage, width: number, height: number): RgbImage {
-  if (width === image.width && height === image.height) return image;
-  const out = new Uint8Array(width * height * 3);
-  const sx = image.width / width;
-  const sy = image.height / height;
-  for (let y = 0; y < height; y++) {
-    const fy = Math.min(Math.max((y + 0.5) * sy - 0.5, 0), image.height - 1);
-    const y0 = Math.floor(fy);
-    const y1 = Math.min(y0 + 1, image.height - 1);
-    const wy = fy - y0;
-    for (let x = 0; x < width; x++) {
-      const fx = Math.min(Math.max((x + 0.5) * sx - 0.5, 0), image.width - 1);
-      const x0 = Math.floor(fx);
-      const x1 = Math.min(x0 + 1, image.width - 1);
-      const wx = fx - x0;
-      for (let c = 0; c < 3; c++) {
-        const at = (xx: number, yy: number) => image.data[(yy * image.width + xx) * 3 + c];
-        const top = at(x0, y0) * (1 - wx) + at(x1, y0) * wx;
-        const bottom = at(x0, y1) * (1 - wx) + at(x1, y1) * wx;
-        out[(y * width + x) * 3 + c] = Math.round(top * (1 - wy) + bottom * wy);
-      }
-    }
-  }
-  return { width, height, data: out };
 }
 
 export interface TableGeneration {

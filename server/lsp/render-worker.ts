@@ -16,6 +16,7 @@ import { type LoadedModel, liveSessions, loadModel } from '../model/session';
 import type { ParameterValues } from '../generation';
 import { ssim } from '../adadiff/ssim';
 import { encodePng } from '../pipeline/png';
+import { fitWithin } from '../pipeline/resize';
 import type { AssetSummary } from '../assets';
 import { type AssetsJob, type AssetsMessage, runAssetsJob } from './assets-job';
 import { runTrainJob, type TrainJob, type TrainMessage, type TrainOutcome } from './train-job';
@@ -33,6 +34,15 @@ export interface JobBase {
   /** About how many intermediate x0 previews to send per render (each costs a VAE decode); 0: none. */
   previews: number;
 }
+
+/** At most one progress message per this many milliseconds, images and the last step aside. */
+export const STEP_REPORT_MS = 50;
+/**
+ * Intermediate images are shrunk to this side: a 1024 px x0 image of a render was a 2.4 MB data URI,
+ * and in code-server the "Cancelled." after a click waited 1.2 s behind such images on their way
+ * to the webview. The final image keeps its size.
+ */
+export const PREVIEW_MAX_SIDE = 512;
 
 /** Measure what a generation costs (or, `fresh`, measure it again): the figures hovers show. */
 export interface CalibrateJob {
@@ -146,12 +156,20 @@ export function runRenderWorker(): void {
     const handle = await openWithSettings(engines.get(job.providers), job.model, job.settings);
     const render = async (request: RenderRequest, phase?: 'baseline' | 'predicted') => {
       let previewImages = 0;
+      let posted = -Infinity;
       const r = await handle.render(request, {
         signal,
         onStep: async ({ step, total, preview }) => {
           const every = Math.max(1, Math.ceil(total / job.previews));
-          const image = job.previews > 0 && step < total && step % every === 0 ? encodePng(await preview()) : undefined;
+          const image = job.previews > 0 && step < total && step % every === 0 ? encodePng(fitWithin(await preview(), PREVIEW_MAX_SIDE)) : undefined;
           if (image) previewImages++;
+          // A step of a small or fast model takes a millisecond or so: reporting each one kept the
+          // editor's webview a few hundred steps behind the render (a 1000-step SDXL-layout preview),
+          // and Cancel waited behind that backlog. Images, the last step and one step per
+          // STEP_REPORT_MS are reported; a progress bar needs no more.
+          const now = performance.now();
+          if (!image && step < total && now - posted < STEP_REPORT_MS) return;
+          posted = now;
           post({ kind: 'step', id: job.id, step, total, phase, image });
         },
       });

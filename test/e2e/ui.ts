@@ -118,8 +118,11 @@ export async function uiTest(page: Page, out: string, log: (line: string) => voi
     await f.locator('#main-figure:not([hidden]) #image[src^="data:image/png"]').waitFor({ timeout: 20_000 });
     assert.equal(await f.locator('#cancel').isDisabled(), false, 'still running when the first x0 image arrived');
     await page.screenshot({ path: join(out, 'preview-running.png') });
+    const running = (await f.locator('#status-text').textContent()) ?? '';
+    const clicked = Date.now();
     await f.locator('#cancel').click();
     await f.locator('#status-text', { hasText: 'Cancelled.' }).waitFor({ timeout: 10_000 });
+    log(`  cancel: "Cancelled." ${Date.now() - clicked} ms after the click, at ${running.replace(/^.*step /, 'step ')}`);
   });
   await step('Generate All Assets: the summary notification', async () => {
     // A page of eight images (emoji names: what the bundled model knows) besides the fox.

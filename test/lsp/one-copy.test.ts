@@ -14,6 +14,7 @@ import { ensureFixtures, ensureLayoutFixtures } from '../fixtures/make-fixtures'
 import { fixtureWithPolicy } from '../fixtures/with-policy';
 import { startServer, type TestServer } from './harness';
 import { tempDir } from '../temp-dirs';
+import { PNG } from 'pngjs';
 
 /** Long enough that nothing but a hover held up by the load could take as long. */
 const LOAD_DELAY_MS = 6000;
@@ -229,6 +230,25 @@ describe('an SDXL fixture', () => {
       await assert.rejects(long, (err: unknown) => err instanceof ResponseError && err.code === LSPErrorCodes.RequestCancelled);
       assert.ok(performance.now() - t0 < 1000, `answered ${performance.now() - t0} ms after the cancel`);
       assert.ok(steps < 1000, 'stopped before the end');
+    } finally {
+      sub.dispose();
+    }
+  });
+
+  test('a 1024 px preview streams its intermediate images at 512 px and returns the final one at 1024', async () => {
+    const sizes: string[] = [];
+    const sub = server.conn.onNotification(PreviewProgressNotification, (p) => {
+      if (p.id !== 'xl-thumbs' || !p.image) return;
+      const png = PNG.sync.read(Buffer.from(p.image.replace(/^data:image\/png;base64,/, ''), 'base64'));
+      sizes.push(`${png.width}x${png.height}`);
+    });
+    try {
+      const r = await server.conn.sendRequest(PreviewRequest, { id: 'xl-thumbs', prompt: PROMPTS[0], steps: 16, size: { width: 1024, height: 768 } });
+      assert.deepEqual([r.width, r.height], [1024, 768]);
+      const final = PNG.sync.read(Buffer.from(r.png, 'base64'));
+      assert.deepEqual([final.width, final.height], [1024, 768]);
+      assert.ok(sizes.length >= 4, `${sizes.length} intermediate images`);
+      assert.deepEqual([...new Set(sizes)], ['512x384']);
     } finally {
       sub.dispose();
     }

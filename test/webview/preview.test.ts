@@ -129,7 +129,8 @@ describe('preview webview', () => {
     page.evaluate(
       (m) =>
         new Promise<void>((resolve) => {
-          window.addEventListener('message', () => setTimeout(resolve, 0), { once: true });
+          // The page renders once per animation frame; this frame callback runs after its one.
+          window.addEventListener('message', () => requestAnimationFrame(() => resolve()), { once: true });
           window.postMessage(m, '*');
         }),
       msg,
@@ -154,6 +155,23 @@ describe('preview webview', () => {
     assert.equal(await page.locator('#cancel').isDisabled(), false);
     assert.equal(await page.locator('#save').isDisabled(), true);
     await page.screenshot({ path: join(OUT, 'preview-running.png') });
+    // A burst of progress (a fast model's steps, or messages queued behind a large image's decode)
+    // is rendered once per frame, not once per message.
+    const renders = await page.evaluate(
+      (total) =>
+        new Promise<number>((resolve) => {
+          let changes = 0;
+          const observer = new MutationObserver(() => changes++);
+          observer.observe(document.getElementById('status-text')!, { childList: true, characterData: true, subtree: true });
+          for (let step = 4; step <= total; step++) window.postMessage({ type: 'progress', step, total }, '*');
+          window.addEventListener('message', (e) => {
+            if (e.data?.step === total) requestAnimationFrame(() => (observer.disconnect(), resolve(changes)));
+          });
+        }),
+      300,
+    );
+    assert.equal(await page.locator('#status-text').textContent(), 'denoising step 300 / 300');
+    assert.ok(renders <= 10, `297 progress messages rendered ${renders} times`);
 
     await post(page, { type: 'preview', result });
     const img = page.locator('#image');
