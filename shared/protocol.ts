@@ -77,14 +77,15 @@ export interface PreviewParams extends WorkDoneProgressParams {
   size?: ImageSize;
 }
 
+/** Sent at most every 50 ms while a preview or compare denoises, always with an image and for the last step. */
 export interface PreviewProgressParams {
   id: string;
-  /** 1-based step just finished. */
+  /** 1-based step just finished (steps in between may not be reported). */
   step: number;
   total: number;
   /** Which render of a compare this is about; absent for a preview. */
   phase?: 'baseline' | 'predicted';
-  /** The current x0 prediction as a PNG data URI; sent every few steps (each costs a VAE decode), absent otherwise. */
+  /** The current x0 prediction as a PNG data URI, at most 512 px a side; sent every few steps (each costs a VAE decode), absent otherwise. */
   image?: string;
 }
 
