@@ -1,17 +1,20 @@
 // Debian's chromium driven by playwright-core: no browser download, flags from shared/notes/vscode-e2e.md.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, chromium, type Frame, type Page } from 'playwright-core';
 
 export async function launchChromium(): Promise<Browser> {
   const profile = mkdtempSync(join(tmpdir(), 'adadiff-chromium-'));
-  return chromium.launch({
+  const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     env: { ...process.env, XDG_CONFIG_HOME: profile, XDG_CACHE_HOME: profile },
   });
+  // Each run's profile went on filling the temp folder.
+  browser.on('disconnected', () => rmSync(profile, { recursive: true, force: true, maxRetries: 2 }));
+  return browser;
 }
 
 /** Webviews are iframes inside iframes: polls every frame of the page until `probe` finds something. */
