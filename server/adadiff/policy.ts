@@ -27,8 +27,9 @@ export interface StepPolicy {
   /** hidden: [1, L, D] text-encoder features; mask: [L], 1 for real tokens, 0 for padding. */
   predict(hidden: Float32Array, dims: readonly [number, number, number] | readonly number[], mask: Float32Array): Promise<PolicyOutput>;
   /**
-   * The first-step-aware choice: the same prompt features plus the first UNet call's summary
-   * (first-step.ts). Absent when the folder has no policy-first-step.onnx.
+   * The first-step-aware choice from the first UNet call's summary (first-step.ts), fed the same
+   * prompt features too, which networks trained since 2026-12-04 do not read (policy-net.ts,
+   * readsPrompt). Absent when the folder has no policy-first-step.onnx.
    */
   refine?(hidden: Float32Array, dims: readonly [number, number, number] | readonly number[], mask: Float32Array, firstStep: Float32Array): Promise<PolicyOutput>;
   dispose(): Promise<void>;

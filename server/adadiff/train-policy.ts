@@ -2,7 +2,7 @@
 // table (cached) -> policy gradient in TypeScript -> adadiff/policy.onnx + policy.json in the model
 // folder -> optionally the evaluation on held-out prompts, recorded in policy.json.
 // From the same table, where the scheduler's schedules share their first UNet call, a second
-// network is trained per image on the prompt plus that call's summary (first-step.ts) and written
+// network is trained per image on that call's summary (first-step.ts), not the prompt's features, and written
 // beside it as adadiff/policy-first-step.onnx.
 
 import type { LoadedModel } from '../model/contract';
