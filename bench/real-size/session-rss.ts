@@ -3,12 +3,13 @@
 //
 //   node --import tsx bench/real-size/session-rss.ts ~/.cache/adadiff/full-size/sd15-fp16/unet/model.onnx
 //
-// Prints the file's size (with model.onnx_data), its float16 weights, and the growth of VmRSS after
+// Prints the file's size (with the external data it names), its float16 weights, and the growth of VmRSS after
 // the session is created and of VmHWM (the peak while loading), each also over the file size.
 import { readFileSync, statSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
+import { externalDataFiles } from '../../server/model/folder';
+import { memoryNeed } from '../../server/model/memory';
 import { sessionOptions } from '../../server/model/session';
-import { weightTypes } from '../../server/onnx/weight-types';
 
 const GB = 1024 ** 3;
 const status = () => {
@@ -18,13 +19,8 @@ const status = () => {
 };
 
 async function main(file: string): Promise<void> {
-  let bytes = statSync(file).size;
-  try {
-    bytes += statSync(`${file}_data`).size;
-  } catch {
-    // weights inside the graph file
-  }
-  const float16 = (await weightTypes(file)).bytes.float16 ?? 0;
+  // The sizes the memory check counts: the graph with the external data it names, and its float16 share.
+  const { fileBytes: bytes, float16Bytes: float16 } = await memoryNeed([{ onnx: file, externalData: await externalDataFiles(file, statSync(file).size) }]);
   const before = status();
   const session = await ort.InferenceSession.create(file, { ...sessionOptions('shared'), executionProviders: ['cpu'] });
   const after = status();

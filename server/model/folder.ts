@@ -148,7 +148,7 @@ async function openPart(partDir: string): Promise<ModelPart> {
  * The external weight files a graph refers to, checked to exist: a graph without its weights
  * fails deep inside onnxruntime with a message that does not say which file to fetch.
  */
-async function externalDataFiles(onnxFile: string, size: number): Promise<string[]> {
+export async function externalDataFiles(onnxFile: string, size: number): Promise<string[]> {
   const dir = path.dirname(onnxFile);
   let locations: string[] | undefined;
   if (size <= MAX_PARSED_GRAPH_BYTES) {
