@@ -68,6 +68,14 @@ export interface StepChoice {
    * the first UNet call: then `steps` is an estimate from the prompt alone.
    */
   refinedAfterFirstStep: boolean;
+  /**
+   * Set where the first UNet call of a render was made for this estimate and the first-step-aware
+   * policy read it: `steps` is then that policy's choice, the count a render with `seed` uses, and
+   * `promptOnlySteps` the prompt alone's (which `candidates` and `probabilities` chart).
+   */
+  firstStep?: { seed: number; promptOnlySteps: number };
+  /** Why `steps` is the prompt-only estimate although a render chooses again (its first UNet call is too slow here to make for a hover). */
+  firstStepSkipped?: string;
 }
 
 /** What those steps cost on this machine, from the calibration. */
@@ -85,6 +93,18 @@ export type StepPrediction = StepChoice & StepCost;
 export type StepEstimate = StepPrediction | (StepChoice & { [K in keyof StepCost]?: undefined } & { unmeasured: string });
 
 export const isMeasured = (p: StepEstimate): p is StepPrediction => p.estimatedSeconds !== undefined;
+
+/** The first-step-aware policy's choice for one render: its steps, and the seed whose first UNet call it read. */
+export interface FirstStepChoice {
+  steps: number;
+  seed: number;
+}
+
+/** An estimate whose steps are the first-step-aware policy's choice, with their cost where `cal` is known. */
+export function withFirstStep<P extends StepEstimate>(p: P, choice: FirstStepChoice, cal?: Calibration): P {
+  const chosen = { ...p, steps: choice.steps, firstStep: { seed: choice.seed, promptOnlySteps: p.steps } };
+  return cal && isMeasured(p) ? { ...chosen, ...costOf(cal, choice.steps, p.baselineSteps) } : chosen;
+}
 
 function costOf(cal: Calibration, steps: number, baselineSteps: number): StepCost {
   return {
@@ -234,33 +254,51 @@ export class ModelHandle<M extends TextModel = LoadedModel> {
     return { choice, features };
   }
 
-  async render(this: ModelHandle<LoadedModel>, req: RenderRequest, hooks: RenderHooks = {}): Promise<RenderResult> {
+  /**
+   * What a render of `req` decides before it denoises: its settings, the prompt-only prediction,
+   * and, where the first-step-aware policy applies (steps 'auto', see firstStepApplies), the first
+   * UNet call it read and its choice. render() goes on from here, so the count is the same.
+   */
+  private async plan(this: ModelHandle<LoadedModel>, req: RenderRequest, signal?: AbortSignal) {
     const g = this.generation({ purpose: req.purpose, request: req });
-    const { prediction, features } = await this.predictWithFeatures(req.prompt, g, hooks.signal);
-    const auto = g.steps === 'auto';
-    let steps = auto ? prediction.steps : (g.steps as number);
+    const { prediction, features } = await this.predictWithFeatures(req.prompt, g, signal);
     const seed = validateSeed(g.seed);
     const { guidance, scheduler } = g;
     const size = this.imageSize(g.width, g.height);
     if (!isImageSize(size.width, size.height)) throw new RangeError(`size ${size.width}x${size.height}: width and height must be ${SIZE_RULE}`);
-    const settings = { prompt: req.prompt, negativePrompt: req.negativePrompt, seed, guidance, scheduler, width: g.width, height: g.height, signal: hooks.signal };
+    const settings = { prompt: req.prompt, negativePrompt: req.negativePrompt, seed, guidance, scheduler, width: g.width, height: g.height, signal };
     // The first UNet call is made before the step count is known, read by the first-step-aware
     // policy, and reused by generate(): the image is exactly the chosen count's image.
     let first: FirstStep | undefined;
     let refinedSteps: number | undefined;
-    if (auto && features && this.firstStepApplies({ scheduler, guidance, ...size })) {
+    if (g.steps === 'auto' && features && this.firstStepApplies({ scheduler, guidance, ...size })) {
       first = await firstStep(this.model, { ...settings, steps: prediction.steps });
       refinedSteps = (await this.policy!.refine!(features.hidden, [1, features.tokens, features.dim], features.mask, first.features)).steps;
-      steps = refinedSteps;
     }
+    const steps = refinedSteps ?? (g.steps === 'auto' ? prediction.steps : g.steps);
+    return { settings, prediction, steps, first, refinedSteps };
+  }
+
+  /**
+   * The count a render of `req` with steps 'auto' would choose after its first UNet call (one
+   * call, no denoising loop): what hovers show where that call is cheap. Null where the
+   * first-step-aware policy does not choose for these settings.
+   */
+  async firstStepChoice(this: ModelHandle<LoadedModel>, req: RenderRequest, signal?: AbortSignal): Promise<FirstStepChoice | null> {
+    const { settings, refinedSteps } = await this.plan({ ...req, steps: 'auto' }, signal);
+    return refinedSteps === undefined ? null : { steps: refinedSteps, seed: settings.seed };
+  }
+
+  async render(this: ModelHandle<LoadedModel>, req: RenderRequest, hooks: RenderHooks = {}): Promise<RenderResult> {
+    const { settings, prediction, steps, first, refinedSteps } = await this.plan(req, hooks.signal);
     const result = await generate(this.model, { ...settings, steps, first: first?.call, onStep: hooks.onStep });
     const parameters: GenerationParameters = {
       prompt: req.prompt,
       negativePrompt: req.negativePrompt,
       steps,
-      scheduler,
-      guidance,
-      seed,
+      scheduler: settings.scheduler,
+      guidance: settings.guidance,
+      seed: settings.seed,
       width: result.width,
       height: result.height,
       modelHash: await this.model.folder.hash(),

@@ -13,7 +13,6 @@ import {
   MarkupKind,
 } from 'vscode-languageserver';
 import { ClientCommands } from '../../shared/protocol';
-import type { PromptSpan } from '../prompts/types';
 import { untilCancelled } from './cancellation';
 import type { ServerContext } from './context';
 import { spanAt, touches } from './documents';
@@ -27,9 +26,6 @@ interface LensData {
   index: number;
 }
 
-/** A prompt's own `steps: N` option overrides the policy (`steps: auto` does not). */
-const fixedSteps = (span: PromptSpan): number | undefined => (typeof span.options.steps === 'number' ? span.options.steps : undefined);
-
 export async function hover(ctx: ServerContext, params: HoverParams, token: CancellationToken): Promise<Hover | null> {
   const found = await untilCancelled(ctx.spansOf(params.textDocument.uri), token);
   const span = found && spanAt(found.spans, params.position);
@@ -38,7 +34,7 @@ export async function hover(ctx: ServerContext, params: HoverParams, token: Canc
   const s = await ctx.settings.get(uri);
   let value: string;
   try {
-    const { model, prediction, policyChoice, generation } = await untilCancelled(ctx.models.predict(s, uri, span.text, fixedSteps(span)), token);
+    const { model, prediction, policyChoice, generation } = await untilCancelled(ctx.models.predict(s, uri, commandArgs(uri, span)), token);
     value = hoverMarkdown({ uri, span, prediction, policyChoice, generation, modelName: model.name, note: model.choice.note });
   } catch (err) {
     if (!(err instanceof ModelUnavailable)) throw err;
@@ -78,7 +74,7 @@ export async function resolveCodeLens(ctx: ServerContext, lens: CodeLens, token:
   if (!span) return { ...lens, command: { title: 'AdaDiff: …', command: '' } };
   const s = await ctx.settings.get(data.uri);
   try {
-    const { prediction, policyChoice } = await untilCancelled(ctx.models.predict(s, data.uri, span.text, fixedSteps(span)), token);
+    const { prediction, policyChoice } = await untilCancelled(ctx.models.predict(s, data.uri, commandArgs(data.uri, span)), token);
     const tooltip = lensTooltip(prediction);
     return { ...lens, command: { title: lensTitle(prediction, policyChoice), command: '', ...(tooltip ? { tooltip } : {}) } };
   } catch (err) {
@@ -104,7 +100,7 @@ export async function stepsQuickFixes(ctx: ServerContext, params: CodeActionPara
   const actions = new Map<string, CodeAction>();
   for (const span of touched) {
     try {
-      const { policyChoice } = await untilCancelled(ctx.models.predict(s, uri, span.text, fixedSteps(span)), token);
+      const { policyChoice } = await untilCancelled(ctx.models.predict(s, uri, commandArgs(uri, span)), token);
       const fix = useStepPolicyFix(uri, span, policyChoice);
       // Prompts in one list share their steps literal: the same rewrite is offered once.
       if (fix) actions.set(JSON.stringify(fix.edit), fix);

@@ -8,7 +8,9 @@ import { fileURLToPath } from 'node:url';
 import type { Connection } from 'vscode-languageserver';
 import { type Calibration, estimateSeconds, savingFraction } from '../adadiff/cost';
 import { AdaDiffError } from '../errors';
-import { isMeasured, type ModelHandle, type StepEstimate } from '../engine';
+import { type FirstStepChoice, isMeasured, type ModelHandle, type StepEstimate, withFirstStep } from '../engine';
+import { formatSeconds } from '../../shared/format';
+import type { PromptCommandArgs } from '../../shared/protocol';
 import type { Generation } from '../generation';
 import type { ProviderChoice } from '../model/contract';
 import type { TextModel } from '../model/session';
@@ -18,6 +20,25 @@ import { type AdaDiffSettings, generationSettings } from './settings';
 
 const RETRY_AFTER_MS = 10_000;
 const PREDICTIONS_KEPT = 5_000;
+
+/**
+ * Where the first-step-aware policy chooses, a hover makes the preview's first UNet call itself
+ * (in the render worker) when one UNet step takes at most this long here, and shows the count the
+ * preview will render. The bundled model's takes about 8 ms on 2 CPU cores; a full-size model's on
+ * a CPU takes seconds, and its hovers keep the prompt-only estimate.
+ */
+export const FIRST_STEP_HOVER_MS = 250;
+/**
+ * How long a hover waits for that call: the worker may be loading a model or in the middle of a
+ * long step. A call that comes later is kept, and lenses are fetched again.
+ */
+const FIRST_STEP_WAIT_MS = 500;
+
+/** What a hover asks about: the prompt with the options a preview of it takes (commandArgs in present.ts). */
+export type PromptAsk = Pick<PromptCommandArgs, 'prompt' | 'negativePrompt' | 'seed' | 'steps' | 'size'>;
+
+/** Makes a preview's first UNet call and returns the first-step-aware policy's choice (Renderer.firstStep). */
+export type FirstStepRunner = (job: { model: string; providers: string[]; settings: ReturnType<typeof generationSettings>; request: Omit<PromptAsk, 'steps' | 'size'> & { width?: number; height?: number } }) => Promise<FirstStepChoice | null>;
 
 export interface ModelChoice {
   dir: string;
@@ -65,6 +86,8 @@ export interface ModelManagerOptions {
   workspaceFolders: () => string[];
   /** The figures predictions show changed: lenses should be fetched again. */
   refreshLenses?: () => void;
+  /** Without it hovers show the prompt-only estimate. */
+  firstStep?: FirstStepRunner;
 }
 
 /** Three significant figures below 10 ms (a small model's step is a fraction of one), one decimal above. */
@@ -83,6 +106,8 @@ function notUsed(parts: Record<string, ProviderChoice | undefined>): Record<stri
 export class ModelManager {
   private readonly entries = new Map<string, Entry>();
   private readonly predictions = new Map<string, Promise<StepEstimate>>();
+  private readonly firstSteps = new Map<string, Promise<FirstStepChoice | null>>();
+  private refreshTimer: NodeJS.Timeout | undefined;
   /** Each loaded model's last status, sent again with the cost once the render worker has measured it. */
   private readonly statuses = new Map<string, (cal: Calibration | Error | undefined) => StatusParams>();
 
@@ -189,29 +214,27 @@ export class ModelManager {
 
   /**
    * Steps and cost for a prompt; cached per model, settings and prompt (hovers and lenses repeat
-   * them). `fixedSteps` (a prompt's own `steps: N` option) replaces the policy's choice and its cost;
+   * them). Where a preview's first-step-aware policy chooses after the first UNet call and that
+   * call is cheap here, the steps are that choice for the seed the preview uses (see
+   * FIRST_STEP_HOVER_MS). A prompt's own `steps: N` replaces the policy's choice and its cost;
    * the choice then comes back as `policyChoice` where the model has a policy and it differs.
    * `generation` is what a preview of it uses (scheduler, guidance, and whether the policy was
    * measured with others).
    */
-  async predict(
-    settings: AdaDiffSettings,
-    uri: string | undefined,
-    prompt: string,
-    fixedSteps?: number,
-  ): Promise<{ model: ReadyModel; prediction: StepEstimate; policyChoice?: PolicyChoice; generation: Generation }> {
+  async predict(settings: AdaDiffSettings, uri: string | undefined, ask: PromptAsk): Promise<{ model: ReadyModel; prediction: StepEstimate; policyChoice?: PolicyChoice; generation: Generation }> {
     const model = await this.get(settings, uri);
     const values = generationSettings(settings);
-    const key = JSON.stringify([model.choice.dir, model.choice.providers, values, prompt]);
+    const key = JSON.stringify([model.choice.dir, model.choice.providers, values, ask.prompt]);
     let prediction = this.predictions.get(key);
     if (!prediction) {
       // Not tied to one request's cancellation: the result is shared and cheap (text encoder + policy).
-      prediction = openWithSettings(this.engines.get(model.choice.providers), model.choice.dir, values).then((h) => h.estimate(prompt));
+      prediction = openWithSettings(this.engines.get(model.choice.providers), model.choice.dir, values).then((h) => h.estimate(ask.prompt));
       prediction.catch(() => this.predictions.delete(key));
       if (this.predictions.size >= PREDICTIONS_KEPT) this.predictions.delete(this.predictions.keys().next().value!);
       this.predictions.set(key, prediction);
     }
-    const p = await prediction;
+    const p = await this.afterFirstStep(model, values, ask, await prediction);
+    const fixedSteps = typeof ask.steps === 'number' ? ask.steps : undefined;
     const generation = model.handle.generation({ settings: values, prompt: { steps: fixedSteps } });
     if (fixedSteps === undefined || fixedSteps === p.steps) return { model, prediction: p, generation };
     if (!isMeasured(p)) {
@@ -225,16 +248,57 @@ export class ModelManager {
     return { model, prediction: fixed, generation, policyChoice: { steps: p.steps, estimatedSeconds: p.estimatedSeconds, saving: savingFraction(cal, p.steps, fixedSteps) } };
   }
 
+  /** The prompt-only estimate `p`, or the first-step-aware policy's choice where a hover may make the first call (see FIRST_STEP_HOVER_MS). */
+  private async afterFirstStep(model: ReadyModel, values: ReturnType<typeof generationSettings>, ask: PromptAsk, p: StepEstimate): Promise<StepEstimate> {
+    const run = this.options.firstStep;
+    if (!p.refinedAfterFirstStep || !run) return p;
+    // Until the worker has measured the UNet nothing says whether its call is cheap; lenses are fetched again then.
+    const cal = await model.handle.costs.peek(model.handle.costShape());
+    if ('notYet' in cal) return p;
+    if (cal.unetMs > FIRST_STEP_HOVER_MS) return { ...p, firstStepSkipped: `one UNet step takes ~${formatSeconds(cal.unetMs / 1000)} on ${cal.provider} here, too long for a hover` };
+    const request = { prompt: ask.prompt, negativePrompt: ask.negativePrompt, seed: ask.seed, width: ask.size?.width, height: ask.size?.height };
+    const key = JSON.stringify([model.choice.dir, model.choice.providers, values, request]);
+    let choice = this.firstSteps.get(key);
+    if (!choice) {
+      const made = run({ model: model.choice.dir, providers: model.choice.providers, settings: values, request });
+      made.catch((err: Error) => {
+        this.firstSteps.delete(key);
+        this.connection.console.warn(`the first UNet call for a hover failed; it shows the prompt-only estimate: ${err.message}`);
+      });
+      if (this.firstSteps.size >= PREDICTIONS_KEPT) this.firstSteps.delete(this.firstSteps.keys().next().value!);
+      this.firstSteps.set(key, (choice = made));
+    }
+    const timer = new Promise<'late'>((done) => setTimeout(() => done('late'), FIRST_STEP_WAIT_MS).unref());
+    const c = await Promise.race([choice, timer]).catch(() => null);
+    if (c === 'late') {
+      void choice.then(() => this.refreshSoon(), () => undefined);
+      return { ...p, firstStepSkipped: 'the render worker did not answer in time; hover again in a moment' };
+    }
+    return c ? withFirstStep(p, c, cal) : p;
+  }
+
+  /** One lens refresh for a burst of late first steps (a document's lenses resolve together). */
+  private refreshSoon(): void {
+    if (this.refreshTimer) return;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = undefined;
+      this.options.refreshLenses?.();
+    }, 200);
+    this.refreshTimer.unref();
+  }
+
   /** Measure the cost again (after a driver or hardware change); sends a fresh status. */
   async recalibrate(settings: AdaDiffSettings, uri?: string): Promise<void> {
     const { handle } = await this.get(settings, uri);
     this.predictions.clear();
+    this.firstSteps.clear();
     await handle.costs.recalibrate(handle.costShape());
   }
 
   /** The render worker measured a cost hovers did not have, or could not (RemoteCosts' onChange). */
   costsChanged(dir: string, outcome: Calibration | Error): void {
     this.predictions.clear();
+    this.firstSteps.clear();
     const status = this.statuses.get(dir);
     if (status) this.status(status(outcome));
     this.options.refreshLenses?.();
@@ -247,6 +311,7 @@ export class ModelManager {
   async forget(dir: string): Promise<void> {
     for (const key of [...this.entries.keys()]) if (key.startsWith(`${dir}|`)) this.entries.delete(key);
     this.predictions.clear();
+    this.firstSteps.clear();
     // Hover predictions take milliseconds on this thread: the old sessions can go at once.
     await Promise.all(this.engines.forget(dir).map((h) => h.then((x) => x.dispose()).catch(() => undefined)));
   }
@@ -255,6 +320,7 @@ export class ModelManager {
   reset(): void {
     for (const [key, entry] of this.entries) if (entry.failedAt !== undefined) this.entries.delete(key);
     this.predictions.clear();
+    this.firstSteps.clear();
   }
 
   private status(params: StatusParams): void {

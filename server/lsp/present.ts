@@ -31,8 +31,9 @@ export function lensTitle(p: StepEstimate, choice?: PolicyChoice): string {
   return parts.join(' · ');
 }
 
-/** The lens's tooltip: where a preview chooses again after its first step, the title is the prompt-only estimate. */
+/** The lens's tooltip: which policy chose the title's count, where a preview reads its first step. */
 export function lensTooltip(p: StepEstimate): string | undefined {
+  if (p.firstStep) return `Chosen after the first denoising step with seed ${p.firstStep.seed}, as a preview renders it (from the prompt alone: ${p.firstStep.promptOnlySteps}).`;
   return p.refinedAfterFirstStep ? 'Estimated from the prompt alone; a preview or an asset chooses again after its first denoising step.' : undefined;
 }
 
@@ -44,13 +45,14 @@ export function bar(fraction: number, width = 20): string {
   return '█'.repeat(Math.floor(eighths / 8)) + BLOCKS[eighths % 8];
 }
 
+/** The prompt-only policy's odds per candidate; ◀ marks its pick. */
 export function distributionChart(p: StepEstimate): string {
   const max = Math.max(...p.probabilities);
   const label = Math.max(...p.candidates.map((c) => String(c).length));
   return p.candidates
     .map((c, i) => {
       const prob = p.probabilities[i];
-      const mark = c === p.steps ? ' ◀' : '';
+      const mark = c === (p.firstStep?.promptOnlySteps ?? p.steps) ? ' ◀' : '';
       return `${String(c).padStart(label)} │${bar(max > 0 ? prob / max : 0).padEnd(21)}${(prob * 100).toFixed(1).padStart(5)}%${mark}`;
     })
     .join('\n');
@@ -98,6 +100,17 @@ export interface HoverInput {
 /** `DDIM, guidance 7` */
 const sampler = (g: { scheduler: Generation['scheduler']; guidance: number }) => `${SAMPLER_LABELS[g.scheduler]}, guidance ${g.guidance}`;
 
+/** Which policy chose the count; the chart below it is the prompt-only policy's odds. */
+function firstStepLines(p: StepEstimate): string[] {
+  if (p.firstStep) {
+    const { seed, promptOnlySteps } = p.firstStep;
+    return ['', `Chosen after the first denoising step with seed ${seed}, as a preview renders it (the first-step-aware policy read that one UNet call). From the prompt alone: ${promptOnlySteps} steps, charted below; another seed can get another count.`];
+  }
+  if (!p.refinedAfterFirstStep) return [];
+  const why = p.firstStepSkipped ? ` Not run for this hover: ${p.firstStepSkipped}.` : '';
+  return ['', `An estimate from the prompt alone, charted below: a preview or an asset chooses again after its first denoising step (the first-step-aware policy reads it), so the count can differ from seed to seed.${why}`];
+}
+
 /** The cost part of the hover's first line, or that it is not measured yet. */
 function costLine(p: StepEstimate, line: (m: StepPrediction) => string): string {
   return isMeasured(p) ? line(p) : 'time not measured yet';
@@ -113,14 +126,14 @@ export function hoverMarkdown({ uri, span, prediction: p, policyChoice: choice, 
     const inCode = span.options.stepsRange !== undefined;
     lines.push(`**AdaDiff: ${p.steps} steps** (${inCode ? 'fixed in the code' : "the prompt's `steps` option"}) · ${costLine(p, (m) => `~${formatSeconds(m.estimatedSeconds)} on ${m.provider} · ${formatSaving(m.saving)} time against ${m.baselineSteps} steps`)}`);
     const how = inCode ? 'a quick fix writes them into the code' : '`steps: auto`';
-    if (choice) lines.push('', `The step policy would choose **${choice.steps} steps**${choiceCost(choice, p.steps)} (${how}).`);
+    const after = p.firstStep ? `, after the first denoising step with seed ${p.firstStep.seed} (from the prompt alone: ${p.firstStep.promptOnlySteps})` : '';
+    if (choice) lines.push('', `The step policy would choose **${choice.steps} steps**${choiceCost(choice, p.steps)}${after} (${how}).`);
     else if (p.policy) lines.push('', `The step policy would choose these ${p.steps} steps too.`);
   } else if (p.policy) {
     lines.push(`**AdaDiff: ${p.steps} steps** instead of ${p.baselineSteps} · ${costLine(p, (m) => `~${formatSeconds(m.estimatedSeconds)} instead of ~${formatSeconds(m.baselineSeconds)} on ${m.provider} · **${formatSaving(m.saving)}** time`)}`);
+    // Which policy chose comes before the chart: the chart is long enough to push it out of view.
+    lines.push(...firstStepLines(p));
     lines.push('', '```text', distributionChart(p), '```');
-    if (p.refinedAfterFirstStep) {
-      lines.push('', 'An estimate from the prompt alone: a preview or an asset chooses again after its first denoising step (the first-step-aware policy reads it), so the count can differ from seed to seed.');
-    }
   } else {
     lines.push(`**AdaDiff: ${p.steps} steps** (baseline) · ${costLine(p, (m) => `~${formatSeconds(m.estimatedSeconds)} on ${m.provider}`)}`);
     // The settings scope travels with the link: the command trains the model this document's settings choose.

@@ -11,7 +11,7 @@
 // encoder in the server, which hovers need anyway, borrowed through remote-text.ts.
 import type { Calibration, CalibrationShape } from '../adadiff/cost';
 import { toWire, type WireError } from '../error-wire';
-import { ALL_PARTS, Engine, type ModelParts, type RenderRequest, type RenderResult } from '../engine';
+import { ALL_PARTS, Engine, type FirstStepChoice, type ModelParts, type RenderRequest, type RenderResult } from '../engine';
 import { type LoadedModel, liveSessions, loadModel } from '../model/session';
 import type { ParameterValues } from '../generation';
 import { ssim } from '../adadiff/ssim';
@@ -61,7 +61,10 @@ export interface SessionsJob {
   id: number;
 }
 
-export type ToWorker = (JobBase & { kind: 'preview' | 'compare' }) | AssetsJob | TrainJob | CalibrateJob | SessionsJob | { kind: 'cancel'; id: number } | TextReply;
+/** The count a preview of `request` would choose after its first UNet call (ModelHandle.firstStepChoice): what hovers show. */
+export type FirstStepJob = Omit<JobBase, 'previews'> & { kind: 'first-step' };
+
+export type ToWorker = (JobBase & { kind: 'preview' | 'compare' }) | FirstStepJob | AssetsJob | TrainJob | CalibrateJob | SessionsJob | { kind: 'cancel'; id: number } | TextReply;
 
 export interface RenderOutcome {
   png: Uint8Array;
@@ -90,7 +93,7 @@ export interface CompareOutcome {
 
 export type FromWorker =
   | { kind: 'step'; id: number; step: number; total: number; phase?: 'baseline' | 'predicted'; image?: Uint8Array }
-  | { kind: 'done'; id: number; outcome: RenderOutcome | CompareOutcome | AssetSummary | TrainOutcome | Calibration | ReturnType<typeof liveSessions> }
+  | { kind: 'done'; id: number; outcome: RenderOutcome | CompareOutcome | AssetSummary | TrainOutcome | Calibration | FirstStepChoice | null | ReturnType<typeof liveSessions> }
   | { kind: 'error'; id: number; error: WireError }
   | AssetsMessage
   | TrainMessage;
@@ -137,7 +140,9 @@ export function runRenderWorker(): void {
         ? runTrainJob(msg, engines, abort.signal, post, () => othersDone(msg.id))
         : msg.kind === 'calibrate'
           ? calibrate(msg)
-          : run(msg, abort.signal))
+          : msg.kind === 'first-step'
+            ? openWithSettings(engines.get(msg.providers), msg.model, msg.settings).then((h) => h.firstStepChoice(msg.request, abort.signal))
+            : run(msg, abort.signal))
       .then((outcome) => post({ kind: 'done', id: msg.id, outcome }))
       .catch((err: unknown) => post({ kind: 'error', id: msg.id, error: toWire(err) }))
       .finally(() => running.delete(msg.id));

@@ -11,7 +11,8 @@ import { CancelledError } from '../errors';
 import { answerTextRequest, type TextRequest, type TextTarget } from './remote-text';
 import type { AssetsJob, AssetsMessage } from './assets-job';
 import type { TrainJob, TrainMessage, TrainOutcome } from './train-job';
-import { type CalibrateJob, type CompareOutcome, type FromWorker, type JobBase, RENDER_WORKER_ENV, type RenderOutcome, type ToWorker } from './render-worker';
+import type { FirstStepChoice } from '../engine';
+import { type CalibrateJob, type CompareOutcome, type FirstStepJob, type FromWorker, type JobBase, RENDER_WORKER_ENV, type RenderOutcome, type ToWorker } from './render-worker';
 
 export interface StepEvent {
   step: number;
@@ -23,7 +24,7 @@ export interface StepEvent {
 
 type Job = Omit<JobBase, 'id'>;
 type Sessions = ReturnType<typeof liveSessions>;
-type Outcome = RenderOutcome | CompareOutcome | AssetSummary | TrainOutcome | Calibration | Sessions;
+type Outcome = RenderOutcome | CompareOutcome | AssetSummary | TrainOutcome | Calibration | FirstStepChoice | null | Sessions;
 
 interface Pending {
   resolve(outcome: Outcome): void;
@@ -55,6 +56,11 @@ export class Renderer {
 
   compare(job: Job, signal: AbortSignal, onStep?: (e: StepEvent) => void): Promise<CompareOutcome> {
     return this.submit('compare', job, signal, onStep) as Promise<CompareOutcome>;
+  }
+
+  /** The first-step-aware policy's choice for a preview of `job.request`, from one UNet call in the worker; null where it does not choose. */
+  firstStep(job: Omit<FirstStepJob, 'id' | 'kind'>, signal: AbortSignal = new AbortController().signal): Promise<FirstStepChoice | null> {
+    return this.send({ ...job, kind: 'first-step' }, signal, {}, false) as Promise<FirstStepChoice | null>;
   }
 
   /**

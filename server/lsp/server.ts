@@ -111,6 +111,7 @@ export function startServer(connection: Connection): void {
       bundledDir: init.bundledModelPath || bundledModelDir(),
       workspaceFolders: () => workspaceFolders,
       refreshLenses,
+      firstStep: (job) => renderer.firstStep({ ...job, cacheDir }),
     });
     const progressFor = progressOf(connection, !!caps.window?.workDoneProgress);
     return {

@@ -73,10 +73,28 @@ test('hover without a policy: a Train a step policy link carrying the settings s
 
 test('hover: a policy that chooses again after the first step says the count is an estimate from the prompt alone', () => {
   const md = (refinedAfterFirstStep: boolean) => hoverMarkdown({ uri: 'file:///a.md', span, prediction: { ...prediction, refinedAfterFirstStep }, modelName: 'default' });
-  assert.match(md(true), /estimate from the prompt alone: a preview or an asset chooses again after its first denoising step/);
+  assert.match(md(true), /estimate from the prompt alone, charted below: a preview or an asset chooses again after its first denoising step/);
   assert.doesNotMatch(md(false), /estimate from the prompt alone/);
   assert.match(lensTooltip({ ...prediction, refinedAfterFirstStep: true })!, /from the prompt alone/);
   assert.equal(lensTooltip(prediction), undefined);
+});
+
+test('hover and lens where the first step was made for the hover: the count a preview with that seed renders, and the prompt-only one beside it', () => {
+  const chosen = { ...prediction, steps: 40, refinedAfterFirstStep: true, firstStep: { seed: 7, promptOnlySteps: 15 } };
+  const md = hoverMarkdown({ uri: 'file:///a.md', span, prediction: chosen, modelName: 'default' });
+  assert.match(md, /^\*\*AdaDiff: 40 steps\*\* instead of 50/m);
+  assert.match(md, /^Chosen after the first denoising step with seed 7, as a preview renders it \(.*\)\. From the prompt alone: 15 steps, charted below/m);
+  assert.ok(md.indexOf('Chosen after') < md.indexOf('```text'), 'said before the chart, which can push it out of view');
+  assert.doesNotMatch(md, /An estimate from the prompt alone/);
+  // The chart is the prompt-only policy's: its mark stays on that policy's pick.
+  assert.match(md, /^15 │.*◀$/m);
+  assert.doesNotMatch(md, /^40 │.*◀$/m);
+  assert.equal(lensTooltip(chosen), 'Chosen after the first denoising step with seed 7, as a preview renders it (from the prompt alone: 15).');
+  const skipped = hoverMarkdown({ uri: 'file:///a.md', span, prediction: { ...prediction, refinedAfterFirstStep: true, firstStepSkipped: 'one UNet step takes ~2.1 s on cpu here, too long for a hover' }, modelName: 'default' });
+  assert.match(skipped, /An estimate from the prompt alone, charted below: .* Not run for this hover: one UNet step takes ~2\.1 s on cpu here, too long for a hover\./);
+  const inCode: PromptSpan = { ...span, kind: 'code-string', options: { steps: 50, stepsRange: { start: { line: 2, character: 30 }, end: { line: 2, character: 32 } } } };
+  const code = hoverMarkdown({ uri: 'file:///w/a.py', span: inCode, prediction: { ...chosen, steps: 50 }, policyChoice: { steps: 40, estimatedSeconds: 1.1, saving: 0.2 }, modelName: 'tiny' });
+  assert.match(code, /^The step policy would choose \*\*40 steps\*\*: ~1\.1 s, -20% time against these 50, after the first denoising step with seed 7 \(from the prompt alone: 15\) \(a quick fix writes them into the code\)\.$/m);
 });
 
 test('hover where the prompt fixes its steps: the policy\'s count, time and saving, and how to get them', () => {

@@ -1,6 +1,6 @@
 // Layer 2: the language server over stdio, driven by a real LSP client connection.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PNG } from 'pngjs';
@@ -22,6 +22,7 @@ import { DEFAULT_CANDIDATES } from '../../server/adadiff/reward';
 import { ensureFixtures, makeBrokenFixture } from '../fixtures/make-fixtures';
 import { fixtureWithPolicy } from '../fixtures/with-policy';
 import { percentile, ROOT, startServer, type TestServer } from './harness';
+import { tempDir } from '../temp-dirs';
 
 const MD = [
   '# Assets', // 0
@@ -420,5 +421,63 @@ describe('the bundled model', { skip: !existsSync(join(ROOT, 'models', 'default'
     assert.match(hoverText(h), /\*\*AdaDiff: \d+ steps/);
     const ready = await server.waitForStatus((s) => s.state === 'ready');
     assert.equal(ready.model?.bundled, true);
+  });
+
+  test('once the cost is measured, hover and lens show the count a preview with the prompt\'s seed renders (the first step made for the hover)', async () => {
+    const prompts = ['an old wooden sailing ship clip art', 'a red heart', 'a blue butterfly'];
+    const doc = prompts.flatMap((p, i) => ['```prompt', `seed: ${i + 2}`, p, '```', '']).join('\n');
+    const uri = server.open('first-step.md', 'markdown', doc);
+    await server.conn.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: 2, character: 3 } }); // loads the model, if no test has
+    await server.waitForCost();
+    const lenses: CodeLens[] = (await server.conn.sendRequest(CodeLensRequest.type, { textDocument: { uri } })) ?? [];
+    const costs = lenses.filter((l) => !l.command);
+    assert.equal(costs.length, prompts.length);
+    const counts = new Set<number>();
+    for (const [i, prompt] of prompts.entries()) {
+      const seed = i + 2;
+      const md = hoverText(await server.conn.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: 5 * i + 2, character: 3 } }));
+      const m = /^\*\*AdaDiff: (\d+) steps\*\* instead of 50/m.exec(md);
+      assert.ok(m, md);
+      assert.match(md, new RegExp(`^Chosen after the first denoising step with seed ${seed}, as a preview renders it`, 'm'));
+      const preview = await server.conn.sendRequest(PreviewRequest, { id: `fs${i}`, uri, prompt, seed });
+      assert.equal(preview.refinedSteps, preview.steps);
+      assert.equal(Number(m[1]), preview.steps, `${prompt}: the hover's count is the preview's`);
+      const lens = (await server.conn.sendRequest(CodeLensResolveRequest.type, costs[i])).command!;
+      assert.match(lens.title, new RegExp(`^${preview.steps} steps · `));
+      assert.match((lens as { tooltip?: string }).tooltip ?? '', new RegExp(`seed ${seed}.*from the prompt alone: ${preview.predictedSteps}\\)`));
+      counts.add(preview.steps);
+    }
+    // The point of reading the first step: these prompts need different counts.
+    assert.ok(counts.size > 1, `one count for all: ${[...counts]}`);
+  });
+
+  test('where one UNet step is slow on this device, hovers keep the prompt-only estimate and say why', async () => {
+    // This machine's figures, made 5 s a step: what a full-size model on a CPU measures.
+    const cacheDir = tempDir('adadiff-lsp-slow-');
+    const first = await startServer({ init: { trusted: true, cacheDir }, settings: () => ({}) });
+    const prompt = 'an old wooden sailing ship clip art';
+    const uri = first.open('doc.md', 'markdown', `![${prompt}](a.png)\n`);
+    await first.conn.sendRequest(HoverRequest.type, { textDocument: { uri }, position: { line: 0, character: 4 } });
+    await first.waitForCost();
+    await first.stop();
+    const file = join(cacheDir, 'calibration.json');
+    const cache = JSON.parse(readFileSync(file, 'utf8')) as { entries: Record<string, { unetMs: number }> };
+    for (const entry of Object.values(cache.entries)) entry.unetMs = 5000;
+    writeFileSync(file, JSON.stringify(cache));
+
+    const slow = await startServer({ init: { trusted: true, cacheDir }, settings: () => ({}) });
+    try {
+      const again = slow.open('doc.md', 'markdown', `![${prompt}](a.png)\n`);
+      const md = hoverText(await slow.conn.sendRequest(HoverRequest.type, { textDocument: { uri: again }, position: { line: 0, character: 4 } }));
+      assert.match(md, /An estimate from the prompt alone, charted below: .* Not run for this hover: one UNet step takes ~5\.0 s on cpu here, too long for a hover\./);
+      assert.doesNotMatch(md, /Chosen after the first denoising step/);
+      const steps = Number(/^\*\*AdaDiff: (\d+) steps\*\*/m.exec(md)![1]);
+      const [lens] = (await lensesOf(slow, again)).filter((l) => !l.command);
+      const resolved = (await slow.conn.sendRequest(CodeLensResolveRequest.type, lens)).command!;
+      assert.match(resolved.title, new RegExp(`^${steps} steps · `));
+      assert.match((resolved as { tooltip?: string }).tooltip ?? '', /^Estimated from the prompt alone/);
+    } finally {
+      await slow.stop();
+    }
   });
 });
