@@ -288,4 +288,15 @@ describe('the bundled model', () => {
     assert.ok(readFileSync(out).equals(bytes), 'same inputs, same bytes');
     assert.match(readPngText(bytes).parameters, /AdaDiff predicted steps: \d+, AdaDiff first-step steps: \d+, AdaDiff baseline steps: 50/);
   });
+
+  test('predict makes the first step of the seed it is given: the count generate renders with that seed, the prompt-only one beside it', async () => {
+    for (const [prompt, seed] of [['red apple emoji', '3'], ['an old wooden sailing ship clip art', '1']]) {
+      const p = JSON.parse((await cli('predict', prompt, '--seed', seed, '--json')).stdout);
+      const g = JSON.parse((await cli('generate', prompt, '-o', join(tmp, 'predicted.png'), '--seed', seed, '--json')).stdout);
+      assert.deepEqual(p.firstStep, { seed: Number(seed), promptOnlySteps: g.predictedSteps });
+      assert.equal(p.steps, g.steps, prompt);
+      const text = await cli('predict', prompt, '--seed', seed);
+      assert.match(text.stdout, new RegExp(`^${g.steps} steps \\(policy, after the first denoising step with seed ${seed}; the prompt alone: ${g.predictedSteps}\\)`));
+    }
+  });
 });
