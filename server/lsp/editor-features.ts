@@ -74,7 +74,7 @@ export async function resolveCodeLens(ctx: ServerContext, lens: CodeLens, token:
   if (!span) return { ...lens, command: { title: 'AdaDiff: …', command: '' } };
   const s = await ctx.settings.get(data.uri);
   try {
-    const { prediction, policyChoice } = await untilCancelled(ctx.models.predict(s, data.uri, commandArgs(data.uri, span)), token);
+    const { prediction, policyChoice } = await untilCancelled(ctx.models.predict(s, data.uri, commandArgs(data.uri, span), 'lens'), token);
     const tooltip = lensTooltip(prediction);
     return { ...lens, command: { title: lensTitle(prediction, policyChoice), command: '', ...(tooltip ? { tooltip } : {}) } };
   } catch (err) {

@@ -29,6 +29,12 @@ const PREDICTIONS_KEPT = 5_000;
  */
 export const FIRST_STEP_HOVER_MS = 250;
 /**
+ * A lens, where a step takes at most this long: an editor resolves a screenful of lenses at once
+ * (40 cost at most a second of the worker's time here), where a hover asks about one prompt. Above
+ * it a lens makes no call of its own but takes one a hover made.
+ */
+export const FIRST_STEP_LENS_MS = 25;
+/**
  * How long a hover waits for that call: the worker may be loading a model or in the middle of a
  * long step. A call that comes later is kept, and lenses are fetched again.
  */
@@ -216,12 +222,12 @@ export class ModelManager {
    * Steps and cost for a prompt; cached per model, settings and prompt (hovers and lenses repeat
    * them). Where a preview's first-step-aware policy chooses after the first UNet call and that
    * call is cheap here, the steps are that choice for the seed the preview uses (see
-   * FIRST_STEP_HOVER_MS). A prompt's own `steps: N` replaces the policy's choice and its cost;
+   * FIRST_STEP_HOVER_MS and FIRST_STEP_LENS_MS, by `asker`). A prompt's own `steps: N` replaces the policy's choice and its cost;
    * the choice then comes back as `policyChoice` where the model has a policy and it differs.
    * `generation` is what a preview of it uses (scheduler, guidance, and whether the policy was
    * measured with others).
    */
-  async predict(settings: AdaDiffSettings, uri: string | undefined, ask: PromptAsk): Promise<{ model: ReadyModel; prediction: StepEstimate; policyChoice?: PolicyChoice; generation: Generation }> {
+  async predict(settings: AdaDiffSettings, uri: string | undefined, ask: PromptAsk, asker: 'hover' | 'lens' = 'hover'): Promise<{ model: ReadyModel; prediction: StepEstimate; policyChoice?: PolicyChoice; generation: Generation }> {
     const model = await this.get(settings, uri);
     const values = generationSettings(settings);
     const key = JSON.stringify([model.choice.dir, model.choice.providers, values, ask.prompt]);
@@ -233,7 +239,7 @@ export class ModelManager {
       if (this.predictions.size >= PREDICTIONS_KEPT) this.predictions.delete(this.predictions.keys().next().value!);
       this.predictions.set(key, prediction);
     }
-    const p = await this.afterFirstStep(model, values, ask, await prediction);
+    const p = await this.afterFirstStep(model, values, ask, await prediction, asker);
     const fixedSteps = typeof ask.steps === 'number' ? ask.steps : undefined;
     const generation = model.handle.generation({ settings: values, prompt: { steps: fixedSteps } });
     if (fixedSteps === undefined || fixedSteps === p.steps) return { model, prediction: p, generation };
@@ -248,19 +254,24 @@ export class ModelManager {
     return { model, prediction: fixed, generation, policyChoice: { steps: p.steps, estimatedSeconds: p.estimatedSeconds, saving: savingFraction(cal, p.steps, fixedSteps) } };
   }
 
-  /** The prompt-only estimate `p`, or the first-step-aware policy's choice where a hover may make the first call (see FIRST_STEP_HOVER_MS). */
-  private async afterFirstStep(model: ReadyModel, values: ReturnType<typeof generationSettings>, ask: PromptAsk, p: StepEstimate): Promise<StepEstimate> {
+  /** The prompt-only estimate `p`, or the first-step-aware policy's choice where `asker` may make the first call (see FIRST_STEP_HOVER_MS). */
+  private async afterFirstStep(model: ReadyModel, values: ReturnType<typeof generationSettings>, ask: PromptAsk, p: StepEstimate, asker: 'hover' | 'lens'): Promise<StepEstimate> {
     const run = this.options.firstStep;
     if (!p.refinedAfterFirstStep || !run) return p;
     // Until the worker has measured the UNet nothing says whether its call is cheap; lenses are fetched again then.
     const cal = await model.handle.costs.peek(model.handle.costShape());
     if ('notYet' in cal) return p;
-    if (cal.unetMs > FIRST_STEP_HOVER_MS) return { ...p, firstStepSkipped: `one UNet step takes ~${formatSeconds(cal.unetMs / 1000)} on ${cal.provider} here, too long for a hover` };
+    const step = `one UNet step takes ~${formatSeconds(cal.unetMs / 1000)} on ${cal.provider} here`;
+    if (cal.unetMs > FIRST_STEP_HOVER_MS) return { ...p, firstStepSkipped: `${step}, too long for a hover` };
     const request = { prompt: ask.prompt, negativePrompt: ask.negativePrompt, seed: ask.seed, width: ask.size?.width, height: ask.size?.height };
     const key = JSON.stringify([model.choice.dir, model.choice.providers, values, request]);
     let choice = this.firstSteps.get(key);
+    const lensMakesNone = cal.unetMs > FIRST_STEP_LENS_MS;
+    if (!choice && asker === 'lens' && lensMakesNone) return { ...p, firstStepSkipped: `${step}, too long to make for every lens (hover it)` };
     if (!choice) {
       const made = run({ model: model.choice.dir, providers: model.choice.providers, settings: values, request });
+      // The lens of this prompt showed the prompt-only estimate: fetch it again with this count.
+      if (lensMakesNone) void made.then(() => this.refreshSoon(), () => undefined);
       made.catch((err: Error) => {
         this.firstSteps.delete(key);
         this.connection.console.warn(`the first UNet call for a hover failed; it shows the prompt-only estimate: ${err.message}`);

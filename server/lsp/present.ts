@@ -34,7 +34,9 @@ export function lensTitle(p: StepEstimate, choice?: PolicyChoice): string {
 /** The lens's tooltip: which policy chose the title's count, where a preview reads its first step. */
 export function lensTooltip(p: StepEstimate): string | undefined {
   if (p.firstStep) return `Chosen after the first denoising step with seed ${p.firstStep.seed}, as a preview renders it (from the prompt alone: ${p.firstStep.promptOnlySteps}).`;
-  return p.refinedAfterFirstStep ? 'Estimated from the prompt alone; a preview or an asset chooses again after its first denoising step.' : undefined;
+  if (!p.refinedAfterFirstStep) return undefined;
+  const why = p.firstStepSkipped ? ` Not made here: ${p.firstStepSkipped}.` : '';
+  return `Estimated from the prompt alone; a preview or an asset chooses again after its first denoising step.${why}`;
 }
 
 const BLOCKS = ['', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
