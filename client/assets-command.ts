@@ -12,7 +12,6 @@ import {
   ServerCommands,
 } from '../shared/protocol';
 import { errorMessage } from './preview-panel';
-import type { PoolSecret } from './pool-secret';
 import type { AdaDiffServer } from './server';
 import { execute, withServerProgress } from './server-progress';
 
@@ -22,7 +21,6 @@ export class AssetCommands {
   constructor(
     private readonly server: AdaDiffServer,
     private readonly log: vscode.LogOutputChannel,
-    private readonly pool: PoolSecret,
   ) {}
 
   /**
@@ -100,7 +98,7 @@ export class AssetCommands {
       return await withServerProgress(
         client,
         title,
-        async (workDoneToken, token) => execute<GenerateAssetsResult>(client, ServerCommands.generateAssets, { ...args, ...(await this.pool.args()) }, token, workDoneToken),
+        async (workDoneToken, token) => execute<GenerateAssetsResult>(client, ServerCommands.generateAssets, args, token, workDoneToken),
       );
     } catch (err) {
       // Cancelled before the first image: nothing was written, nothing to say.

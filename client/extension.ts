@@ -21,12 +21,12 @@ export interface AdaDiffApi {
 
 export function activate(context: vscode.ExtensionContext): AdaDiffApi {
   const log = vscode.window.createOutputChannel('AdaDiff', { log: true });
-  server = new AdaDiffServer(context, log);
-  const panel = new PreviewPanel(context.extensionUri, server, log);
   const pool = new PoolSecret(context.secrets);
-  const assets = new AssetCommands(server, log, pool);
+  server = new AdaDiffServer(context, log, () => pool.env());
+  const panel = new PreviewPanel(context.extensionUri, server, log);
+  const assets = new AssetCommands(server, log);
   const commands = new Commands(server, panel, log, assets);
-  const train = new TrainCommand(server, context.extensionUri, log, pool);
+  const train = new TrainCommand(server, context.extensionUri, log);
   const status = new StatusItem(server, log);
   context.subscriptions.push(
     log,
@@ -41,6 +41,8 @@ export function activate(context: vscode.ExtensionContext): AdaDiffApi {
     vscode.commands.registerCommand('adadiff.recalibrate', () => commands.recalibrate()),
     vscode.commands.registerCommand(ClientCommands.trainPolicy, (args?: unknown) => train.run(args)),
     vscode.commands.registerCommand('adadiff.setPoolPassword', () => pool.ask()),
+    // The server has the password in its environment: a new one needs a new server.
+    pool.onDidChange(() => void server?.restartIfRunning()),
   );
   return { status: () => status.view() };
 }

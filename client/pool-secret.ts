@@ -1,20 +1,24 @@
 // The pool's password lives in VS Code's SecretStorage (the OS keychain), never in settings.json:
-// "AdaDiff: Set Pool Password" stores it, and the asset and training commands hand it to the
-// server with their arguments when `adadiff.pool.redis` names a pool.
+// "AdaDiff: Set Pool Password" stores it, and the server gets it in its environment as
+// ADADIFF_REDIS_PASSWORD, the variable the CLI reads. Not in a command's arguments: the client's
+// trace (`adadiff.trace.server`: verbose) writes every request's arguments into the output channel,
+// which users paste into bug reports. A changed password restarts the server.
 import * as vscode from 'vscode';
-import { SETTINGS_SECTION } from '../shared/protocol';
 
 const KEY = 'adadiff.pool.password';
 
 export class PoolSecret {
   constructor(private readonly secrets: vscode.SecretStorage) {}
 
-  /** What a pooled command adds to its arguments: the password, when a pool is set and has one. */
-  async args(scope?: vscode.Uri): Promise<{ poolPassword?: string }> {
-    const url = vscode.workspace.getConfiguration(SETTINGS_SECTION, scope).get<string>('pool.redis', '');
-    if (!url.trim()) return {};
+  /** What the server's environment adds: the stored password, if any. */
+  async env(): Promise<Record<string, string>> {
     const password = await this.secrets.get(KEY);
-    return password ? { poolPassword: password } : {};
+    return password ? { ADADIFF_REDIS_PASSWORD: password } : {};
+  }
+
+  /** Called when the stored password changes (here, or in another window of the same profile). */
+  onDidChange(listener: () => void): vscode.Disposable {
+    return this.secrets.onDidChange((e) => e.key === KEY && listener());
   }
 
   /** adadiff.setPoolPassword: an empty answer removes the stored password. */

@@ -63,6 +63,8 @@ export class AdaDiffServer implements vscode.Disposable {
   constructor(
     private readonly context: vscode.ExtensionContext,
     private readonly log: vscode.LogOutputChannel,
+    /** Added to the server's environment at every (re)start: secrets that must not travel in requests (pool-secret.ts). */
+    private readonly env: () => Promise<Record<string, string>> = async () => ({}),
   ) {
     this.disposables.push(
       vscode.workspace.onDidOpenTextDocument((doc) => {
@@ -105,6 +107,11 @@ export class AdaDiffServer implements vscode.Disposable {
     await this.start();
   }
 
+  /** A restart where a server runs or starts; nothing where none was wanted yet. */
+  async restartIfRunning(): Promise<void> {
+    if (this.client || this.starting) await this.restart();
+  }
+
   /** Whether the running server executes `adadiff.server.recalibrate` (listed in its capabilities). */
   supportsRecalibrate(): boolean {
     return this.client?.initializeResult?.capabilities.executeCommandProvider?.commands.includes(ServerCommands.recalibrate) ?? false;
@@ -112,9 +119,10 @@ export class AdaDiffServer implements vscode.Disposable {
 
   private async create(): Promise<LanguageClient> {
     const module = this.context.asAbsolutePath('dist/server.js');
+    const env = { ...process.env, ...(await this.env()) };
     const serverOptions: ServerOptions = {
-      run: { module, transport: TransportKind.ipc },
-      debug: { module, transport: TransportKind.ipc, options: { execArgv: ['--nolazy', '--inspect=6011'] } },
+      run: { module, transport: TransportKind.ipc, options: { env } },
+      debug: { module, transport: TransportKind.ipc, options: { env, execArgv: ['--nolazy', '--inspect=6011'] } },
     };
     const clientOptions: LanguageClientOptions = {
       documentSelector: this.languages().flatMap((language) => [

@@ -19,7 +19,6 @@ import {
   type WorkspacePromptsResult,
 } from '../shared/protocol';
 import { errorMessage } from './preview-panel';
-import type { PoolSecret } from './pool-secret';
 import type { AdaDiffServer } from './server';
 import { execute, withServerProgress } from './server-progress';
 
@@ -35,7 +34,6 @@ export class TrainCommand {
     private readonly server: AdaDiffServer,
     private readonly extensionUri: vscode.Uri,
     private readonly log: vscode.LogOutputChannel,
-    private readonly pool: PoolSecret,
   ) {}
 
   /**
@@ -71,8 +69,7 @@ export class TrainCommand {
     this.log.info(`training a step policy for ${estimate.modelPath}: ${estimate.trainPrompts} + ${estimate.heldOutPrompts} held-out prompts, estimated ${formatSeconds(estimate.seconds)}`);
     return withServerProgress(client, `AdaDiff: training a step policy for ${estimate.model}`, async (workDoneToken, cancel) => {
       try {
-        const scope = args.uri ? vscode.Uri.parse(args.uri) : undefined;
-        return await execute<TrainPolicyResult>(client, ServerCommands.trainPolicy, { ...args, ...(await this.pool.args(scope)) }, cancel, workDoneToken);
+        return await execute<TrainPolicyResult>(client, ServerCommands.trainPolicy, args, cancel, workDoneToken);
       } catch (err) {
         const cancelled = cancel.isCancellationRequested || err instanceof vscode.CancellationError || (err instanceof ResponseError && err.code === LSPErrorCodes.RequestCancelled);
         if (!cancelled) throw err;

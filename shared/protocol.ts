@@ -207,8 +207,6 @@ export interface GenerateAssetsArgs {
   dryRun?: boolean;
   /** Only say what is missing, stale or modified; loads no model. */
   check?: boolean;
-  /** The password of the pool `adadiff.pool.redis` names, from the client's SecretStorage. */
-  poolPassword?: string;
 }
 
 /** What became of one asset (server/assets' AssetReport, with its line of words). */
@@ -298,8 +296,6 @@ export interface TrainPolicyArgs {
   candidates?: number[];
   /** Training epochs; default 150. */
   epochs?: number;
-  /** The password of the pool `adadiff.pool.redis` names, from the client's SecretStorage. */
-  poolPassword?: string;
 }
 
 /**

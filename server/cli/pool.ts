@@ -1,6 +1,6 @@
 // The CLI's pool flags as a PoolSpec (server/pool/session.ts); the password may come from
 // ADADIFF_REDIS_PASSWORD, so that it stays out of `ps` and shell history.
-import type { PoolSpec } from '../pool/session';
+import { passwordFromEnv, type PoolSpec } from '../pool/session';
 
 export interface PoolFlags {
   redis?: string;
@@ -12,7 +12,7 @@ export function poolSpec(flags: PoolFlags): PoolSpec | undefined {
   if (!flags.redis) return undefined;
   return {
     url: flags.redis,
-    password: process.env.ADADIFF_REDIS_PASSWORD || undefined,
+    password: passwordFromEnv(),
     allowUnauthenticated: flags['allow-unauthenticated-redis'],
     lostAfterMs: flags['redis-timeout'] !== undefined ? flags['redis-timeout'] * 1000 : undefined,
   };

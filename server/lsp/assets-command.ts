@@ -59,7 +59,7 @@ export class AssetsCommand {
           providers: choice.providers,
           settings: generationSettings(s),
           options: { root, only: args.only?.map(toPath), force: args.force, dryRun: args.dryRun, check: args.check, trusted: this.ctx.trusted() },
-          pool: poolSpec(s, args.poolPassword),
+          pool: poolSpec(s),
         },
         signal,
         reporterFor(progress, this.ctx.log),
@@ -118,7 +118,6 @@ function parseArgs(raw: unknown): GenerateAssetsArgs {
   if (a.folder !== undefined && typeof a.folder !== 'string') throw bad('folder must be a URI string');
   if (a.only !== undefined && !(Array.isArray(a.only) && a.only.every((o) => typeof o === 'string'))) throw bad('only must be a list of paths');
   for (const flag of ['force', 'dryRun', 'check'] as const) if (a[flag] !== undefined && typeof a[flag] !== 'boolean') throw bad(`${flag} must be true or false`);
-  if (a.poolPassword !== undefined && typeof a.poolPassword !== 'string') throw bad('poolPassword must be a string');
   if (a.check && (a.force || a.dryRun)) throw bad('check only reports; it takes neither force nor dryRun');
   return a as GenerateAssetsArgs;
 }

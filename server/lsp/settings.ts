@@ -5,7 +5,7 @@
 import type { Connection } from 'vscode-languageserver';
 import { SETTINGS_SECTION } from '../../shared/protocol';
 import type { ParameterValues } from '../generation';
-import { type PoolSpec, poolTarget } from '../pool/session';
+import { passwordFromEnv, type PoolSpec, poolTarget } from '../pool/session';
 import { BASELINE_SETTING, GUIDANCE, integerRule, isIntegerIn, isNumberIn, numberRule, parseImageSize, SCHEDULER_SETTINGS, type SchedulerSetting, SEED, SIZE_RULE } from '../limits';
 
 // The section's shape as package.json's contributes.configuration declares it (its bounds and
@@ -123,11 +123,13 @@ export function generationSettings(s: AdaDiffSettings): ParameterValues {
 }
 
 /**
- * The pool a run uses: none when `adadiff.pool.redis` is empty. The URL and its rules are checked
+ * The pool a run uses: none when `adadiff.pool.redis` is empty. The password is the server's
+ * ADADIFF_REDIS_PASSWORD (the client sets it from SecretStorage). The URL and its rules are checked
  * here, so a bad one fails the command at once with what to change (a PoolError).
  */
-export function poolSpec(s: AdaDiffSettings, password: string | undefined): PoolSpec | undefined {
+export function poolSpec(s: AdaDiffSettings): PoolSpec | undefined {
   if (!s.pool.redis) return undefined;
+  const password = passwordFromEnv();
   const spec = { url: s.pool.redis, ...(password ? { password } : {}), allowUnauthenticated: s.pool.allowUnauthenticated };
   poolTarget(spec);
   return spec;

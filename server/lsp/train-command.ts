@@ -216,7 +216,7 @@ export class PolicyTraining {
           training: args.epochs ? { epochs: args.epochs } : undefined,
           cacheDir: join(this.ctx.cacheDir, 'reward-tables'),
         },
-        pool: poolSpec(s, typeof args.poolPassword === 'string' ? args.poolPassword : undefined),
+        pool: poolSpec(s),
       };
       let last = { phase: '', at: 0 };
       const outcome = await this.ctx.renderer.train(job, signal, (p) => {

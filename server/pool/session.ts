@@ -13,6 +13,12 @@ export interface PoolSpec {
   lostAfterMs?: number;
 }
 
+/**
+ * The pool's password from the environment (the CLI's, and the language server's, to which the
+ * editor hands it from SecretStorage), so that it stays out of `ps`, shell history and LSP traces.
+ */
+export const passwordFromEnv = (): string | undefined => process.env.ADADIFF_REDIS_PASSWORD || undefined;
+
 export const poolTarget = (spec: PoolSpec): RedisTarget => parseRedisUrl(spec.url, { allowUnauthenticated: spec.allowUnauthenticated, password: spec.password });
 
 /** "pool 12/40 jobs: host:1 7 (1.2 s/job), host:2 5 (1.6 s/job)". */

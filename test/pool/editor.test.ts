@@ -1,6 +1,7 @@
 // The editor's way onto a pool: the language server with adadiff.pool.redis set and the password
-// handed over as the client does from SecretStorage (poolPassword). Generate All Assets renders on
-// the pool's worker and writes what the CLI writes alone.
+// in its environment, as the client starts it from SecretStorage (ADADIFF_REDIS_PASSWORD). Generate
+// All Assets renders on the pool's worker and writes what the CLI writes alone; the password never
+// travels in a request (a verbose LSP trace would log it).
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,31 +19,37 @@ describe('Generate All Assets on a pool', () => {
   let redis: RedisServer;
   let workers: WorkerProcess[];
   let server: TestServer;
+  let withoutPassword: TestServer;
   let model: string;
   const root = tempDir('editor-ws');
   writeFileSync(join(root, 'adadiff.yaml'), MANIFEST);
+  const other = tempDir('editor-ws-nopw');
+  writeFileSync(join(other, 'adadiff.yaml'), MANIFEST);
 
   before(async () => {
     buildOnce();
     model = (await ensureFixtures()).optimum;
     redis = await startRedis();
     workers = await startWorkers(redis, model, 1, tempDir('editor-worker-cache'));
-    server = await startServer({ workspace: root, init: { trusted: true }, settings: () => ({ model: { path: model }, pool: { redis: redis.bareUrl, allowUnauthenticated: false } }) });
+    const settings = () => ({ model: { path: model }, pool: { redis: redis.bareUrl, allowUnauthenticated: false } });
+    server = await startServer({ workspace: root, init: { trusted: true }, settings, env: { ADADIFF_REDIS_PASSWORD: PASSWORD } });
+    withoutPassword = await startServer({ workspace: other, init: { trusted: true }, settings });
   });
   after(async () => {
     await server?.stop();
+    await withoutPassword?.stop();
     stopWorkers(workers ?? []);
     redis?.kill();
   });
 
-  const generate = (args: object) => server.conn.sendRequest(ExecuteCommandRequest.type, { command: ServerCommands.generateAssets, arguments: [args] }) as Promise<GenerateAssetsResult>;
+  const generate = (on: TestServer) => on.conn.sendRequest(ExecuteCommandRequest.type, { command: ServerCommands.generateAssets, arguments: [{}] }) as Promise<GenerateAssetsResult>;
 
   test('without the stored password the command fails with what Redis said', async () => {
-    await assert.rejects(generate({}), /Redis at redis:\/\/127\.0\.0\.1:\d+ refused the credentials/);
+    await assert.rejects(generate(withoutPassword), /Redis at redis:\/\/127\.0\.0\.1:\d+ refused the credentials/);
   });
 
   test('with it, the worker renders every image and the files are what the CLI writes alone', async () => {
-    const { summary } = await generate({ poolPassword: PASSWORD });
+    const { summary } = await generate(server);
     assert.equal(summary.counts.generated, 3, JSON.stringify(summary));
     // The worker logs each image as it sends it; its log may trail the answer by a moment.
     for (let i = 0; i < 100 && workers[0].finished() < 3; i++) await new Promise((r) => setTimeout(r, 50));

@@ -142,12 +142,20 @@ describe('pool results', () => {
 });
 
 describe('the editor pool settings', () => {
-  it('adadiff.pool.redis names the pool; the password comes from SecretStorage; the URL is checked before any work', () => {
+  it('adadiff.pool.redis names the pool; the password comes from the server\'s environment (the client sets it from SecretStorage); the URL is checked before any work', () => {
     const s = (pool: unknown) => readSettings({ pool }).settings;
-    assert.equal(poolSpec(s(undefined), 'pw'), undefined, 'no pool: everything runs here');
-    assert.deepEqual(poolSpec(s({ redis: ' rediss://pool.example.com ' }), 'pw'), { url: 'rediss://pool.example.com', password: 'pw', allowUnauthenticated: false });
-    assert.throws(() => poolSpec(s({ redis: 'rediss://pool.example.com' }), undefined), /must require a password.*/, 'no password stored yet');
-    assert.ok(poolSpec(s({ redis: 'redis://10.1.1.1', allowUnauthenticated: true }), undefined));
+    const saved = process.env.ADADIFF_REDIS_PASSWORD;
+    try {
+      process.env.ADADIFF_REDIS_PASSWORD = 'pw';
+      assert.equal(poolSpec(s(undefined)), undefined, 'no pool: everything runs here');
+      assert.deepEqual(poolSpec(s({ redis: ' rediss://pool.example.com ' })), { url: 'rediss://pool.example.com', password: 'pw', allowUnauthenticated: false });
+      delete process.env.ADADIFF_REDIS_PASSWORD;
+      assert.throws(() => poolSpec(s({ redis: 'rediss://pool.example.com' })), /must require a password.*/, 'no password stored yet');
+      assert.ok(poolSpec(s({ redis: 'redis://10.1.1.1', allowUnauthenticated: true })));
+    } finally {
+      if (saved === undefined) delete process.env.ADADIFF_REDIS_PASSWORD;
+      else process.env.ADADIFF_REDIS_PASSWORD = saved;
+    }
     const bad = readSettings({ pool: { redis: 42, allowUnauthenticated: 'yes' } });
     assert.deepEqual(bad.settings.pool, { redis: '', allowUnauthenticated: false });
     assert.equal(bad.problems.length, 2);
