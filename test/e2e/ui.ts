@@ -1,7 +1,7 @@
 // The UI test: what a user sees in the workbench. The CodeLens above the Markdown prompt, its
 // hover, a click on Preview, and the image inside the webview iframe; screenshots to look at.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { findInFrames } from './browser';
@@ -10,12 +10,49 @@ import { NO_POLICY } from './trainable-models';
 const FOX = 'a watercolor fox in a snowy forest, soft morning light';
 const LIGHTHOUSE = 'a lighthouse on a cliff at dusk, oil painting';
 
+/** The AdaDiff language server processes (dist/server.js) whose environment holds this pool password. */
+function serversWith(secret: string): number[] {
+  const wanted = `ADADIFF_REDIS_PASSWORD=${secret}`;
+  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).flatMap((pid) => {
+    try {
+      const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      return env.includes(wanted) && cmd.includes('server.js') ? [Number(pid)] : [];
+    } catch {
+      return []; // gone, or not ours
+    }
+  });
+}
+
 export async function uiTest(page: Page, out: string, log: (line: string) => void, workspace: string): Promise<void> {
   const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
     const t0 = Date.now();
     const r = await fn();
     log(`✔ ui: ${name} (${Date.now() - t0} ms)`);
     return r;
+  };
+  /** Runs a command from the palette, as a user types it. */
+  const command = async (name: string) => {
+    // F1 reaches the workbench only from a focused part of it (not the webview's iframe, not a closed toast).
+    const palette = page.locator('.quick-input-widget');
+    // A palette the last command left open would take this one's name as more filter text.
+    if (await palette.isVisible()) {
+      await page.keyboard.press('Escape');
+      await palette.waitFor({ state: 'hidden', timeout: 3_000 }).catch(() => undefined);
+    }
+    for (let i = 0; i < 3 && !(await palette.isVisible()); i++) {
+      await page.locator('.monaco-editor .view-lines').first().click();
+      await page.keyboard.press('F1');
+      await palette.waitFor({ timeout: 3_000 }).catch(() => undefined);
+    }
+    await page.keyboard.type(name);
+    // Enter runs the focused row: wait until the filter has put this command there, not just in the list.
+    await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: name.split(': ')[1] }).first().waitFor({ timeout: 10_000 }).catch(async (err) => {
+      await page.screenshot({ path: join(out, 'palette-failure.png') });
+      log(`  palette rows: ${JSON.stringify(await page.locator('.quick-input-list .monaco-list-row').allInnerTexts())}`);
+      throw err;
+    });
+    await page.keyboard.press('Enter');
   };
   await step('workbench loads', () => page.locator('.monaco-workbench').waitFor({ timeout: 60_000 }));
   await step('open README.md from the Explorer', async () => {
@@ -135,12 +172,6 @@ export async function uiTest(page: Page, out: string, log: (line: string) => voi
     await page.keyboard.press('Enter');
     // The bundled model makes these in a few seconds: the progress is gone before it could be caught
     // reliably, and so may the summary's toast be; the notification center keeps it.
-    const command = async (name: string) => {
-      await page.keyboard.press('F1');
-      await page.keyboard.type(name);
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: name.split(': ')[1] }).first().waitFor({ timeout: 10_000 });
-      await page.keyboard.press('Enter');
-    };
     const deadline = Date.now() + 120_000;
     const images = names.map((p) => join(workspace, 'gallery', `${p.replace(/ /g, '-')}.png`));
     while (!images.every((f) => existsSync(f))) {
@@ -153,6 +184,35 @@ export async function uiTest(page: Page, out: string, log: (line: string) => voi
     assert.match(await summary.innerText(), /generated \d+ of 9 assets, \d+ current in [\d.]+ s; \d+ steps vs \d+ at the fixed schedule/);
     await page.screenshot({ path: join(out, 'assets-summary.png') });
     await command('Notifications: Clear All Notifications');
+  });
+  await step('Set Pool Password: kept in SecretStorage; the server restarts with it in its environment', async () => {
+    // The password travels in the server's environment, never in a request: a verbose LSP trace
+    // writes every request's arguments into the output channel.
+    const secret = `e2e-pool-secret-${process.pid}`;
+    assert.deepEqual(serversWith(secret), [], 'no server has it before it is set');
+    const box = page.locator('.quick-input-widget', { hasText: 'AdaDiff: pool password' });
+    await command('AdaDiff: Set Pool Password');
+    await box.waitFor({ timeout: 10_000 });
+    await page.screenshot({ path: join(out, 'pool-password.png') });
+    await page.keyboard.type(secret);
+    await page.keyboard.press('Enter');
+    await page.getByText('AdaDiff: pool password stored.').first().waitFor({ timeout: 10_000 });
+    const deadline = Date.now() + 60_000;
+    while (serversWith(secret).length === 0) {
+      if (Date.now() > deadline) throw new Error('no language server started with the stored password in its environment');
+      await page.waitForTimeout(250);
+    }
+    await page.locator('.statusbar-item[aria-label^="AdaDiff: ready"]').waitFor({ timeout: 60_000 });
+    // Removed again (an empty answer): the next server starts without it.
+    await command('AdaDiff: Set Pool Password');
+    await box.waitFor({ timeout: 10_000 });
+    await page.keyboard.press('Enter');
+    await page.getByText('AdaDiff: pool password removed.').first().waitFor({ timeout: 10_000 });
+    while (serversWith(secret).length > 0) {
+      if (Date.now() > deadline + 30_000) throw new Error('a language server still has the removed password');
+      await page.waitForTimeout(250);
+    }
+    await page.locator('.statusbar-item[aria-label^="AdaDiff: ready"]').waitFor({ timeout: 60_000 });
   });
   await step('a model without a policy: the hover offers to train one', async () => {
     // As a user would: adadiff.model.path in the workspace settings (VS Code watches the file).
