@@ -222,8 +222,8 @@ export class ModelManager {
    * Steps and cost for a prompt; cached per model, settings and prompt (hovers and lenses repeat
    * them). Where a preview's first-step-aware policy chooses after the first UNet call and that
    * call is cheap here, the steps are that choice for the seed the preview uses (see
-   * FIRST_STEP_HOVER_MS and FIRST_STEP_LENS_MS, by `asker`). A prompt's own `steps: N` replaces the policy's choice and its cost;
-   * the choice then comes back as `policyChoice` where the model has a policy and it differs.
+   * FIRST_STEP_HOVER_MS and FIRST_STEP_LENS_MS, by `asker`). A prompt's own `steps: N` replaces
+   * the policy's choice and its cost; the choice then comes back as `policyChoice` where the model has a policy and it differs.
    * `generation` is what a preview of it uses (scheduler, guidance, and whether the policy was
    * measured with others).
    */
@@ -283,7 +283,7 @@ export class ModelManager {
     const c = await Promise.race([choice, timer]).catch(() => null);
     if (c === 'late') {
       void choice.then(() => this.refreshSoon(), () => undefined);
-      return { ...p, firstStepSkipped: 'the render worker did not answer in time; hover again in a moment' };
+      return { ...p, firstStepSkipped: `the render worker did not answer within ${formatSeconds(FIRST_STEP_WAIT_MS / 1000)} (it is loading the UNet, or busy); ask again in a moment` };
     }
     return c ? withFirstStep(p, c, cal) : p;
   }
