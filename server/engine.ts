@@ -74,7 +74,7 @@ export interface StepChoice {
    * `promptOnlySteps` the prompt alone's (which `candidates` and `probabilities` chart).
    */
   firstStep?: { seed: number; promptOnlySteps: number };
-  /** Why `steps` is the prompt-only estimate although a render chooses again (its first UNet call is too slow here to make for a hover). */
+  /** Why `steps` is the prompt-only estimate although a render chooses again: its first UNet call is too slow here for a hover or a lens, or the render worker did not answer in time. */
   firstStepSkipped?: string;
 }
 
