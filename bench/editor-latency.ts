@@ -3,11 +3,10 @@
 // 200-prompt Python file. Hover: each prompt once right after opening (cold: parse + prediction),
 // then again (warm). CodeLens: the lens list plus resolving the lenses an editor shows (the first
 // screenful) and all of them, right after opening (cold) and again (warm).
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type CodeLens, CodeLensRequest, CodeLensResolveRequest, HoverRequest, type MarkupContent, type Position } from 'vscode-languageserver-protocol/node';
 import { startServer, type TestServer } from '../test/lsp/harness';
+import { tempDir } from '../test/temp-dirs';
 import { benchPrompts } from './prompts';
 import type { BenchSection } from './run';
 import { median, noteLoad, percentile, resolveBenchModel } from './util';
@@ -87,7 +86,7 @@ export const benchEditorLatency: BenchSection = {
     const loadBefore = noteLoad('before');
     const t0 = performance.now();
     const server = await startServer({
-      init: { trusted: true, bundledModelPath: model.dir, cacheDir: mkdtempSync(join(tmpdir(), 'adadiff-bench-lsp-')) },
+      init: { trusted: true, bundledModelPath: model.dir, cacheDir: tempDir('adadiff-bench-lsp-') },
       settings: () => ({ model: { path: model.dir } }),
     });
     const results: Record<string, unknown> = { model: model.dir, note: model.note, loadBefore };
