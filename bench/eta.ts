@@ -1,11 +1,9 @@
 // Is the ETA a hover shows true? For 50 prompts of varied length: the estimate the product shows
 // (calibrated parts, measured on first use exactly as the server does, for the steps it would use)
 // against the measured time of that generation, one after the other in one run.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { estimateSeconds } from '../server/adadiff/cost';
 import { Engine } from '../server/engine';
+import { tempDir } from '../test/temp-dirs';
 import { benchPrompts } from './prompts';
 import type { BenchSection } from './run';
 import { median, noteLoad, percentile, resolveBenchModel } from './util';
@@ -18,7 +16,7 @@ export const benchEta: BenchSection = {
   name: 'eta',
   async run() {
     const model = await resolveBenchModel();
-    const engine = new Engine({ cacheDir: mkdtempSync(join(tmpdir(), 'adadiff-bench-eta-')) });
+    const engine = new Engine({ cacheDir: tempDir('adadiff-bench-eta-') });
     const handle = await engine.open(model.dir);
     try {
       const loadBefore = noteLoad('before');

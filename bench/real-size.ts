@@ -26,6 +26,7 @@ import { formatBytes } from '../server/model/memory';
 import { loadModel, sessionOptions } from '../server/model/session';
 import { SessionsRequest } from '../shared/protocol';
 import { startServer } from '../test/lsp/harness';
+import { tempDir } from '../test/temp-dirs';
 import { HOVER_GAP_MS, lat, memoryOf, openPromptDocument, weightBytes } from './memory';
 import { type FullSizeModel, fullSizeFolder, fullSizeRoot, PYTHON } from './real-size/make-fixtures';
 import type { BenchSection } from './run';
@@ -113,7 +114,7 @@ async function unetSpeed(dir: string): Promise<Record<string, unknown>> {
     };
     // Warm-up on both sides, and the check that they compute the same function.
     const { out } = await ortCall();
-    const file = join(mkdtempSync(join(tmpdir(), 'adadiff-bench-real-size-')), 'torch.f32');
+    const file = join(tempDir('adadiff-bench-real-size-'), 'torch.f32');
     await torch.ask({ cmd: 'output', path: file });
     const theirs = new Float32Array(readFileSync(file).buffer.slice(0));
     rmSync(file, { force: true });

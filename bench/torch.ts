@@ -6,13 +6,12 @@
 // thread against the editor's sessions (one core left to the editor), shows the single-core gap.
 // Skipped, with the reason, where python3-torch is missing or the model is not a models/recipe export.
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Engine } from '../server/engine';
 import { sessionOptions } from '../server/model/session';
+import { tempDir } from '../test/temp-dirs';
 import type { BenchSection } from './run';
 import { median, noteLoad, resolveBenchModel } from './util';
 
@@ -47,7 +46,7 @@ export const benchTorch: BenchSection = {
   name: 'torch',
   async run() {
     const model = await resolveBenchModel();
-    const cacheDir = mkdtempSync(join(tmpdir(), 'adadiff-bench-torch-'));
+    const cacheDir = tempDir('adadiff-bench-torch-');
     // Both CPU shares of the product: the CLI's (every core, as PyTorch gets) and the editor's (one core left).
     const engines = { dedicated: new Engine({ cacheDir, cpu: 'dedicated' }), shared: new Engine({ cacheDir, cpu: 'shared' }) };
     const cores = availableParallelism();
