@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { CpuShare, LoadedModel, PromptTokenizer, SchedulerName } from '../model/contract';
 import { sessionOptions } from '../model/session';
-import { generate, throwIfCancelled } from '../pipeline/generate';
+import { generateSchedules, throwIfCancelled, type UnetCallTiming } from '../pipeline/generate';
 import type { RgbImage } from '../pipeline/png';
 import { resize } from '../pipeline/resize';
 import type { ScorerKind } from './reward';
@@ -325,32 +325,46 @@ export async function buildRewardTable(model: LoadedModel, opts: RewardTableOpti
 
 const cacheKey = (prompt: string, seed: number) => `${seed}\u0000${prompt}`;
 
-/** One row: the images at its missing step counts from the seed's noise, scored. Local runs and pool workers both call this. */
+/**
+ * One row: the images at its missing step counts from the seed's noise, scored. Local runs and pool
+ * workers both call this. The images are denoised in lockstep (generateSchedules), each exactly
+ * the image generate() makes with its count. A row's `ms` is what that image takes alone: the text
+ * encoder, the count times one UNet call as this row measured it where a call carried one image
+ * (the longest schedule's last steps), and the image's VAE decode.
+ */
 export async function scoreRow(model: LoadedModel, opts: RowSettings, task: RowTask, signal?: AbortSignal): Promise<RowLine> {
   const { prompt, seed, missing, reference, previous } = task;
-  const make = async (steps: number) => {
-    const result = await generate(model, {
-      prompt,
-      negativePrompt: opts.negativePrompt,
-      steps,
-      seed,
-      guidance: opts.guidance,
-      scheduler: opts.scheduler,
-      width: opts.width,
-      height: opts.height,
-      signal,
-    });
-    return { image: result.image, ms: result.timings.totalMs };
-  };
-  const line: RowLine = { prompt, seed, quality: { ...previous?.quality }, ms: { ...previous?.ms } };
   // The reference first: fidelity scores every other image against it.
-  const ref = opts.scorer.kind === 'fidelity' || missing.includes(reference) ? await make(reference) : undefined;
+  const wantReference = opts.scorer.kind === 'fidelity' || missing.includes(reference);
+  const counts = [...new Set([...(wantReference ? [reference] : []), ...missing])];
+  const made = await generateSchedules(model, {
+    prompt,
+    negativePrompt: opts.negativePrompt,
+    steps: counts,
+    seed,
+    guidance: opts.guidance,
+    scheduler: opts.scheduler,
+    width: opts.width,
+    height: opts.height,
+    signal,
+  });
+  const stepMs = singleImageCallMs(made.calls);
+  const byCount = new Map(made.images.map((m) => [m.steps, m]));
+  const ref = wantReference ? byCount.get(reference)!.image : undefined;
+  const line: RowLine = { prompt, seed, quality: { ...previous?.quality }, ms: { ...previous?.ms } };
   for (const steps of missing) {
-    const made = steps === reference && ref ? ref : await make(steps);
-    line.ms[steps] = made.ms;
-    line.quality[steps] = await opts.scorer.score(made.image, { prompt, reference: ref?.image });
+    const image = byCount.get(steps)!;
+    line.ms[steps] = made.textEncoderMs + steps * stepMs + image.vaeMs;
+    line.quality[steps] = await opts.scorer.score(image.image, { prompt, reference: ref });
   }
   return line;
+}
+
+/** One UNet call's time for one image: the median of the calls that carried one, else the batched calls' time per image. */
+function singleImageCallMs(calls: readonly UnetCallTiming[]): number {
+  const singles = calls.filter((c) => c.images === 1).map((c) => c.ms).sort((a, b) => a - b);
+  if (singles.length > 0) return singles[Math.floor(singles.length / 2)];
+  return calls.reduce((sum, c) => sum + c.ms, 0) / Math.max(1, calls.reduce((sum, c) => sum + c.images, 0));
 }
 
 /** Reads the cache file, creating it with a header line (the settings, for people) when absent. */

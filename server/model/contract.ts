@@ -182,8 +182,15 @@ export interface LoadedModel {
    * One UNet call; returns the model output (noise or v prediction) with the sample's shape.
    * `text` has one row per batch row. `guidance` is the scale a UNet with a guidance embedding
    * (LCM's timestep_cond) is told; other UNets ignore it. SDXL's time_ids follow from the sample's size.
+   * `timestep` is one for every row, or one per batch row where `unetBatch.rowTimesteps`.
    */
-  unet(sample: Float32Array, dims: [number, number, number, number], timestep: number, text: TextEncoding, guidance?: number): Promise<Float32Array>;
+  unet(sample: Float32Array, dims: [number, number, number, number], timestep: number | readonly number[], text: TextEncoding, guidance?: number): Promise<Float32Array>;
+  /**
+   * What one UNet call may batch: at most `maxRows` rows where the export or the load options fix
+   * the batch dim, and whether each row may have its own timestep (a rank-1 timestep with a free
+   * dim). What lets generateSchedules denoise several step counts in one call.
+   */
+  readonly unetBatch: { readonly maxRows?: number; readonly rowTimesteps: boolean };
   /** Latents (not yet divided by the scaling factor) -> image [B, 3, H, W] in about -1..1. */
   decode(latents: Float32Array, dims: [number, number, number, number]): Promise<{ data: Float32Array; dims: [number, number, number, number] }>;
   /** Image [B, 3, H, W] in -1..1 -> latents (mean, times the scaling factor); only with a vae_encoder. */

@@ -315,7 +315,7 @@ export async function loadModel(folder: ModelFolder, opts: LoadOptions & { text?
     const encoderSession = folder.vaeEncoder ? await open(folder.vaeEncoder, 'vaeEncoder') : undefined;
 
     // Phase 3: each graph's inputs bound to the roles the pipeline calls them by.
-    const unet = bindUnet(unetSession, folder);
+    const unet = bindUnet(unetSession, folder, shape?.batch);
     const vae = bindVae(decoderSession, encoderSession, folder, unet.channels);
 
     // Phase 4: the model the pipeline runs.
@@ -336,6 +336,7 @@ export async function loadModel(folder: ModelFolder, opts: LoadOptions & { text?
       latentShape: unet.latentShape,
       encodeText: text.encodeText,
       unet: unet.call,
+      unetBatch: unet.batch,
       decode: vae.decode,
       ...(vae.encodeImage ? { encodeImage: vae.encodeImage } : {}),
       async dispose() {

@@ -25,9 +25,11 @@ export interface BoundUnet {
   hiddenDim?: number;
   latentShape: LoadedModel['latentShape'];
   call: LoadedModel['unet'];
+  batch: LoadedModel['unetBatch'];
 }
 
-export function bindUnet(unet: PartSession, folder: ModelFolder): BoundUnet {
+/** `fixedBatch`: the batch dim the load options fixed (LoadOptions.shape), if they did. */
+export function bindUnet(unet: PartSession, folder: ModelFolder, fixedBatch?: number): BoundUnet {
   const scale = folder.vaeDecoder.scaleFactor;
   const sampleSlot = findSlot(unet.file, unet.inputs, ROLES.sample, 'input');
   const timestepSlot = findSlot(unet.file, unet.inputs, ROLES.timestep, 'input');
@@ -46,10 +48,13 @@ export function bindUnet(unet: PartSession, folder: ModelFolder): BoundUnet {
   const fixedW = sampleSlot.shape[3];
   checkSampleDims(unet.file, channels, [fixedH, fixedW], scale);
   const defaultSide = folder.unet.sampleSize ?? numberOr(fixedH, 64);
+  const maxRows = numberOrUndefined(sampleSlot.shape[0]) ?? fixedBatch;
+  const freeTimestepRows = timestepSlot.shape.length === 1 && numberOrUndefined(timestepSlot.shape[0]) === undefined;
 
   return {
     channels,
     hiddenDim: numberOrUndefined(hiddenSlot.shape[2]),
+    batch: { ...(maxRows !== undefined ? { maxRows } : {}), rowTimesteps: freeTimestepRows },
 
     latentShape(width?: number, height?: number): [number, number, number] {
       if (width === undefined && height === undefined) return [channels, defaultSide, defaultSide];
@@ -66,7 +71,10 @@ export function bindUnet(unet: PartSession, folder: ModelFolder): BoundUnet {
       const batch = dims[0];
       // Rank 1 timesteps hold one value per batch row unless the export fixed the dim (to 1).
       const tDims = timestepSlot.shape.length === 0 ? [] : [numberOr(timestepSlot.shape[0], batch)];
-      const tValues = new Array<number>(tDims.length === 0 ? 1 : tDims[0]).fill(timestep);
+      let tValues: number[];
+      if (typeof timestep === 'number') tValues = new Array<number>(tDims.length === 0 ? 1 : tDims[0]).fill(timestep);
+      else if (freeTimestepRows && timestep.length === batch) tValues = [...timestep];
+      else throw new RangeError(`unet: ${timestep.length} timesteps for ${batch} rows, and this export takes ${freeTimestepRows ? 'one per row' : 'one for the whole batch'}`);
       const tTensor =
         timestepSlot.type === 'int64' || timestepSlot.type === 'int32' ? intTensor(timestepSlot.type, tValues, tDims) : floatTensor(timestepSlot.type, Float32Array.from(tValues), tDims);
       const out = await unet.session.run(
